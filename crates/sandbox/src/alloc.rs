@@ -1,0 +1,114 @@
+//! The JavaScript heap's allocator: the C allocator, with a hard cap and a peak gauge.
+//!
+//! QuickJS's own memory limit cannot report a peak, and a peak per execution is what the
+//! memory target is measured by, so the accounting lives here.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use rquickjs::allocator::Allocator;
+
+/// Shared view of the heap's accounting, readable after the runtime is gone.
+#[derive(Debug, Default)]
+pub(crate) struct HeapGauge {
+    pub used: Cell<usize>,
+    pub peak: Cell<usize>,
+    /// Set when an allocation was refused: the snippet ran out of memory.
+    pub refused: Cell<bool>,
+}
+
+pub(crate) struct LimitedAllocator {
+    limit: usize,
+    gauge: Rc<HeapGauge>,
+}
+
+impl LimitedAllocator {
+    pub fn new(limit: usize, gauge: Rc<HeapGauge>) -> Self {
+        LimitedAllocator { limit, gauge }
+    }
+
+    fn admit(&self, extra: usize) -> bool {
+        let wanted = self.gauge.used.get().saturating_add(extra);
+        if wanted > self.limit {
+            self.gauge.refused.set(true);
+            return false;
+        }
+        true
+    }
+
+    fn record(&self, before: usize, after: usize) {
+        let used = self.gauge.used.get() - before + after;
+        self.gauge.used.set(used);
+        if used > self.gauge.peak.get() {
+            self.gauge.peak.set(used);
+        }
+    }
+}
+
+// SAFETY: every pointer handed out comes from the C allocator, which aligns to at least
+// `usize`; sizes are tracked with `malloc_usable_size`, the same figure QuickJS uses.
+unsafe impl Allocator for LimitedAllocator {
+    fn alloc(&mut self, size: usize) -> *mut u8 {
+        if !self.admit(size) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: plain C allocation; a null result is passed on to QuickJS as OOM.
+        let ptr = unsafe { libc::malloc(size.max(1)) } as *mut u8;
+        if !ptr.is_null() {
+            // SAFETY: `ptr` was just returned by malloc.
+            self.record(0, unsafe { Self::usable_size(ptr) });
+        }
+        ptr
+    }
+
+    fn calloc(&mut self, count: usize, size: usize) -> *mut u8 {
+        let Some(total) = count.checked_mul(size) else {
+            return std::ptr::null_mut();
+        };
+        if !self.admit(total) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: plain C allocation.
+        let ptr = unsafe { libc::calloc(count.max(1), size.max(1)) } as *mut u8;
+        if !ptr.is_null() {
+            // SAFETY: `ptr` was just returned by calloc.
+            self.record(0, unsafe { Self::usable_size(ptr) });
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&mut self, ptr: *mut u8) {
+        if ptr.is_null() {
+            return;
+        }
+        // SAFETY: the caller guarantees `ptr` came from this allocator.
+        let size = unsafe { Self::usable_size(ptr) };
+        self.record(size, 0);
+        // SAFETY: as above.
+        unsafe { libc::free(ptr as *mut libc::c_void) };
+    }
+
+    unsafe fn realloc(&mut self, ptr: *mut u8, new_size: usize) -> *mut u8 {
+        if ptr.is_null() {
+            return self.alloc(new_size);
+        }
+        // SAFETY: the caller guarantees `ptr` came from this allocator.
+        let old = unsafe { Self::usable_size(ptr) };
+        if new_size > old && !self.admit(new_size - old) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: as above; on failure the old block stays valid and accounted.
+        let new_ptr =
+            unsafe { libc::realloc(ptr as *mut libc::c_void, new_size.max(1)) } as *mut u8;
+        if !new_ptr.is_null() {
+            // SAFETY: `new_ptr` was just returned by realloc.
+            self.record(old, unsafe { Self::usable_size(new_ptr) });
+        }
+        new_ptr
+    }
+
+    unsafe fn usable_size(ptr: *mut u8) -> usize {
+        // SAFETY: the caller guarantees `ptr` is a live C allocation.
+        unsafe { libc::malloc_usable_size(ptr as *mut libc::c_void) }
+    }
+}

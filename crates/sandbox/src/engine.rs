@@ -1,0 +1,873 @@
+//! One execution on its own thread: a fresh QuickJS runtime, the prelude, the agent's code,
+//! and the event loop that settles tool calls and timers until the snippet's promise does.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use rquickjs::function::Opt;
+use rquickjs::promise::PromiseState;
+use rquickjs::{Context, Ctx, Exception, Function, Object, Promise, Runtime, TypedArray, Value};
+use serde_json::Value as Json;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use crate::alloc::{HeapGauge, LimitedAllocator};
+use crate::compile::{Compiled, SNIPPET_FILE};
+use crate::error::{ErrorKind, ExecutionError};
+use crate::host::{ToolCall, ToolCatalog, ToolError, ToolHost};
+use crate::limits::Limits;
+use crate::output::{CallRecord, Execution, ExecutionStats, LogEntry, LogLevel};
+use crate::stack;
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// Pending timers one execution may hold: they live in the host's memory, outside the
+/// JavaScript heap limit, so they need their own bound.
+const MAX_TIMERS: usize = 10_000;
+
+/// Why the interrupt handler stopped the interpreter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Cpu,
+    Wall,
+    Cancelled,
+}
+
+type CallOutcome = (u64, Result<Json, ToolError>);
+
+/// Everything one execution needs, owned by its thread.
+pub(crate) struct Job {
+    pub compiled: Compiled,
+    pub host: Arc<dyn ToolHost>,
+    pub limits: Limits,
+    pub handle: Handle,
+    pub cancel: Arc<AtomicBool>,
+}
+
+pub(crate) fn run(job: Job) -> Execution {
+    let started = Instant::now();
+    let cpu_start = thread_cpu_time();
+    let gauge = Rc::new(HeapGauge::default());
+    let mut execution = run_in_runtime(job, started, cpu_start, &gauge);
+    execution.stats = ExecutionStats {
+        wall_time: started.elapsed(),
+        cpu_time: thread_cpu_time().saturating_sub(cpu_start),
+        peak_memory_bytes: gauge.peak.get(),
+    };
+    execution
+}
+
+fn run_in_runtime(
+    job: Job,
+    started: Instant,
+    cpu_start: Duration,
+    gauge: &Rc<HeapGauge>,
+) -> Execution {
+    let allocator = LimitedAllocator::new(job.limits.memory_bytes, gauge.clone());
+    let runtime = match Runtime::new_with_alloc(allocator) {
+        Ok(runtime) => runtime,
+        Err(e) => return internal_failure(format!("could not start the JavaScript engine: {e}")),
+    };
+    runtime.set_max_stack_size(job.limits.stack_bytes);
+
+    let stop = Rc::new(Cell::new(None::<Stop>));
+    let deadline = started + job.limits.wall_time;
+    {
+        let stop = stop.clone();
+        let cpu_limit = job.limits.cpu_time;
+        let cancel = job.cancel.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            if stop.get().is_some() {
+                return true;
+            }
+            let reason = if cancel.load(Ordering::Relaxed) {
+                Some(Stop::Cancelled)
+            } else if thread_cpu_time().saturating_sub(cpu_start) > cpu_limit {
+                Some(Stop::Cpu)
+            } else if Instant::now() >= deadline {
+                Some(Stop::Wall)
+            } else {
+                None
+            };
+            stop.set(reason);
+            reason.is_some()
+        })));
+    }
+
+    let context = match Context::full(&runtime) {
+        Ok(context) => context,
+        Err(e) => return internal_failure(format!("could not create a JavaScript context: {e}")),
+    };
+    let execution = context.with(|ctx| {
+        let (tx, rx) = mpsc::channel();
+        let shared = Rc::new(Shared {
+            catalog: job.host.catalog(),
+            host: job.host.clone(),
+            limits: job.limits.clone(),
+            handle: job.handle.clone(),
+            started,
+            tx,
+            next_call: Cell::new(0),
+            pending: RefCell::new(HashMap::new()),
+            queued: RefCell::new(VecDeque::new()),
+            in_flight: Cell::new(0),
+            ready: RefCell::new(VecDeque::new()),
+            tasks: RefCell::new(HashMap::new()),
+            timers: RefCell::new(BinaryHeap::new()),
+            sleepers: RefCell::new(HashMap::new()),
+            logs: RefCell::new(LogBuffer::new(job.limits.max_log_bytes)),
+            calls: RefCell::new(Vec::new()),
+            fatal: RefCell::new(None),
+        });
+        let mut event_loop = EventLoop {
+            ctx: ctx.clone(),
+            shared: shared.clone(),
+            rx,
+            stop: stop.clone(),
+            gauge: gauge.clone(),
+            deadline,
+            cancel: job.cancel.clone(),
+            compiled: &job.compiled,
+        };
+        let outcome = event_loop.run();
+        shared.shutdown();
+        let (logs, mut notes) = shared.logs.replace(LogBuffer::new(0)).finish();
+        let calls = shared.calls.take();
+        let result = match outcome {
+            Ok((value, truncated)) => {
+                if truncated {
+                    notes.push(format!(
+                        "The returned value was larger than the result limit of {} bytes and was \
+                         truncated (it is still valid JSON). Return less: select fields, slice, \
+                         or aggregate in the snippet.",
+                        job.limits.max_result_bytes
+                    ));
+                }
+                Ok(value)
+            }
+            Err(error) => Err(error),
+        };
+        Execution {
+            result,
+            logs,
+            calls,
+            notes,
+            stats: ExecutionStats::default(),
+        }
+    });
+    drop(context);
+    drop(runtime);
+    execution
+}
+
+fn internal_failure(message: String) -> Execution {
+    Execution {
+        result: Err(ExecutionError::new(ErrorKind::Internal, message, None)),
+        logs: Vec::new(),
+        calls: Vec::new(),
+        notes: Vec::new(),
+        stats: ExecutionStats::default(),
+    }
+}
+
+/// A call that has been made by the snippet and not yet answered to it.
+struct Pending<'js> {
+    resolve: Function<'js>,
+    reject: Function<'js>,
+    site: Object<'js>,
+    record: usize,
+    started: Instant,
+}
+
+struct Shared<'js> {
+    catalog: Arc<ToolCatalog>,
+    host: Arc<dyn ToolHost>,
+    limits: Limits,
+    handle: Handle,
+    started: Instant,
+    tx: Sender<CallOutcome>,
+    next_call: Cell<u64>,
+    pending: RefCell<HashMap<u64, Pending<'js>>>,
+    /// Calls waiting for a free slot under `max_concurrent_calls`.
+    queued: RefCell<VecDeque<(u64, ToolCall)>>,
+    in_flight: Cell<usize>,
+    /// Answers that came back without leaving this thread.
+    ready: RefCell<VecDeque<CallOutcome>>,
+    tasks: RefCell<HashMap<u64, JoinHandle<()>>>,
+    timers: RefCell<BinaryHeap<Reverse<(Instant, u64)>>>,
+    sleepers: RefCell<HashMap<u64, Function<'js>>>,
+    logs: RefCell<LogBuffer>,
+    calls: RefCell<Vec<CallRecord>>,
+    /// A limit that ends the execution even if the snippet catches the error it caused.
+    fatal: RefCell<Option<ExecutionError>>,
+}
+
+impl<'js> Shared<'js> {
+    fn call(
+        &self,
+        ctx: &Ctx<'js>,
+        namespace: String,
+        name: String,
+        args: Option<String>,
+        site: Object<'js>,
+    ) -> rquickjs::Result<Promise<'js>> {
+        let (promise, resolve, reject) = ctx.promise()?;
+        let made = self.calls.borrow().len();
+        if made >= self.limits.max_tool_calls {
+            let message = format!(
+                "tool call limit reached: the snippet tried to make more than {} tool calls in \
+                 one execution (the call to tools.{}{}{} was refused)",
+                self.limits.max_tool_calls,
+                namespace,
+                if namespace.is_empty() { "" } else { "." },
+                name
+            );
+            self.fatal.borrow_mut().get_or_insert_with(|| {
+                ExecutionError::new(ErrorKind::Limit, message.clone(), None)
+            });
+            site.set("message", message)?;
+            reject.call::<_, ()>((site,))?;
+            return Ok(promise);
+        }
+        let args = match args.as_deref().map(serde_json::from_str::<Json>) {
+            None => Json::Null,
+            Some(Ok(value)) => value,
+            Some(Err(e)) => {
+                site.set("message", format!("the arguments are not JSON: {e}"))?;
+                reject.call::<_, ()>((site,))?;
+                return Ok(promise);
+            }
+        };
+        let id = self.next_call.get();
+        self.next_call.set(id + 1);
+        self.calls.borrow_mut().push(CallRecord {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            started: self.started.elapsed(),
+            duration: None,
+            error: None,
+        });
+        self.pending.borrow_mut().insert(
+            id,
+            Pending {
+                resolve,
+                reject,
+                site,
+                record: made,
+                started: Instant::now(),
+            },
+        );
+        let call = ToolCall {
+            namespace,
+            name,
+            args,
+        };
+        if self.in_flight.get() < self.limits.max_concurrent_calls {
+            self.start(id, call);
+        } else {
+            self.queued.borrow_mut().push_back((id, call));
+        }
+        Ok(promise)
+    }
+
+    /// Polls the host's future once here; only a future that is not ready at once is
+    /// handed to tokio, so an in-process host answers without a thread hop.
+    fn start(&self, id: u64, call: ToolCall) {
+        self.in_flight.set(self.in_flight.get() + 1);
+        let _runtime = self.handle.enter();
+        let mut future = self.host.call(call);
+        let mut context = TaskContext::from_waker(Waker::noop());
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(outcome) => self.ready.borrow_mut().push_back((id, outcome)),
+            Poll::Pending => {
+                let tx = self.tx.clone();
+                let task = self.handle.spawn(async move {
+                    let outcome = future.await;
+                    let _ = tx.send((id, outcome));
+                });
+                self.tasks.borrow_mut().insert(id, task);
+            }
+        }
+    }
+
+    /// Hands an answer to the snippet and lets the next queued call start.
+    fn settle(&self, ctx: &Ctx<'js>, (id, outcome): CallOutcome) -> rquickjs::Result<()> {
+        self.tasks.borrow_mut().remove(&id);
+        let Some(pending) = self.pending.borrow_mut().remove(&id) else {
+            return Ok(());
+        };
+        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+        let next = self.queued.borrow_mut().pop_front();
+        if let Some((next_id, call)) = next {
+            self.start(next_id, call);
+        }
+        let duration = pending.started.elapsed();
+        let error = outcome.as_ref().err().map(|e| e.message.clone());
+        if let Some(record) = self.calls.borrow_mut().get_mut(pending.record) {
+            record.duration = Some(duration);
+            record.error = error;
+        }
+        match outcome {
+            Ok(value) => {
+                let parsed = match serde_json::to_string(&value) {
+                    Ok(text) => ctx.json_parse(text),
+                    Err(e) => Err(Exception::throw_type(ctx, &e.to_string())),
+                };
+                match parsed {
+                    Ok(parsed) => pending.resolve.call::<_, ()>((parsed,)),
+                    Err(_) => {
+                        // Usually the heap limit; the rejection carries what QuickJS says.
+                        let reason = ctx.catch();
+                        pending.reject.call::<_, ()>((reason,))
+                    }
+                }
+            }
+            Err(error) => {
+                let tool = pending.site.get::<_, String>("tool").unwrap_or_default();
+                pending
+                    .site
+                    .set("message", format!("tools.{tool} failed: {}", error.message))?;
+                pending.reject.call::<_, ()>((pending.site,))
+            }
+        }
+    }
+
+    fn sleep(&self, ctx: &Ctx<'js>, id: u64, ms: f64) -> rquickjs::Result<Promise<'js>> {
+        if self.sleepers.borrow().len() >= MAX_TIMERS {
+            return Err(Exception::throw_range(
+                ctx,
+                &format!("too many pending timers: at most {MAX_TIMERS} at once"),
+            ));
+        }
+        let (promise, resolve, _reject) = ctx.promise()?;
+        let delay = if ms.is_finite() && ms > 0.0 {
+            Duration::from_secs_f64((ms / 1000.0).min(86_400.0))
+        } else {
+            Duration::ZERO
+        };
+        self.timers
+            .borrow_mut()
+            .push(Reverse((Instant::now() + delay, id)));
+        self.sleepers.borrow_mut().insert(id, resolve);
+        Ok(promise)
+    }
+
+    fn cancel_timer(&self, id: u64) {
+        self.sleepers.borrow_mut().remove(&id);
+    }
+
+    /// Resolves every timer that is due; returns whether any fired and the next deadline
+    /// among the rest.
+    fn fire_timers(&self, now: Instant) -> rquickjs::Result<(bool, Option<Instant>)> {
+        let mut fired = false;
+        loop {
+            let next = self.timers.borrow().peek().map(|Reverse(entry)| *entry);
+            let Some((when, id)) = next else {
+                return Ok((fired, None));
+            };
+            if !self.sleepers.borrow().contains_key(&id) {
+                self.timers.borrow_mut().pop();
+                continue;
+            }
+            if when > now {
+                return Ok((fired, Some(when)));
+            }
+            self.timers.borrow_mut().pop();
+            let resolve = self.sleepers.borrow_mut().remove(&id);
+            if let Some(resolve) = resolve {
+                fired = true;
+                resolve.call::<_, ()>(())?;
+            }
+        }
+    }
+
+    fn has_timers(&self) -> bool {
+        !self.sleepers.borrow().is_empty()
+    }
+
+    fn has_calls(&self) -> bool {
+        !self.pending.borrow().is_empty()
+    }
+
+    /// Cancels what is still running and lets go of every JavaScript value held from Rust,
+    /// before the runtime that owns them is freed.
+    fn shutdown(&self) {
+        for (_, task) in self.tasks.borrow_mut().drain() {
+            task.abort();
+        }
+        self.pending.borrow_mut().clear();
+        self.queued.borrow_mut().clear();
+        self.ready.borrow_mut().clear();
+        self.sleepers.borrow_mut().clear();
+        self.timers.borrow_mut().clear();
+    }
+}
+
+/// Console output within a byte budget: what fits is kept, the rest is counted.
+struct LogBuffer {
+    entries: Vec<LogEntry>,
+    left: usize,
+    limit: usize,
+    dropped: usize,
+}
+
+impl LogBuffer {
+    fn new(limit: usize) -> Self {
+        LogBuffer {
+            entries: Vec::new(),
+            left: limit,
+            limit,
+            dropped: 0,
+        }
+    }
+
+    fn push(&mut self, level: LogLevel, message: &str) {
+        if self.left == 0 {
+            self.dropped += 1;
+            return;
+        }
+        let message = if message.len() <= self.left {
+            message.to_string()
+        } else {
+            let mut cut = self.left;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}… [truncated]", &message[..cut])
+        };
+        self.left = self.left.saturating_sub(message.len());
+        self.entries.push(LogEntry { level, message });
+    }
+
+    fn finish(self) -> (Vec<LogEntry>, Vec<String>) {
+        let mut notes = Vec::new();
+        if self.left == 0 {
+            notes.push(format!(
+                "Console output reached the log limit of {} bytes; {} later entries were dropped.",
+                self.limit, self.dropped
+            ));
+        }
+        (self.entries, notes)
+    }
+}
+
+struct EventLoop<'a, 'js> {
+    ctx: Ctx<'js>,
+    shared: Rc<Shared<'js>>,
+    rx: Receiver<CallOutcome>,
+    stop: Rc<Cell<Option<Stop>>>,
+    gauge: Rc<HeapGauge>,
+    deadline: Instant,
+    cancel: Arc<AtomicBool>,
+    compiled: &'a Compiled,
+}
+
+type Outcome = Result<(Option<Json>, bool), ExecutionError>;
+
+impl<'js> EventLoop<'_, 'js> {
+    fn run(&mut self) -> Outcome {
+        let bridge = match self.install() {
+            Ok(bridge) => bridge,
+            Err(e) => return Err(self.failure(e)),
+        };
+        let main = match self.start_snippet(&bridge) {
+            Ok(main) => main,
+            Err(e) => return Err(self.failure(e)),
+        };
+        loop {
+            if let Err(e) = self.drive() {
+                return Err(self.failure(e));
+            }
+            if let Some(error) = self.shared.fatal.borrow_mut().take() {
+                return Err(error);
+            }
+            match main.state() {
+                PromiseState::Resolved => {
+                    let value = main.result::<Value>().and_then(Result::ok);
+                    return self.serialize_result(&bridge, value);
+                }
+                PromiseState::Rejected => {
+                    let reason = match main.result::<Value>() {
+                        Some(Err(rquickjs::Error::Exception)) => self.ctx.catch(),
+                        Some(Ok(value)) => value,
+                        _ => Value::new_undefined(self.ctx.clone()),
+                    };
+                    return Err(self.describe_thrown(reason));
+                }
+                PromiseState::Pending => {}
+            }
+            self.wait()?;
+        }
+    }
+
+    /// Installs the prelude's globals; returns what it hands back to the host (the
+    /// serializer and friends, captured before the agent's code could touch a builtin).
+    fn install(&self) -> rquickjs::Result<Object<'js>> {
+        let ctx = &self.ctx;
+        let host = Object::new(ctx.clone())?;
+        let shared = &self.shared;
+
+        let s = shared.clone();
+        host.set(
+            "call",
+            Function::new(
+                ctx.clone(),
+                move |ctx: Ctx<'js>,
+                      namespace: String,
+                      name: String,
+                      args: Option<String>,
+                      site: Object<'js>| {
+                    s.call(&ctx, namespace, name, args, site)
+                },
+            )?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "has",
+            Function::new(ctx.clone(), move |namespace: String, name: String| {
+                s.catalog.has_tool(&namespace, &name)
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "hasNamespace",
+            Function::new(ctx.clone(), move |namespace: String| {
+                s.catalog.has_namespace(&namespace)
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "missing",
+            Function::new(
+                ctx.clone(),
+                move |namespace: String, name: Option<String>| {
+                    s.catalog.missing_message(&namespace, name.as_deref())
+                },
+            )?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "namespaces",
+            Function::new(ctx.clone(), move || {
+                s.catalog
+                    .namespaces()
+                    .chain(s.catalog.root_functions())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "names",
+            Function::new(ctx.clone(), move |namespace: String| {
+                s.catalog
+                    .tools(&namespace)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "log",
+            Function::new(
+                ctx.clone(),
+                move |level: String, message: Option<String>| {
+                    let mut logs = s.logs.borrow_mut();
+                    match message {
+                        Some(message) => logs.push(LogLevel::parse(&level), &message),
+                        None => logs.dropped += 1,
+                    }
+                    logs.left > 0
+                },
+            )?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "sleep",
+            Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: f64, ms: f64| {
+                s.sleep(&ctx, id as u64, ms)
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "cancel",
+            Function::new(ctx.clone(), move |id: f64| s.cancel_timer(id as u64))?,
+        )?;
+        host.set(
+            "utf8Encode",
+            Function::new(ctx.clone(), |ctx: Ctx<'js>, text: String| {
+                TypedArray::<u8>::new(ctx, text.into_bytes())
+            })?,
+        )?;
+        host.set(
+            "utf8Decode",
+            Function::new(
+                ctx.clone(),
+                |ctx: Ctx<'js>, bytes: TypedArray<'js, u8>, fatal: Opt<bool>| {
+                    let bytes: Vec<u8> = match bytes.as_raw() {
+                        // SAFETY: the view is alive for this call and no JavaScript runs
+                        // while it is copied.
+                        Some(raw) => unsafe { raw.as_ref() }.to_vec(),
+                        None => Vec::new(),
+                    };
+                    let bytes = bytes.as_slice();
+                    match std::str::from_utf8(bytes) {
+                        Ok(text) => Ok(text.to_string()),
+                        Err(_) if fatal.0.unwrap_or(false) => Err(Exception::throw_type(
+                            &ctx,
+                            "TextDecoder: the input is not valid UTF-8",
+                        )),
+                        Err(_) => Ok(String::from_utf8_lossy(bytes).into_owned()),
+                    }
+                },
+            )?,
+        )?;
+        host.set(
+            "btoa",
+            Function::new(ctx.clone(), |ctx: Ctx<'js>, text: String| {
+                let bytes: Option<Vec<u8>> = text
+                    .chars()
+                    .map(|c| u8::try_from(u32::from(c)).ok())
+                    .collect();
+                match bytes {
+                    Some(bytes) => Ok(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                    None => Err(Exception::throw_dom(
+                        &ctx,
+                        "InvalidCharacterError",
+                        "btoa: the string contains characters outside of Latin1",
+                    )),
+                }
+            })?,
+        )?;
+        host.set(
+            "atob",
+            Function::new(ctx.clone(), |ctx: Ctx<'js>, text: String| {
+                let cleaned: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                let engine = base64::engine::GeneralPurpose::new(
+                    &base64::alphabet::STANDARD,
+                    base64::engine::GeneralPurposeConfig::new()
+                        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+                );
+                match engine.decode(cleaned.as_bytes()) {
+                    Ok(bytes) => Ok(bytes.into_iter().map(char::from).collect::<String>()),
+                    Err(_) => Err(Exception::throw_dom(
+                        &ctx,
+                        "InvalidCharacterError",
+                        "atob: the string is not valid base64",
+                    )),
+                }
+            })?,
+        )?;
+
+        let config = Object::new(ctx.clone())?;
+        config.set("logBudget", self.shared.limits.max_log_bytes as f64)?;
+        let prelude: Function = ctx.eval_with_options(PRELUDE, eval_options("prelude.js"))?;
+        prelude.call((host, config))
+    }
+
+    /// Evaluates the agent's code; returns the promise that settles with its value.
+    fn start_snippet(&self, bridge: &Object<'js>) -> rquickjs::Result<Promise<'js>> {
+        let value: Value = self
+            .ctx
+            .eval_with_options(self.compiled.js.as_str(), eval_options(SNIPPET_FILE))?;
+        let value = if self.compiled.call_result {
+            match value.as_function() {
+                Some(function) => function.call::<_, Value>(())?,
+                None => value,
+            }
+        } else {
+            value
+        };
+        // A plain function (not async) may return a value or a promise; treat both alike.
+        bridge.get::<_, Function>("toPromise")?.call((value,))
+    }
+
+    /// Runs microtasks and settles answers that are already here.
+    fn drive(&self) -> rquickjs::Result<()> {
+        loop {
+            let next = self.shared.ready.borrow_mut().pop_front();
+            match next {
+                Some(outcome) => self.shared.settle(&self.ctx, outcome)?,
+                None => {
+                    if !self.ctx.execute_pending_job() {
+                        return Ok(());
+                    }
+                    if self.stop.get().is_some() || self.gauge.refused.get() {
+                        return Err(rquickjs::Error::Exception);
+                    }
+                }
+            }
+            while self.ctx.execute_pending_job() {
+                if self.stop.get().is_some() {
+                    return Err(rquickjs::Error::Exception);
+                }
+            }
+        }
+    }
+
+    /// Blocks until a tool answers, a timer is due, or the wall clock runs out.
+    fn wait(&mut self) -> Result<(), ExecutionError> {
+        let now = Instant::now();
+        let (fired, next_timer) = self.shared.fire_timers(now).map_err(|e| self.failure(e))?;
+        if fired || !self.shared.ready.borrow().is_empty() {
+            return Ok(());
+        }
+        if !self.shared.has_calls() && !self.shared.has_timers() {
+            return Err(ExecutionError::new(
+                ErrorKind::Runtime,
+                "the snippet's promise never settled: it awaits something that nothing will \
+                 resolve (no tool call or timer is pending)",
+                None,
+            ));
+        }
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(stopped(Stop::Cancelled, &self.shared.limits));
+        }
+        if now >= self.deadline {
+            return Err(stopped(Stop::Wall, &self.shared.limits));
+        }
+        let wake = next_timer.map_or(self.deadline, |t| t.min(self.deadline));
+        // Wake up at least every 50 ms to notice cancellation.
+        let timeout = wake
+            .saturating_duration_since(now)
+            .min(Duration::from_millis(50));
+        match self.rx.recv_timeout(timeout) {
+            Ok(outcome) => {
+                self.shared.ready.borrow_mut().push_back(outcome);
+                while let Ok(outcome) = self.rx.try_recv() {
+                    self.shared.ready.borrow_mut().push_back(outcome);
+                }
+                Ok(())
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(()),
+            Err(RecvTimeoutError::Disconnected) => Err(ExecutionError::new(
+                ErrorKind::Internal,
+                "the tool dispatcher went away",
+                None,
+            )),
+        }
+    }
+
+    fn serialize_result(&self, bridge: &Object<'js>, value: Option<Value<'js>>) -> Outcome {
+        let Some(value) = value else {
+            return Ok((None, false));
+        };
+        if value.is_undefined() {
+            return Ok((None, false));
+        }
+        let budget = self.shared.limits.max_result_bytes as f64;
+        let serialized = bridge
+            .get::<_, Function>("serialize")
+            .and_then(|serialize| serialize.call::<_, rquickjs::Array>((value, budget)))
+            .and_then(|pair| Ok((pair.get::<Option<String>>(0)?, pair.get::<bool>(1)?)));
+        match serialized {
+            Ok((None, _)) => Ok((None, false)),
+            Ok((Some(text), truncated)) => match serde_json::from_str(&text) {
+                Ok(json) => Ok((Some(json), truncated)),
+                Err(e) => Err(ExecutionError::new(
+                    ErrorKind::Internal,
+                    format!("the returned value serialized to invalid JSON: {e}"),
+                    None,
+                )),
+            },
+            Err(e) => {
+                let mut error = self.failure(e);
+                if error.kind == ErrorKind::Runtime {
+                    error.message = format!(
+                        "the returned value could not be converted to JSON: {}",
+                        error.message
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Turns an engine error (usually a pending exception) into the agent's error.
+    fn failure(&self, error: rquickjs::Error) -> ExecutionError {
+        if let Some(stop) = self.stop.get() {
+            return stopped(stop, &self.shared.limits);
+        }
+        if self.gauge.refused.get() {
+            return out_of_memory(&self.shared.limits);
+        }
+        match error {
+            rquickjs::Error::Exception => {
+                let thrown = self.ctx.catch();
+                self.describe_thrown(thrown)
+            }
+            other => ExecutionError::new(ErrorKind::Internal, other.to_string(), None),
+        }
+    }
+
+    fn describe_thrown(&self, thrown: Value<'js>) -> ExecutionError {
+        if let Some(stop) = self.stop.get() {
+            return stopped(stop, &self.shared.limits);
+        }
+        if self.gauge.refused.get() {
+            return out_of_memory(&self.shared.limits);
+        }
+        if let Some(error) = self.shared.fatal.borrow_mut().take() {
+            return error;
+        }
+        stack::describe(&self.ctx, thrown, self.compiled, &self.shared.limits)
+    }
+}
+
+fn eval_options(filename: &str) -> rquickjs::context::EvalOptions {
+    let mut options = rquickjs::context::EvalOptions::default();
+    options.global = true;
+    options.strict = true;
+    options.backtrace_barrier = true;
+    options.filename = Some(filename.to_string());
+    options
+}
+
+fn stopped(stop: Stop, limits: &Limits) -> ExecutionError {
+    let message = match stop {
+        Stop::Cpu => format!(
+            "CPU time limit exceeded: the snippet computed for more than {:?} (an endless loop?)",
+            limits.cpu_time
+        ),
+        Stop::Wall => format!(
+            "wall-clock time limit exceeded: the execution took longer than {:?} (a tool or \
+             promise that never answered, or too much work for one execution)",
+            limits.wall_time
+        ),
+        Stop::Cancelled => "the execution was cancelled by the caller".to_string(),
+    };
+    ExecutionError::new(ErrorKind::Timeout, message, None)
+}
+
+fn out_of_memory(limits: &Limits) -> ExecutionError {
+    ExecutionError::new(
+        ErrorKind::Memory,
+        format!(
+            "memory limit exceeded: the snippet's heap would grow past {} MiB",
+            limits.memory_bytes / (1024 * 1024)
+        ),
+        None,
+    )
+}
+
+/// CPU time consumed by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut spec = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `spec` is a valid out-pointer; the clock id is a constant Linux provides.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut spec) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(spec.tv_sec as u64, spec.tv_nsec as u32)
+}

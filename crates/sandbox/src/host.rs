@@ -1,0 +1,203 @@
+//! The boundary between a snippet and the world: the tools it may call.
+//!
+//! The sandbox knows tools only as `namespace.name` pairs and JSON values. Where they come
+//! from (MCP servers, OpenAPI specs, the demo data) is the host's business.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// What a tool call resolves to.
+pub type ToolFuture = Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send + 'static>>;
+
+/// One call from a snippet: `tools.<namespace>.<name>(args)`. Root functions such as
+/// `tools.$search(query)` have an empty namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub namespace: String,
+    pub name: String,
+    /// The argument as JSON; `Value::Null` when the snippet passed nothing.
+    pub args: Value,
+}
+
+/// A failed tool call, as the host describes it. The snippet sees it as a rejected
+/// promise whose `Error` says which tool failed and this message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError {
+    pub message: String,
+}
+
+impl ToolError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ToolError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+/// The tools a host offers. The snippet's `tools` object is built from this and nothing else.
+pub trait ToolHost: Send + Sync + 'static {
+    /// Every name the snippet may reach. Read once per execution.
+    fn catalog(&self) -> Arc<ToolCatalog>;
+
+    /// Runs one call. The future is polled once on the sandbox's thread (so an in-process
+    /// host that answers at once costs no thread hop) and, if not ready, on the tokio
+    /// runtime that called [`crate::Sandbox::execute`]; calls of one snippet overlap.
+    /// Dropping the future cancels the call.
+    fn call(&self, call: ToolCall) -> ToolFuture;
+}
+
+/// Names reachable from a snippet: namespaces of tools, plus root functions on `tools`
+/// itself. Cheap to query by name whatever its size: the sandbox resolves names lazily.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolCatalog {
+    namespaces: BTreeMap<String, BTreeSet<String>>,
+    root: BTreeSet<String>,
+}
+
+impl ToolCatalog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `tools.<namespace>.<name>`.
+    pub fn add_tool(&mut self, namespace: impl Into<String>, name: impl Into<String>) {
+        self.namespaces
+            .entry(namespace.into())
+            .or_default()
+            .insert(name.into());
+    }
+
+    /// Adds a function directly on `tools` (`tools.$search`).
+    pub fn add_root_function(&mut self, name: impl Into<String>) {
+        self.root.insert(name.into());
+    }
+
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.namespaces.contains_key(namespace)
+    }
+
+    /// True for a tool in a namespace, or a root function when `namespace` is empty.
+    pub fn has_tool(&self, namespace: &str, name: &str) -> bool {
+        if namespace.is_empty() {
+            return self.root.contains(name);
+        }
+        self.namespaces
+            .get(namespace)
+            .is_some_and(|tools| tools.contains(name))
+    }
+
+    pub fn namespaces(&self) -> impl Iterator<Item = &str> {
+        self.namespaces.keys().map(String::as_str)
+    }
+
+    pub fn tools(&self, namespace: &str) -> impl Iterator<Item = &str> {
+        self.namespaces
+            .get(namespace)
+            .into_iter()
+            .flat_map(|tools| tools.iter().map(String::as_str))
+    }
+
+    pub fn root_functions(&self) -> impl Iterator<Item = &str> {
+        self.root.iter().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.namespaces.values().map(BTreeSet::len).sum::<usize>() + self.root.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The message for a name that does not exist, with the closest existing names.
+    /// `name` is `None` when the snippet reached for `tools.<namespace>` itself.
+    pub fn missing_message(&self, namespace: &str, name: Option<&str>) -> String {
+        match name {
+            None => {
+                let candidates = self
+                    .namespaces()
+                    .chain(self.root_functions())
+                    .map(|n| (n.to_string(), format!("tools.{n}")));
+                let wanted = format!("tools.{namespace}");
+                let mut message = format!("{wanted} does not exist.");
+                append_suggestions(&mut message, namespace, candidates);
+                let listed: Vec<&str> = self.namespaces().collect();
+                if !listed.is_empty() {
+                    message.push_str(&format!(" Namespaces: {}.", listed.join(", ")));
+                }
+                message
+            }
+            Some(name) => {
+                let wanted = format!("tools.{namespace}.{name}");
+                let mut message = format!("{wanted} is not a tool.");
+                // The right name is often in the wrong namespace, so look everywhere but
+                // rank the asked-for namespace's tools first on ties.
+                let candidates = self.namespaces.iter().flat_map(|(ns, tools)| {
+                    tools
+                        .iter()
+                        .map(move |tool| (tool.clone(), format!("tools.{ns}.{tool}")))
+                });
+                append_suggestions(&mut message, name, candidates);
+                message
+            }
+        }
+    }
+}
+
+fn append_suggestions(
+    message: &mut String,
+    wanted: &str,
+    candidates: impl Iterator<Item = (String, String)>,
+) {
+    let wanted_lower = wanted.to_lowercase();
+    let mut scored: Vec<(f64, String)> = candidates
+        .map(|(name, path)| {
+            let lower = name.to_lowercase();
+            let mut score = strsim::jaro_winkler(&wanted_lower, &lower);
+            if lower.contains(&wanted_lower) || wanted_lower.contains(&lower) {
+                score = score.max(0.9);
+            }
+            (score, path)
+        })
+        .filter(|(score, _)| *score >= 0.75)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let best: Vec<String> = scored.into_iter().take(3).map(|(_, path)| path).collect();
+    if !best.is_empty() {
+        message.push_str(&format!(" Did you mean {}?", best.join(", ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_across_namespaces() {
+        let mut catalog = ToolCatalog::new();
+        catalog.add_tool("orders", "list");
+        catalog.add_tool("customers", "batchGet");
+        let message = catalog.missing_message("orders", Some("lst"));
+        assert!(
+            message.contains("Did you mean tools.orders.list"),
+            "{message}"
+        );
+        let message = catalog.missing_message("orders", Some("batchget"));
+        assert!(message.contains("tools.customers.batchGet"), "{message}");
+        let message = catalog.missing_message("ordrs", None);
+        assert!(message.contains("Did you mean tools.orders"), "{message}");
+    }
+}

@@ -1,0 +1,42 @@
+//! What one execution may use. Every limit, when hit, ends the execution with a clear
+//! error (or, for output, a truncation note) and leaves the host process unharmed.
+
+use std::time::Duration;
+
+/// Per-execution limits. [`Limits::default`] suits an agent's snippet: generous enough for
+/// real batch work (thousands of calls), tight enough that a runaway loop costs seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU time the snippet's thread may burn (a busy loop is interrupted).
+    pub cpu_time: Duration,
+    /// Wall-clock time for the whole execution, waiting on tools and timers included.
+    pub wall_time: Duration,
+    /// Bytes the JavaScript heap may hold.
+    pub memory_bytes: usize,
+    /// Bytes of native stack the interpreter may use (deep recursion stops here).
+    pub stack_bytes: usize,
+    /// Bytes of JSON the returned value may take; beyond, it is truncated, still valid JSON.
+    pub max_result_bytes: usize,
+    /// Bytes of console output kept; beyond, entries are dropped and counted.
+    pub max_log_bytes: usize,
+    /// Tool calls one execution may make.
+    pub max_tool_calls: usize,
+    /// Tool calls in flight at once; further calls wait for a free slot (they are queued,
+    /// not failed), so `Promise.all` over thousands of calls works at a bounded pace.
+    pub max_concurrent_calls: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            cpu_time: Duration::from_secs(10),
+            wall_time: Duration::from_secs(60),
+            memory_bytes: 128 * 1024 * 1024,
+            stack_bytes: 1024 * 1024,
+            max_result_bytes: 128 * 1024,
+            max_log_bytes: 32 * 1024,
+            max_tool_calls: 5_000,
+            max_concurrent_calls: 32,
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! What an execution gives back.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ExecutionError;
+
+/// The outcome of one snippet.
+///
+/// The returned value is converted to JSON by these rules: as `JSON.stringify` (with
+/// `toJSON`, Dates as ISO strings, `undefined`, functions and symbols left out of objects
+/// and `null` in arrays, `NaN`/`Infinity` as `null`), and further: a cycle becomes the
+/// string `"[Circular]"`, a BigInt its decimal string, a `Map` an object, a `Set` an array,
+/// a typed array an array of numbers, an `Error` `{name, message}`. A snippet that returns
+/// `undefined` (or nothing) has `Ok(None)`. A value over the result limit is cut but stays
+/// valid JSON, and a note in [`Execution::notes`] says so.
+#[derive(Debug, Clone, Serialize)]
+pub struct Execution {
+    pub result: Result<Option<Value>, ExecutionError>,
+    /// Console output, in order, within the log limit.
+    pub logs: Vec<LogEntry>,
+    /// Every tool call the snippet made, in the order it made them.
+    pub calls: Vec<CallRecord>,
+    /// What the agent should know beyond the value: truncations, dropped logs,
+    /// unhandled rejections.
+    pub notes: Vec<String>,
+    pub stats: ExecutionStats,
+}
+
+impl Execution {
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    /// The value, or `Value::Null` for `undefined` and failures: for callers that only
+    /// want data.
+    pub fn value(&self) -> Value {
+        match &self.result {
+            Ok(Some(value)) => value.clone(),
+            _ => Value::Null,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Log,
+    Info,
+    Warn,
+    Error,
+    Debug,
+}
+
+impl LogLevel {
+    pub(crate) fn parse(level: &str) -> LogLevel {
+        match level {
+            "info" => LogLevel::Info,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            "debug" => LogLevel::Debug,
+            _ => LogLevel::Log,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogEntry {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// One tool call made by the snippet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRecord {
+    pub namespace: String,
+    pub name: String,
+    /// When the snippet made the call, from the start of the execution.
+    #[serde(with = "duration_ms")]
+    pub started: Duration,
+    /// From the snippet's call to the answer reaching it (queueing included); `None` when
+    /// the execution ended before the answer came.
+    #[serde(with = "option_duration_ms")]
+    pub duration: Option<Duration>,
+    /// `None` on success, the error message otherwise.
+    pub error: Option<String>,
+}
+
+impl CallRecord {
+    pub fn is_ok(&self) -> bool {
+        self.duration.is_some() && self.error.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ExecutionStats {
+    #[serde(with = "duration_ms")]
+    pub wall_time: Duration,
+    #[serde(with = "duration_ms")]
+    pub cpu_time: Duration,
+    /// Largest size the JavaScript heap reached, in bytes.
+    pub peak_memory_bytes: usize,
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+}
+
+mod option_duration_ms {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64() * 1000.0),
+            None => s.serialize_none(),
+        }
+    }
+}

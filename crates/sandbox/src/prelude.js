@@ -1,0 +1,469 @@
+// The sandbox's globals, installed into each fresh QuickJS context before the agent's code.
+//
+// Evaluated once per execution as `(function (host, config) {...})`. `host` holds the Rust
+// functions; they are reachable only through the closures below, never as globals.
+// Every builtin used after the agent's code has started (serialization, tool calls, timers)
+// is captured here first, so an agent that overwrites `JSON.stringify` or
+// `Array.prototype.push` only breaks its own snippet, never the bridge's rules.
+(function (host, config) {
+  "use strict";
+  const g = globalThis;
+  const O = Object;
+  const apply = Reflect.apply;
+  const create = O.create;
+  const keys = O.keys;
+  const defineProperty = O.defineProperty;
+  const freeze = O.freeze;
+  const getPrototypeOf = O.getPrototypeOf;
+  const isArray = Array.isArray;
+  const stringify = JSON.stringify;
+  const String_ = String;
+  const SetCtor = Set;
+  const setAdd = Set.prototype.add;
+  const setHas = Set.prototype.has;
+  const setDelete = Set.prototype.delete;
+  const MapCtor = Map;
+  const mapSet = Map.prototype.set;
+  const mapGet = Map.prototype.get;
+  const mapHas = Map.prototype.has;
+  const mapEntries = Map.prototype.entries;
+  const setValues = Set.prototype.values;
+  const MapProto = Map.prototype;
+  const SetProto = Set.prototype;
+  const DateProto = Date.prototype;
+  const RegExpProto = RegExp.prototype;
+  const ErrorProto = Error.prototype;
+  const ArrayBufferProto = ArrayBuffer.prototype;
+  const isView = ArrayBuffer.isView;
+  const dateGetTime = DateProto.getTime;
+  const dateToISOString = DateProto.toISOString;
+  const arrayFrom = Array.from;
+  const stringSlice = String.prototype.slice;
+  const arrayJoin = Array.prototype.join;
+  const arrayPush = Array.prototype.push;
+  const promiseThen = Promise.prototype.then;
+  const PromiseCtor = Promise;
+  const promiseReject = Promise.reject;
+  const promiseResolve = Promise.resolve;
+  const TypeError_ = TypeError;
+  const Error_ = Error;
+  const ProxyCtor = Proxy;
+  const isFinite_ = Number.isFinite;
+  const MAX_DEPTH = 64;
+
+  const push = (array, item) => apply(arrayPush, array, [item]);
+  const join = (array, separator) => apply(arrayJoin, array, [separator]);
+  const slice = (string, start, end) => apply(stringSlice, string, [start, end]);
+  const isInstance = (value, proto) => {
+    for (let p = getPrototypeOf(value); p !== null; p = getPrototypeOf(p)) {
+      if (p === proto) return true;
+    }
+    return false;
+  };
+
+  // ---- Serialization --------------------------------------------------------------------
+  // The rules (documented on `Execution`): JSON.stringify's, plus: cycles become
+  // "[Circular]", BigInt a decimal string, Map an object, Set an array, typed arrays
+  // arrays of numbers, Errors {name, message}, NaN/Infinity null. When the byte budget
+  // runs out the output stays valid JSON: strings are cut with a note, arrays and objects
+  // end with a marker saying how much was left out.
+  const SKIP = {};
+
+  function serialize(value, budget) {
+    const state = { left: budget, truncated: false, seen: new SetCtor() };
+    const out = write(value, "", 0, state);
+    if (out === SKIP) return [undefined, false];
+    return [out, state.truncated];
+  }
+
+  function emit(state, text) {
+    state.left -= text.length;
+    return text;
+  }
+
+  function writeString(s, state) {
+    const quoted = stringify(s);
+    if (quoted.length <= state.left || quoted.length < 64) return emit(state, quoted);
+    const keep = state.left > 64 ? state.left - 48 : 16;
+    state.truncated = true;
+    const cut = slice(s, 0, keep);
+    return emit(state, stringify(cut + "… [" + (s.length - cut.length) + " more characters]"));
+  }
+
+  function write(value, key, depth, state) {
+    switch (typeof value) {
+      case "string":
+        return writeString(value, state);
+      case "number":
+        return emit(state, isFinite_(value) ? String_(value) : "null");
+      case "boolean":
+        return emit(state, value ? "true" : "false");
+      case "bigint":
+        return emit(state, stringify(String_(value)));
+      case "undefined":
+      case "function":
+      case "symbol":
+        return SKIP;
+    }
+    if (value === null) return emit(state, "null");
+    if (apply(setHas, state.seen, [value])) return emit(state, '"[Circular]"');
+    if (depth >= MAX_DEPTH) {
+      state.truncated = true;
+      return emit(state, '"[Nested too deep]"');
+    }
+    apply(setAdd, state.seen, [value]);
+    try {
+      return writeObject(value, key, depth, state);
+    } finally {
+      apply(setDelete, state.seen, [value]);
+    }
+  }
+
+  function writeObject(value, key, depth, state) {
+    if (isInstance(value, DateProto)) {
+      const time = apply(dateGetTime, value, []);
+      return emit(state, isFinite_(time) ? stringify(apply(dateToISOString, value, [])) : "null");
+    }
+    const toJSON = value.toJSON;
+    if (typeof toJSON === "function") {
+      const replaced = apply(toJSON, value, [key]);
+      if (replaced !== value) return write(replaced, key, depth + 1, state);
+    }
+    if (isArray(value)) return writeArray(value, value.length, (i) => value[i], depth, state);
+    if (isView(value)) {
+      const items = arrayFrom(value);
+      return writeArray(items, items.length, (i) => items[i], depth, state);
+    }
+    if (isInstance(value, SetProto)) {
+      const items = arrayFrom(apply(setValues, value, []));
+      return writeArray(items, items.length, (i) => items[i], depth, state);
+    }
+    if (isInstance(value, MapProto)) {
+      const entries = arrayFrom(apply(mapEntries, value, []));
+      const names = [];
+      const lookup = create(null);
+      for (const [k, v] of entries) {
+        const name = String_(k);
+        push(names, name);
+        lookup[name] = v;
+      }
+      return writeFields(names, (name) => lookup[name], depth, state);
+    }
+    if (isInstance(value, ErrorProto)) {
+      const fields = { name: String_(value.name), message: String_(value.message) };
+      for (const k of keys(value)) fields[k] = value[k];
+      return writeFields(keys(fields), (name) => fields[name], depth, state);
+    }
+    if (isInstance(value, RegExpProto)) return writeString(String_(value), state);
+    if (isInstance(value, ArrayBufferProto)) {
+      return writeString("[ArrayBuffer " + value.byteLength + " bytes]", state);
+    }
+    return writeFields(keys(value), (name) => value[name], depth, state);
+  }
+
+  function writeArray(items, length, at, depth, state) {
+    const parts = [];
+    emit(state, "[]");
+    for (let i = 0; i < length; i++) {
+      if (state.left <= 0) {
+        state.truncated = true;
+        push(parts, emit(state, stringify("… " + (length - i) + " more items")));
+        break;
+      }
+      const item = write(at(i), String_(i), depth + 1, state);
+      push(parts, item === SKIP ? emit(state, "null") : item);
+      state.left -= 1;
+    }
+    return "[" + join(parts, ",") + "]";
+  }
+
+  function writeFields(names, at, depth, state) {
+    const parts = [];
+    emit(state, "{}");
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      if (state.left <= 0) {
+        state.truncated = true;
+        push(parts, emit(state, '"…":' + stringify(names.length - i + " more keys")));
+        break;
+      }
+      const item = write(at(name), name, depth + 1, state);
+      if (item === SKIP) continue;
+      push(parts, emit(state, stringify(name) + ":") + item);
+      state.left -= 1;
+    }
+    return "{" + join(parts, ",") + "}";
+  }
+
+  // ---- console ------------------------------------------------------------------------
+  function render(value) {
+    switch (typeof value) {
+      case "string":
+        return value;
+      case "undefined":
+        return "undefined";
+      case "function":
+        return "[Function " + (value.name || "anonymous") + "]";
+      case "symbol":
+        return String_(value);
+    }
+    if (value !== null && typeof value === "object" && isInstance(value, ErrorProto)) {
+      const stack = typeof value.stack === "string" ? value.stack : "";
+      return String_(value.name) + ": " + String_(value.message) + (stack ? "\n" + stack : "");
+    }
+    try {
+      const [text] = serialize(value, config.logBudget);
+      return text === undefined ? String_(value) : text;
+    } catch (e) {
+      return "[unprintable: " + String_(e && e.message) + "]";
+    }
+  }
+
+  // Once the log budget is spent, further entries are only counted: a flood of
+  // console.log calls must not cost the formatting of each entry.
+  let logsFull = false;
+  function logger(level) {
+    return function (...args) {
+      if (logsFull) {
+        host.log(level, undefined);
+        return;
+      }
+      const parts = [];
+      for (const arg of args) push(parts, render(arg));
+      logsFull = !host.log(level, join(parts, " "));
+    };
+  }
+
+  const console_ = create(null);
+  for (const level of ["log", "info", "warn", "error", "debug"]) console_[level] = logger(level);
+  console_.trace = console_.debug;
+  console_.dir = console_.log;
+  console_.table = console_.log;
+  defineProperty(g, "console", { value: freeze(console_), writable: true, configurable: true });
+
+  // ---- tools ----------------------------------------------------------------------------
+  // Names that generic code probes on any object (`await x` looks for `then`); they read as
+  // absent instead of throwing "no such tool".
+  const PROBES = create(null);
+  for (const name of ["then", "toJSON", "constructor", "valueOf", "toString", "inspect",
+    "asymmetricMatch", "$$typeof", "nodeType", "prototype", "__proto__", "length", "name"]) {
+    PROBES[name] = true;
+  }
+
+  function toolFunction(namespace, name) {
+    const label = namespace === "" ? "tools." + name : "tools." + namespace + "." + name;
+    const fn = {
+      [name](args) {
+        let json;
+        try {
+          json = args === undefined ? undefined : stringify(args);
+        } catch (e) {
+          return apply(promiseReject, PromiseCtor, [
+            new TypeError_(label + ": the arguments are not JSON (" + String_(e && e.message) + ")"),
+          ]);
+        }
+        // Created here so that a failure's stack points at the agent's call, not at the bridge.
+        const site = new Error_(label + " failed");
+        site.name = "ToolError";
+        site.tool = namespace === "" ? name : namespace + "." + name;
+        return host.call(namespace, name, json, site);
+      },
+    }[name];
+    return freeze(fn);
+  }
+
+  function readOnly(what) {
+    return () => {
+      throw new TypeError_(what + " is read-only: it is built from the tool catalogue");
+    };
+  }
+
+  function namespaceProxy(namespace) {
+    const cache = create(null);
+    const label = "tools." + namespace;
+    return new ProxyCtor(create(null), {
+      get(_, key) {
+        if (typeof key !== "string") return undefined;
+        const hit = cache[key];
+        if (hit !== undefined) return hit;
+        if (host.has(namespace, key)) return (cache[key] = toolFunction(namespace, key));
+        if (PROBES[key]) return undefined;
+        throw new TypeError_(host.missing(namespace, key));
+      },
+      has: (_, key) => typeof key === "string" && host.has(namespace, key),
+      ownKeys: () => host.names(namespace),
+      getOwnPropertyDescriptor(target, key) {
+        if (typeof key !== "string" || !host.has(namespace, key)) return undefined;
+        const value = cache[key] || (cache[key] = toolFunction(namespace, key));
+        return { value, writable: false, enumerable: true, configurable: true };
+      },
+      set: readOnly(label),
+      defineProperty: readOnly(label),
+      deleteProperty: readOnly(label),
+      setPrototypeOf: readOnly(label),
+      preventExtensions: () => false,
+    });
+  }
+
+  const namespaces = create(null);
+  const rootCache = create(null);
+  function rootEntry(key) {
+    if (namespaces[key] !== undefined) return namespaces[key];
+    if (rootCache[key] !== undefined) return rootCache[key];
+    if (host.hasNamespace(key)) return (namespaces[key] = namespaceProxy(key));
+    if (host.has("", key)) return (rootCache[key] = toolFunction("", key));
+    return undefined;
+  }
+  const tools = new ProxyCtor(create(null), {
+    get(_, key) {
+      if (typeof key !== "string") return undefined;
+      const entry = rootEntry(key);
+      if (entry !== undefined) return entry;
+      if (PROBES[key]) return undefined;
+      throw new TypeError_(host.missing(key, undefined));
+    },
+    has: (_, key) => typeof key === "string" && rootEntry(key) !== undefined,
+    ownKeys: () => host.namespaces(),
+    getOwnPropertyDescriptor(_, key) {
+      const value = typeof key === "string" ? rootEntry(key) : undefined;
+      if (value === undefined) return undefined;
+      return { value, writable: false, enumerable: true, configurable: true };
+    },
+    set: readOnly("tools"),
+    defineProperty: readOnly("tools"),
+    deleteProperty: readOnly("tools"),
+    setPrototypeOf: readOnly("tools"),
+    preventExtensions: () => false,
+  });
+  defineProperty(g, "tools", { value: tools, writable: false, enumerable: false, configurable: false });
+
+  // ---- timers ---------------------------------------------------------------------------
+  // Timers are host sleeps: the host's event loop bounds them by the wall clock.
+  let nextTimer = 1;
+  const cancelled = new SetCtor();
+  function reportTimerError(e) {
+    host.log("error", "Uncaught error in a timer callback: " + render(e));
+  }
+  function checkCallback(cb, what) {
+    if (typeof cb !== "function") {
+      throw new TypeError_(what + ": the callback must be a function (strings are not evaluated)");
+    }
+  }
+  function setTimeout(cb, ms, ...args) {
+    checkCallback(cb, "setTimeout");
+    const id = nextTimer++;
+    apply(promiseThen, host.sleep(id, +ms || 0), [() => {
+      try { apply(cb, undefined, args); } catch (e) { reportTimerError(e); }
+    }]);
+    return id;
+  }
+  function setInterval(cb, ms, ...args) {
+    checkCallback(cb, "setInterval");
+    const id = nextTimer++;
+    const period = +ms || 0;
+    const tick = () => {
+      if (apply(setHas, cancelled, [id])) return;
+      try { apply(cb, undefined, args); } catch (e) { reportTimerError(e); }
+      if (!apply(setHas, cancelled, [id])) apply(promiseThen, host.sleep(id, period), [tick]);
+    };
+    apply(promiseThen, host.sleep(id, period), [tick]);
+    return id;
+  }
+  function clearTimer(id) {
+    if (typeof id !== "number") return;
+    apply(setAdd, cancelled, [id]);
+    host.cancel(id);
+  }
+  const define = (name, value) =>
+    defineProperty(g, name, { value, writable: true, configurable: true, enumerable: false });
+  define("setTimeout", setTimeout);
+  define("setInterval", setInterval);
+  define("clearTimeout", clearTimer);
+  define("clearInterval", clearTimer);
+  if (typeof g.queueMicrotask !== "function") {
+    define("queueMicrotask", (cb) => {
+      checkCallback(cb, "queueMicrotask");
+      apply(promiseThen, apply(promiseResolve, PromiseCtor, []), [cb]);
+    });
+  }
+
+  // ---- structuredClone ------------------------------------------------------------------
+  function cloneError(what) {
+    const e = new Error_(what + " could not be cloned");
+    e.name = "DataCloneError";
+    return e;
+  }
+  function structuredClone(value) {
+    const memory = new MapCtor();
+    const clone = (v) => {
+      if (typeof v === "function" || typeof v === "symbol") throw cloneError(String_(typeof v));
+      if (v === null || typeof v !== "object") return v;
+      if (apply(mapHas, memory, [v])) return apply(mapGet, memory, [v]);
+      let copy;
+      if (isInstance(v, DateProto)) copy = new Date(apply(dateGetTime, v, []));
+      else if (isInstance(v, RegExpProto)) copy = new RegExp(v.source, v.flags);
+      else if (isInstance(v, ArrayBufferProto)) copy = v.slice(0);
+      else if (isView(v)) copy = new v.constructor(v);
+      else if (isInstance(v, MapProto)) {
+        copy = new MapCtor();
+        apply(mapSet, memory, [v, copy]);
+        for (const [k, x] of arrayFrom(apply(mapEntries, v, []))) apply(mapSet, copy, [clone(k), clone(x)]);
+        return copy;
+      } else if (isInstance(v, SetProto)) {
+        copy = new SetCtor();
+        apply(mapSet, memory, [v, copy]);
+        for (const x of arrayFrom(apply(setValues, v, []))) apply(setAdd, copy, [clone(x)]);
+        return copy;
+      } else if (isInstance(v, ErrorProto)) {
+        copy = new Error_(v.message);
+        copy.name = v.name;
+      } else if (isArray(v)) {
+        copy = [];
+        apply(mapSet, memory, [v, copy]);
+        for (let i = 0; i < v.length; i++) copy[i] = clone(v[i]);
+        return copy;
+      } else if (getPrototypeOf(v) === O.prototype || getPrototypeOf(v) === null) {
+        copy = {};
+        apply(mapSet, memory, [v, copy]);
+        for (const k of keys(v)) copy[k] = clone(v[k]);
+        return copy;
+      } else {
+        throw cloneError("this object");
+      }
+      apply(mapSet, memory, [v, copy]);
+      return copy;
+    };
+    return clone(value);
+  }
+  define("structuredClone", structuredClone);
+
+  // ---- text and base64 -------------------------------------------------------------------
+  class TextEncoder {
+    get encoding() { return "utf-8"; }
+    encode(input = "") { return host.utf8Encode(String_(input)); }
+  }
+  class TextDecoder {
+    constructor(label = "utf-8", options = {}) {
+      const normalized = String_(label).toLowerCase();
+      if (normalized !== "utf-8" && normalized !== "utf8") {
+        throw new TypeError_("TextDecoder: only utf-8 is supported, not " + label);
+      }
+      this.fatal = !!(options && options.fatal);
+    }
+    get encoding() { return "utf-8"; }
+    decode(input) {
+      if (input === undefined) return "";
+      const bytes = isView(input)
+        ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
+        : new Uint8Array(input);
+      return host.utf8Decode(bytes, this.fatal);
+    }
+  }
+  define("TextEncoder", TextEncoder);
+  define("TextDecoder", TextDecoder);
+  define("atob", (data) => host.atob(String_(data)));
+  define("btoa", (data) => host.btoa(String_(data)));
+
+  const toPromise = (value) => apply(promiseResolve, PromiseCtor, [value]);
+  return { serialize, toPromise };
+})
