@@ -20,6 +20,7 @@ use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
 use crate::alloc::{HeapGauge, LimitedAllocator};
+use crate::bytecode;
 use crate::compile::{Compiled, SNIPPET_FILE};
 use crate::error::{ErrorKind, ExecutionError};
 use crate::host::{ToolCall, ToolCatalog, ToolError, ToolHost};
@@ -102,6 +103,18 @@ fn run_in_runtime(
         })));
     }
 
+    let rejections = Rc::new(RefCell::new(Rejections::default()));
+    {
+        let rejections = rejections.clone();
+        runtime.set_host_promise_rejection_tracker(Some(Box::new(
+            move |_ctx, promise, reason, is_handled| {
+                rejections
+                    .borrow_mut()
+                    .track(identity(&promise), &reason, is_handled);
+            },
+        )));
+    }
+
     let context = match Context::full(&runtime) {
         Ok(context) => context,
         Err(e) => return internal_failure(format!("could not create a JavaScript context: {e}")),
@@ -136,10 +149,18 @@ fn run_in_runtime(
             deadline,
             cancel: job.cancel.clone(),
             compiled: &job.compiled,
+            main_promise: Cell::new(0),
         };
         let outcome = event_loop.run();
-        shared.shutdown();
+        let abandoned = shared.shutdown();
         let (logs, mut notes) = shared.logs.replace(LogBuffer::new(0)).finish();
+        if abandoned > 0 {
+            notes.push(format!(
+                "{abandoned} tool call(s) had not answered when the execution ended and were \
+                 cancelled (a missing `await`?)"
+            ));
+        }
+        notes.extend(rejections.borrow().notes(event_loop.main_promise.get()));
         let calls = shared.calls.take();
         let result = match outcome {
             Ok((value, truncated)) => {
@@ -398,17 +419,79 @@ impl<'js> Shared<'js> {
     }
 
     /// Cancels what is still running and lets go of every JavaScript value held from Rust,
-    /// before the runtime that owns them is freed.
-    fn shutdown(&self) {
+    /// before the runtime that owns them is freed. Returns how many calls were abandoned.
+    fn shutdown(&self) -> usize {
         for (_, task) in self.tasks.borrow_mut().drain() {
             task.abort();
         }
+        let abandoned = self.pending.borrow().len();
         self.pending.borrow_mut().clear();
         self.queued.borrow_mut().clear();
         self.ready.borrow_mut().clear();
         self.sleepers.borrow_mut().clear();
         self.timers.borrow_mut().clear();
+        abandoned
     }
+}
+
+/// Promise rejections nobody handled, reported as notes: a forgotten `await` on a failing
+/// tool call is otherwise silent.
+#[derive(Default)]
+struct Rejections {
+    unhandled: Vec<(usize, String)>,
+}
+
+impl Rejections {
+    const SHOWN: usize = 5;
+
+    fn track(&mut self, promise: usize, reason: &Value, handled: bool) {
+        if handled {
+            self.unhandled.retain(|(p, _)| *p != promise);
+        } else if self.unhandled.len() < 1_000 {
+            self.unhandled.push((promise, describe_reason(reason)));
+        }
+    }
+
+    fn notes(&self, main: usize) -> Vec<String> {
+        let unhandled: Vec<&String> = self
+            .unhandled
+            .iter()
+            .filter(|(p, _)| *p != main)
+            .map(|(_, message)| message)
+            .collect();
+        let mut notes: Vec<String> = unhandled
+            .iter()
+            .take(Self::SHOWN)
+            .map(|message| format!("Unhandled promise rejection: {message}"))
+            .collect();
+        if unhandled.len() > Self::SHOWN {
+            notes.push(format!(
+                "... and {} more unhandled rejections",
+                unhandled.len() - Self::SHOWN
+            ));
+        }
+        notes
+    }
+}
+
+/// Reads a rejection reason without running the snippet's code: only data properties of
+/// real errors and plain strings are read.
+fn describe_reason(reason: &Value) -> String {
+    if let Some(text) = reason.as_string().and_then(|s| s.to_string().ok()) {
+        return text;
+    }
+    if reason.is_error() {
+        if let Some(error) = reason.as_exception() {
+            return error.message().unwrap_or_else(|| "an error".into());
+        }
+    }
+    format!("a {} value", reason.type_name())
+}
+
+/// A stable identity for a JavaScript object while it is alive.
+fn identity(value: &Value) -> usize {
+    // SAFETY: reading the pointer bits of a value we hold a reference to.
+    unsafe { rquickjs::qjs::JS_VALUE_GET_PTR(value.as_raw()) as usize }
 }
 
 /// Console output within a byte budget: what fits is kept, the rest is counted.
@@ -468,6 +551,8 @@ struct EventLoop<'a, 'js> {
     deadline: Instant,
     cancel: Arc<AtomicBool>,
     compiled: &'a Compiled,
+    /// Identity of the snippet's own promise: its rejection is the error, not a note.
+    main_promise: Cell<usize>,
 }
 
 type Outcome = Result<(Option<Json>, bool), ExecutionError>;
@@ -482,6 +567,7 @@ impl<'js> EventLoop<'_, 'js> {
             Ok(main) => main,
             Err(e) => return Err(self.failure(e)),
         };
+        self.main_promise.set(identity(main.as_value()));
         loop {
             if let Err(e) = self.drive() {
                 return Err(self.failure(e));
@@ -669,7 +755,7 @@ impl<'js> EventLoop<'_, 'js> {
 
         let config = Object::new(ctx.clone())?;
         config.set("logBudget", self.shared.limits.max_log_bytes as f64)?;
-        let prelude: Function = ctx.eval_with_options(PRELUDE, eval_options("prelude.js"))?;
+        let prelude: Function = bytecode::eval_prelude(ctx, PRELUDE, "prelude.js")?.get()?;
         prelude.call((host, config))
     }
 

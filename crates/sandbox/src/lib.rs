@@ -12,6 +12,7 @@
 //! never give a snippet a capability the host did not declare in its [`ToolCatalog`].
 
 mod alloc;
+mod bytecode;
 mod compile;
 mod engine;
 mod error;

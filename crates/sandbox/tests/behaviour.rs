@@ -403,3 +403,34 @@ async fn stats_are_reported() {
     assert!(execution.stats.wall_time > Duration::ZERO);
     assert!(execution.stats.cpu_time > Duration::ZERO);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forgotten_awaits_and_unhandled_rejections_are_noted() {
+    let execution = run("tools.test.fail({ message: 'nobody listened' });\nreturn 1;").await;
+    assert_eq!(execution.result.unwrap(), Some(json!(1)));
+    assert!(
+        execution
+            .notes
+            .iter()
+            .any(|n| n
+                .contains("Unhandled promise rejection: tools.test.fail failed: nobody listened")),
+        "{:?}",
+        execution.notes
+    );
+    let execution = run("tools.test.sleep({ ms: 5000 });\nreturn 2;").await;
+    assert_eq!(execution.result.unwrap(), Some(json!(2)));
+    assert!(
+        execution
+            .notes
+            .iter()
+            .any(|n| n.contains("missing `await`")),
+        "{:?}",
+        execution.notes
+    );
+    // A rejection that is handled later leaves no note; the snippet's own failure is the
+    // error, not a note.
+    let execution = run("const p = Promise.reject(new Error('late catch'));\nawait null;\ntry { await p; } catch {}\nreturn 3;").await;
+    assert!(execution.notes.is_empty(), "{:?}", execution.notes);
+    let execution = run("throw new Error('mine')").await;
+    assert!(execution.notes.is_empty(), "{:?}", execution.notes);
+}
