@@ -1,10 +1,16 @@
-//! The catalogue: where tools come from (upstream MCP servers, the built-in demo, later
-//! OpenAPI specs), how they are named in TypeScript, and the declarations the agent reads.
+//! The catalogue: every tool the agent can reach, whatever its source (upstream MCP servers,
+//! the built-in demo, later OpenAPI specs), how it is named in TypeScript, and the
+//! declarations the agent reads.
 //!
 //! It must never run agent code (that is `codemode-sandbox`'s job) and must never assume
 //! every tool comes from MCP: a tool is a name, a description and JSON Schemas.
+//!
+//! * [`naming`]: the one rule that turns server and tool names into TypeScript identifiers,
+//!   and [`naming::NameMap`], which keeps them unique inside a namespace.
+//! * [`typescript`]: JSON Schema → `.d.ts` declarations ([`typescript::render_declarations`])
+//!   and one-line signatures for search ([`typescript::CompiledNamespace::signatures`]).
+//!   Rendering never fails and never claims a type the schema does not promise: what
+//!   TypeScript cannot express becomes `unknown` with a comment saying why.
 
-pub mod config;
 pub mod naming;
 pub mod typescript;
-pub mod upstream;

@@ -1,1 +1,431 @@
-//! (being written)
+//! TypeScript declarations generated from tools' JSON Schemas: the `.d.ts` text the agent
+//! reads and the one-line signatures search returns.
+//!
+//! Layout of one namespace (see [`render_namespace`]):
+//!
+//! ```ts
+//! /** Knowledge graph memory. */
+//! declare namespace memory {
+//!   interface Tools {
+//!     /** Create multiple new entities in the knowledge graph */
+//!     create_entities(args: CreateEntitiesInput): Promise<CreateEntitiesOutput>;
+//!     /**
+//!      * Say hello
+//!      * @mcp say-hello
+//!      * @returns the tool's result: …
+//!      */
+//!     say_hello(args: { name: string }): Promise<unknown>;
+//!   }
+//!   interface CreateEntitiesInput { … }
+//!   interface CreateEntitiesOutput { … }
+//! }
+//! ```
+//!
+//! Each namespace contributes `interface Tools` *inside itself*, so namespace files can be
+//! concatenated freely; one [`render_tools_global`] line then declares
+//! `declare const tools: { memory: memory.Tools; … }`. Inputs and outputs get named types
+//! (`<Tool>Input`, `<Tool>Output`) unless they are short and undocumented, in which case they
+//! are written in place. `$ref` targets become named types after their `$defs` key.
+//!
+//! Rendering never fails: whatever a schema says that TypeScript cannot express becomes
+//! `unknown` with a comment. The output depends only on the input (tools keep the order
+//! given; nothing is sorted by hash).
+
+mod ast;
+mod convert;
+mod doc;
+mod hoist;
+mod render;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use ast::{Doc, Tag, TsType};
+use convert::Registry;
+use doc::{first_paragraph, first_sentence, write_jsdoc, SUMMARY_CAP, TOOL_DESCRIPTION_CAP};
+use render::{Compact, Pretty};
+
+use crate::naming::{identifier, pascal_case};
+
+/// What a tool without an output schema resolves to, said in its JSDoc `@returns`.
+pub const UNTYPED_RESULT_DOC: &str = "the tool's result: structured content or parsed JSON text \
+when the server sends it, else text or content blocks";
+
+/// A sensible default length cap for [`CompiledNamespace::signatures`] (characters).
+pub const DEFAULT_SIGNATURE_CAP: usize = 300;
+
+/// Inputs and outputs whose one-line type is at most this long (and carries no JSDoc) are
+/// written in place instead of being declared as named types.
+const INLINE_ROOT_MAX: usize = 60;
+
+/// One tool as the catalogue knows it, whatever its source (MCP, OpenAPI, built-in).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDecl {
+    /// The TypeScript identifier, normally from [`crate::naming::NameMap`].
+    pub ident: String,
+    /// The tool's name at its source (shown as `@mcp <name>` when it differs from `ident`).
+    pub original_name: String,
+    pub description: Option<String>,
+    /// JSON Schema of the arguments object.
+    pub input_schema: Value,
+    /// JSON Schema of the structured result, if the source declares one.
+    pub output_schema: Option<Value>,
+}
+
+/// A namespace (an upstream server) and its tools.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamespaceDecl {
+    /// The TypeScript identifier, from [`crate::naming::identifier`].
+    pub ident: String,
+    /// The namespace's name at its source (shown as `@server <name>` when it differs).
+    pub original_name: String,
+    pub description: Option<String>,
+    pub tools: Vec<ToolDecl>,
+}
+
+/// A tool's one-line search entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolSignature {
+    /// The namespace identifier (`memory`).
+    pub namespace: String,
+    /// The tool identifier (`create_entities`).
+    pub ident: String,
+    pub original_name: String,
+    /// `create_entities(args: { … }): Promise<{ … }>`, types qualified with the namespace
+    /// where they stay named (`memory.Entity`), deep parts elided as `{...}` past the cap.
+    pub signature: String,
+    /// The first sentence of the description, if there is one.
+    pub summary: Option<String>,
+}
+
+/// A namespace with its schemas converted once, ready to render in either style. The
+/// declaration file and the signatures share type names, so a name a signature keeps
+/// (`memory.CreateEntitiesInput`) is always declared in [`Self::declarations`].
+#[derive(Debug, Clone)]
+pub struct CompiledNamespace {
+    ident: String,
+    doc: Doc,
+    tools: Vec<CompiledTool>,
+    registry: Registry,
+    /// Names written as declarations (roots may be inlined instead).
+    declared: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledTool {
+    ident: String,
+    original_name: String,
+    doc: Doc,
+    summary: Option<String>,
+    input: String,
+    input_optional: bool,
+    output: Option<String>,
+}
+
+impl NamespaceDecl {
+    /// Converts every tool's schemas; see [`CompiledNamespace`].
+    pub fn compile(&self) -> CompiledNamespace {
+        let mut registry = Registry::default();
+        let mut tools = Vec::with_capacity(self.tools.len());
+        for (index, tool) in self.tools.iter().enumerate() {
+            // Defensive: an identifier not made by `naming` must still not break the file.
+            let ident = identifier(&tool.ident);
+            let type_base = pascal_case(&ident);
+            let input =
+                registry.declare_root(2 * index, &tool.input_schema, &format!("{type_base}Input"));
+            let output = tool.output_schema.as_ref().map(|schema| {
+                registry.declare_root(2 * index + 1, schema, &format!("{type_base}Output"))
+            });
+            let input_optional = accepts_no_arguments(&registry, &input);
+            tools.push(CompiledTool {
+                doc: tool_doc(tool, &ident, output.is_some()),
+                summary: tool
+                    .description
+                    .as_deref()
+                    .and_then(|d| first_sentence(d, SUMMARY_CAP)),
+                ident,
+                original_name: tool.original_name.clone(),
+                input,
+                input_optional,
+                output,
+            });
+        }
+        hoist::hoist_repeated_objects(&mut registry);
+        let declared = registry
+            .types()
+            .filter(|named| !is_inlined(named, &registry))
+            .map(|named| named.name.clone())
+            .collect();
+        let ident = identifier(&self.ident);
+        let mut doc = Doc {
+            description: self
+                .description
+                .as_deref()
+                .and_then(|d| first_paragraph(d, TOOL_DESCRIPTION_CAP)),
+            tags: Vec::new(),
+        };
+        if self.original_name != ident {
+            doc.tags.push(Tag {
+                name: "server",
+                value: self.original_name.clone(),
+            });
+        }
+        CompiledNamespace {
+            ident,
+            doc,
+            tools,
+            registry,
+            declared,
+        }
+    }
+}
+
+fn tool_doc(tool: &ToolDecl, ident: &str, has_output: bool) -> Doc {
+    let mut doc = Doc {
+        description: tool
+            .description
+            .as_deref()
+            .and_then(|d| first_paragraph(d, TOOL_DESCRIPTION_CAP)),
+        tags: Vec::new(),
+    };
+    if tool.original_name != ident {
+        doc.tags.push(Tag {
+            name: "mcp",
+            value: tool.original_name.clone(),
+        });
+    }
+    if !has_output {
+        doc.tags.push(Tag {
+            name: "returns",
+            value: UNTYPED_RESULT_DOC.into(),
+        });
+    }
+    doc
+}
+
+/// Whether a call may omit `args`: nothing in the input (followed through `$ref`s) is
+/// required.
+fn accepts_no_arguments(registry: &Registry, input: &str) -> bool {
+    let mut ty = registry.get(input).map(|named| &named.ty);
+    // Bounded: a chain of references cannot be longer than the number of named types.
+    for _ in 0..=registry.types().count() {
+        match ty {
+            Some(TsType::Named(name)) => ty = registry.get(name).map(|named| &named.ty),
+            Some(TsType::Object(object)) => return object.properties.iter().all(|p| p.optional),
+            Some(TsType::Unknown(_)) => return true,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// A tool's input or output is written in place when it fits on one short line with no
+/// JSDoc to lose, and no other type refers to it (a recursive schema refers to itself).
+fn is_inlined(named: &convert::NamedType, registry: &Registry) -> bool {
+    named.is_root
+        && named.doc.is_empty()
+        && !render::has_docs(&named.ty)
+        && !registry.types().any(|t| refers_to(&t.ty, &named.name))
+        && Compact::declaration().render(&named.ty, 0).len() <= INLINE_ROOT_MAX
+}
+
+fn refers_to(ty: &TsType, name: &str) -> bool {
+    match ty {
+        TsType::Named(n) => n == name,
+        TsType::Array(element) => refers_to(element, name),
+        TsType::Tuple(tuple) => {
+            tuple.elements.iter().any(|e| refers_to(e, name))
+                || tuple.rest.as_deref().is_some_and(|r| refers_to(r, name))
+        }
+        TsType::Object(object) => {
+            object.properties.iter().any(|p| refers_to(&p.ty, name))
+                || object.index.as_deref().is_some_and(|i| refers_to(i, name))
+        }
+        TsType::Union(members) | TsType::Intersection(members) => {
+            members.iter().any(|m| refers_to(m, name))
+        }
+        _ => false,
+    }
+}
+
+impl CompiledNamespace {
+    /// The namespace identifier.
+    pub fn ident(&self) -> &str {
+        &self.ident
+    }
+
+    /// The tool identifiers, in the order given.
+    pub fn tool_idents(&self) -> impl Iterator<Item = &str> {
+        self.tools.iter().map(|t| t.ident.as_str())
+    }
+
+    fn is_declared(&self, name: &str) -> bool {
+        self.declared.contains(name)
+    }
+
+    /// The namespace's declaration text: valid `.d.ts` on its own (it declares
+    /// `<namespace>.Tools` but not the global `tools`; see [`render_tools_global`]).
+    pub fn declarations(&self) -> String {
+        let mut out = String::new();
+        write_jsdoc(&mut out, &self.doc, "");
+        out.push_str(&format!("declare namespace {} {{\n", self.ident));
+        let member_indent = INDENT.repeat(2);
+        if self.tools.is_empty() {
+            out.push_str(&format!("{INDENT}interface Tools {{}}\n"));
+        } else {
+            out.push_str(&format!("{INDENT}interface Tools {{\n"));
+            for tool in &self.tools {
+                write_jsdoc(&mut out, &tool.doc, &member_indent);
+                let args = if tool.input_optional { "args?" } else { "args" };
+                let input = self.type_reference(&tool.input);
+                let output = tool
+                    .output
+                    .as_deref()
+                    .map_or_else(|| "unknown".to_owned(), |o| self.type_reference(o));
+                out.push_str(&format!(
+                    "{member_indent}{}({args}: {input}): Promise<{output}>;\n",
+                    tool.ident
+                ));
+            }
+            out.push_str(&format!("{INDENT}}}\n"));
+        }
+        for named in self.registry.types() {
+            if !self.is_declared(&named.name) {
+                continue;
+            }
+            write_jsdoc(&mut out, &named.doc, INDENT);
+            match &named.ty {
+                TsType::Object(_) => out.push_str(&format!(
+                    "{INDENT}interface {} {}\n",
+                    named.name,
+                    Pretty::render(&named.ty, 1)
+                )),
+                other => out.push_str(&format!(
+                    "{INDENT}type {} = {};\n",
+                    named.name,
+                    Pretty::render(other, 1)
+                )),
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// A root type as written in a method signature: its name, or its body when inlined.
+    fn type_reference(&self, name: &str) -> String {
+        match self.registry.get(name) {
+            Some(named) if !self.is_declared(name) => Pretty::render(&named.ty, 2),
+            _ => name.to_owned(),
+        }
+    }
+
+    /// One-line signatures of every tool, in the order given, each at most `cap`
+    /// characters where the types allow (see [`Self::signature`]).
+    pub fn signatures(&self, cap: usize) -> Vec<ToolSignature> {
+        self.tools
+            .iter()
+            .map(|tool| self.tool_signature(tool, cap))
+            .collect()
+    }
+
+    /// The one-line signature of one tool. Types are expanded in place; when the line is
+    /// longer than `cap`, the output and then the input are cut at shallower depths, deep
+    /// objects becoming `{...}` and named types staying names (`memory.Entity`), down to
+    /// `name(args: memory.NameInput): Promise<memory.NameOutput>`, which is returned even
+    /// if still longer than `cap`.
+    pub fn signature(&self, tool_ident: &str, cap: usize) -> Option<ToolSignature> {
+        self.tools
+            .iter()
+            .find(|t| t.ident == tool_ident)
+            .map(|tool| self.tool_signature(tool, cap))
+    }
+
+    fn tool_signature(&self, tool: &CompiledTool, cap: usize) -> ToolSignature {
+        const FULL: usize = usize::MAX;
+        let attempts = [
+            (FULL, FULL),
+            (FULL, 3),
+            (FULL, 2),
+            (FULL, 1),
+            (FULL, 0),
+            (3, 0),
+            (2, 0),
+            (1, 0),
+            (0, 0),
+        ];
+        let mut signature = String::new();
+        for (input_depth, output_depth) in attempts {
+            signature = self.signature_text(tool, input_depth, output_depth);
+            if signature.chars().count() <= cap {
+                break;
+            }
+        }
+        ToolSignature {
+            namespace: self.ident.clone(),
+            ident: tool.ident.clone(),
+            original_name: tool.original_name.clone(),
+            signature,
+            summary: tool.summary.clone(),
+        }
+    }
+
+    fn signature_text(
+        &self,
+        tool: &CompiledTool,
+        input_depth: usize,
+        output_depth: usize,
+    ) -> String {
+        let is_declared = |name: &str| self.is_declared(name);
+        let render = |name: &str, depth: usize| {
+            Compact::signature(&self.registry, &self.ident, depth, &is_declared)
+                .render(&TsType::Named(name.to_owned()), 0)
+        };
+        let args = if tool.input_optional { "args?" } else { "args" };
+        let input = render(&tool.input, input_depth);
+        let output = tool
+            .output
+            .as_deref()
+            .map_or_else(|| "unknown".to_owned(), |o| render(o, output_depth));
+        format!("{}({args}: {input}): Promise<{output}>", tool.ident)
+    }
+}
+
+const INDENT: &str = "  ";
+
+/// The declaration text of one namespace, valid `.d.ts` on its own.
+pub fn render_namespace(namespace: &NamespaceDecl) -> String {
+    namespace.compile().declarations()
+}
+
+/// The one global the agent calls: `declare const tools: { ns: ns.Tools; … };` for the
+/// given namespace identifiers (in that order).
+pub fn render_tools_global<'a>(namespace_idents: impl IntoIterator<Item = &'a str>) -> String {
+    let members: Vec<String> = namespace_idents
+        .into_iter()
+        .map(|ns| {
+            let ns = identifier(ns);
+            format!("{INDENT}{ns}: {ns}.Tools;\n")
+        })
+        .collect();
+    if members.is_empty() {
+        return "declare const tools: {};\n".into();
+    }
+    format!("declare const tools: {{\n{}}};\n", members.concat())
+}
+
+/// The whole declaration file: every namespace (in the order given), then `tools`.
+pub fn render_declarations(namespaces: &[NamespaceDecl]) -> String {
+    let mut out = String::new();
+    for namespace in namespaces {
+        out.push_str(&render_namespace(namespace));
+        out.push('\n');
+    }
+    out.push_str(&render_tools_global(
+        namespaces.iter().map(|ns| ns.ident.as_str()),
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests;

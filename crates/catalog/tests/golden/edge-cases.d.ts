@@ -1,0 +1,102 @@
+/** Schemas that exercise every conversion rule. @server edge-cases */
+declare namespace edge_cases {
+  interface Tools {
+    /** Every keyword at once. Ends a comment *\/ here. @mcp kitchen-sink */
+    kitchen_sink(args: KitchenSinkInput): Promise<KitchenSinkOutput>;
+    /** Recursive definitions. */
+    tree(args: TreeInput): Promise<Node2>;
+    /**
+     * OpenAPI 3.0 components.
+     * @mcp openapi-style
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    openapi_style(args: { pet: Pet; owner?: Owner }): Promise<unknown>;
+    /**
+     * A reserved word as a tool name.
+     * @mcp delete
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    delete_(args: { id: string }): Promise<unknown>;
+    /**
+     * @mcp 2fa
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    _2fa(args?: { [key: string]: unknown }): Promise<unknown>;
+    /**
+     * @mcp get.sum
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    get_sum_3(args?: {}): Promise<unknown>;
+    /**
+     * @mcp get-sum
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    get_sum_2(args?: {}): Promise<unknown>;
+    /**
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    get_sum(args?: {}): Promise<unknown>;
+    /**
+     * @mcp no-schema-type
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    no_schema_type(args?: unknown): Promise<unknown>;
+    /** A tool whose type names would shadow globals. */
+    Promise(args?: { tools?: Tools2 }): Promise<{ p?: string }>;
+  }
+  interface KitchenSinkInput {
+    /** Some text. @minLength 1 */
+    text: string;
+    /** @default 1 @minimum 0 */
+    count?: number;
+    /** @exclusiveMaximum 1 */
+    ratio?: number;
+    /** @deprecated */
+    flag?: boolean;
+    nothing?: null;
+    /** @format date-time @example "2024-01-01T00:00:00Z" @example "2025-01-01T00:00:00Z" */
+    when?: string;
+    mode: "fast" | "slow" | 3 | true | null;
+    kind?: "sink";
+    shape?: { sides: 3; names: ["a", "b"] };
+    maybe?: string | null;
+    "legacy-nullable"?: string | null;
+    /** @maxItems 10 @uniqueItems true */
+    tags?: string[];
+    /** @minItems 1 */
+    pair: [string, (number | null)?];
+    /** @minItems 2 */
+    "old-pair"?: [string, boolean, ...number[]];
+    matrix?: (number | string)[][];
+    labels?: { [key: string]: string };
+    headers?: { host: string; [key: string]: string[] | string };
+    extensions?: { [key: string]: string | number };
+    "open-extensions"?: { name?: string; [key: string]: unknown /* keys matching /^x-.*\//: string */ };
+    closed?: { a?: string };
+    anything?: { [key: string]: unknown };
+    either?: { id?: string; name?: string } & ({ id: unknown } | { name: unknown });
+    both?: { a: string } & ({ b?: number } | { c?: boolean });
+    "unions-in-array"?: ({ a?: string } & { b?: string })[];
+    negated?: unknown /* not expressible in TypeScript: not */;
+    conditional?: unknown /* not expressible in TypeScript: if */;
+    impossible?: unknown /* schema `false` admits no value */;
+    remote?: unknown /* $ref https://example.com/schemas/thing.json not resolved: only local JSON pointers are */;
+    broken?: unknown /* broken $ref #/$defs/DoesNotExist */;
+    address?: PostalAddress;
+    /** A property named like a reserved word. */
+    default: string;
+    "2nd"?: string;
+    "with space"?: string;
+  }
+  interface PostalAddress { street?: string; city: string }
+  interface KitchenSinkOutput { ok: boolean; extra?: string; [key: string]: number | boolean | string | undefined }
+  interface TreeInput { root: Node; parent?: TreeInput; alias?: A }
+  /** A tree node. */
+  interface Node { value: string; children?: Node[]; next?: Node | null }
+  type A = B | string;
+  type B = unknown /* $ref #/$defs/A is circular */;
+  interface Node2 { value: number }
+  interface Pet { name: string; status?: "available" | "sold" | null; owner?: Owner }
+  interface Owner { pets?: Pet[] }
+  type Tools2 = string;
+}

