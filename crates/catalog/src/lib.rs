@@ -11,6 +11,16 @@
 //!   and one-line signatures for search ([`typescript::CompiledNamespace::signatures`]).
 //!   Rendering never fails and never claims a type the schema does not promise: what
 //!   TypeScript cannot express becomes `unknown` with a comment saying why.
+//! * [`Catalog`]: the live catalogue built from [`ToolSource`]s. It is the sandbox's
+//!   [`codemode_sandbox::ToolHost`] (every call from a snippet passes through it), ranks
+//!   tools for `search`, and renders the declarations.
 
 pub mod naming;
+mod registry;
+mod search;
 pub mod typescript;
+
+pub use registry::{
+    Catalog, NamespaceSummary, SearchGroup, SearchHit, SearchResults, SourceNamespace, ToolSource,
+    ToolSpec, SEARCH_FUNCTION,
+};

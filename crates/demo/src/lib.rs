@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use codemode_catalog::{SourceNamespace, ToolSource, ToolSpec};
 use codemode_sandbox::{ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost};
 use serde_json::{json, Map, Value};
 
@@ -28,6 +29,7 @@ pub struct DemoTool {
 /// The demo tools' names, descriptions and JSON Schemas.
 pub fn tools() -> Vec<DemoTool> {
     let order = json!({
+        "title": "Order",
         "type": "object",
         "properties": {
             "id": { "type": "string" },
@@ -40,6 +42,7 @@ pub fn tools() -> Vec<DemoTool> {
         "additionalProperties": false
     });
     let customer = json!({
+        "title": "Customer",
         "type": "object",
         "properties": {
             "id": { "type": "string" },
@@ -358,5 +361,54 @@ impl ToolHost for DemoHost {
     fn call(&self, call: ToolCall) -> ToolFuture {
         let outcome = Self::call_sync(&call.namespace, &call.name, &call.args);
         Box::pin(std::future::ready(outcome))
+    }
+}
+
+/// The demo tools as a catalogue source: what `codemode serve` offers with no config.
+#[derive(Debug, Default, Clone)]
+pub struct DemoSource;
+
+impl DemoSource {
+    pub fn new() -> Self {
+        DemoSource
+    }
+}
+
+impl ToolSource for DemoSource {
+    fn namespaces(&self) -> Vec<SourceNamespace> {
+        let mut namespaces: Vec<SourceNamespace> = vec![
+            SourceNamespace {
+                name: "orders".into(),
+                description: Some(format!(
+                    "Demo shop orders: {ORDER_COUNT} generated orders from 2025-07-01 to 2026-06-30."
+                )),
+                tools: Vec::new(),
+            },
+            SourceNamespace {
+                name: "customers".into(),
+                description: Some(format!(
+                    "Demo shop customers: {CUSTOMER_COUNT} generated customers with name, email and country."
+                )),
+                tools: Vec::new(),
+            },
+        ];
+        for tool in tools() {
+            if let Some(namespace) = namespaces.iter_mut().find(|ns| ns.name == tool.namespace) {
+                namespace.tools.push(ToolSpec {
+                    name: tool.name.to_string(),
+                    title: None,
+                    description: Some(tool.description.to_string()),
+                    input_schema: tool.input_schema,
+                    output_schema: Some(tool.output_schema),
+                });
+            }
+        }
+        namespaces
+    }
+
+    fn call(&self, namespace: &str, tool: &str, args: Value) -> ToolFuture {
+        Box::pin(std::future::ready(DemoHost::call_sync(
+            namespace, tool, &args,
+        )))
     }
 }

@@ -1,0 +1,555 @@
+//! The catalogue as one live object: tool sources in, names, declarations, search and the
+//! [`ToolHost`] the sandbox calls out.
+//!
+//! [`Catalog::call`] (through [`ToolHost`]) is the single choke point every tool call from a
+//! snippet passes: name resolution, the tracing span, and later per-call policy and audit
+//! hook in there, whatever the source.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use codemode_sandbox::{ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::naming::{identifier, NameMap};
+use crate::search::{document_text, SearchDoc, SearchIndex};
+use crate::typescript::{
+    render_tools_global, CompiledNamespace, NamespaceDecl, ToolDecl, DEFAULT_SIGNATURE_CAP,
+};
+
+/// One tool as a source describes it, in its own names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "inputSchema")]
+    pub input_schema: Value,
+    #[serde(rename = "outputSchema", skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+}
+
+/// A group of tools under one namespace (an MCP server, an API, the demo's `orders`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceNamespace {
+    /// The name at the source (an upstream server's config key).
+    pub name: String,
+    pub description: Option<String>,
+    pub tools: Vec<ToolSpec>,
+}
+
+/// Where tools come from. An MCP upstream, the demo and (later) an OpenAPI spec are all
+/// sources; the catalogue knows them only through this.
+pub trait ToolSource: Send + Sync + 'static {
+    /// The tools available now.
+    fn namespaces(&self) -> Vec<SourceNamespace>;
+
+    /// Calls a tool by its source names. `args` is what the snippet passed (`{}` when it
+    /// passed nothing to a tool that takes an object).
+    fn call(&self, namespace: &str, tool: &str, args: Value) -> ToolFuture;
+
+    /// Bumps whenever [`Self::namespaces`] would answer differently.
+    fn changes(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
+}
+
+/// A namespace as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamespaceSummary {
+    pub ident: String,
+    pub description: Option<String>,
+    pub tool_count: usize,
+}
+
+/// What `search` found, grouped by namespace in ranking order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchResults {
+    pub query: String,
+    /// Tools in the whole catalogue, to say how much was searched.
+    pub total_tools: usize,
+    pub namespaces: Vec<SearchGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchGroup {
+    pub namespace: String,
+    pub description: Option<String>,
+    pub tool_count: usize,
+    pub tools: Vec<SearchHit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    /// `tools.<namespace>.<ident>`, ready to call.
+    pub path: String,
+    pub ident: String,
+    /// The name at the source, when it differs from `ident`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_name: Option<String>,
+    pub signature: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub score: f32,
+}
+
+/// The catalogue: cheap to clone, safe to share, rebuilt whole when a source changes.
+#[derive(Clone)]
+pub struct Catalog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sources: Vec<Arc<dyn ToolSource>>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    generation: watch::Sender<u64>,
+}
+
+/// Everything derived from the sources at one moment.
+struct Snapshot {
+    tool_catalog: Arc<ToolCatalog>,
+    namespaces: Vec<NamespaceEntry>,
+    /// (namespace ident, tool ident) → (namespace index, tool index).
+    by_ident: HashMap<(String, String), (usize, usize)>,
+    index: SearchIndex,
+    tool_count: usize,
+}
+
+struct NamespaceEntry {
+    ident: String,
+    original: String,
+    description: Option<String>,
+    source: usize,
+    compiled: CompiledNamespace,
+    tools: Vec<ToolEntry>,
+}
+
+struct ToolEntry {
+    ident: String,
+    spec: ToolSpec,
+}
+
+/// The root function agents call inside `execute` to look tools up.
+pub const SEARCH_FUNCTION: &str = "$search";
+
+impl Catalog {
+    pub fn new(sources: Vec<Arc<dyn ToolSource>>) -> Catalog {
+        let snapshot = Arc::new(build_snapshot(&sources));
+        let (generation, _) = watch::channel(0);
+        Catalog {
+            inner: Arc::new(Inner {
+                sources,
+                snapshot: RwLock::new(snapshot),
+                generation,
+            }),
+        }
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        match self.inner.snapshot.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rebuilds from the sources' current tools and tells [`Self::changes`] subscribers.
+    pub fn refresh(&self) {
+        let snapshot = Arc::new(build_snapshot(&self.inner.sources));
+        match self.inner.snapshot.write() {
+            Ok(mut guard) => *guard = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+        self.inner.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Follows every source's changes and refreshes the catalogue. Needs a tokio runtime;
+    /// the tasks end when the catalogue is dropped or a source stops reporting.
+    pub fn watch_sources(&self) {
+        for source in &self.inner.sources {
+            let Some(mut changes) = source.changes() else {
+                continue;
+            };
+            let weak = Arc::downgrade(&self.inner);
+            tokio::spawn(async move {
+                while changes.changed().await.is_ok() {
+                    let Some(inner) = weak.upgrade() else {
+                        break;
+                    };
+                    Catalog { inner }.refresh();
+                }
+            });
+        }
+    }
+
+    /// Bumps each time the set of tools changes.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.generation.subscribe()
+    }
+
+    pub fn tool_count(&self) -> usize {
+        self.snapshot().tool_count
+    }
+
+    pub fn namespaces(&self) -> Vec<NamespaceSummary> {
+        self.snapshot()
+            .namespaces
+            .iter()
+            .map(|ns| NamespaceSummary {
+                ident: ns.ident.clone(),
+                description: ns.description.clone(),
+                tool_count: ns.tools.len(),
+            })
+            .collect()
+    }
+
+    /// Every tool's spec as its source gave it, keyed by namespace identifier: what a
+    /// classic client would load into the model's context.
+    pub fn tool_specs(&self) -> BTreeMap<String, Vec<ToolSpec>> {
+        self.snapshot()
+            .namespaces
+            .iter()
+            .map(|ns| {
+                (
+                    ns.ident.clone(),
+                    ns.tools.iter().map(|t| t.spec.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// The whole declaration file: every namespace, then the `tools` global.
+    pub fn declarations(&self) -> String {
+        let snapshot = self.snapshot();
+        let mut out = String::new();
+        for ns in &snapshot.namespaces {
+            out.push_str(&ns.compiled.declarations());
+            out.push('\n');
+        }
+        out.push_str(&render_tools_global(
+            snapshot.namespaces.iter().map(|ns| ns.ident.as_str()),
+        ));
+        out
+    }
+
+    /// One namespace's declarations (with a `tools` global naming just it), or `None`.
+    pub fn namespace_declarations(&self, namespace: &str) -> Option<String> {
+        let snapshot = self.snapshot();
+        let ns = snapshot
+            .namespaces
+            .iter()
+            .find(|ns| ns.ident == namespace)?;
+        let mut out = ns.compiled.declarations();
+        out.push('\n');
+        out.push_str(&render_tools_global([ns.ident.as_str()]));
+        Some(out)
+    }
+
+    /// Ranks the catalogue for `query`. An empty query returns no tools: the rendering
+    /// then lists the namespaces instead.
+    pub fn search(&self, query: &str, limit: usize) -> SearchResults {
+        let snapshot = self.snapshot();
+        let mut groups: Vec<SearchGroup> = Vec::new();
+        for (doc_index, score) in snapshot.index.search(query, limit.max(1)) {
+            let doc = snapshot.index.doc(doc_index);
+            let Some(&(ns_index, tool_index)) = snapshot
+                .by_ident
+                .get(&(doc.namespace.clone(), doc.ident.clone()))
+            else {
+                continue;
+            };
+            let ns = &snapshot.namespaces[ns_index];
+            let tool = &ns.tools[tool_index];
+            let Some(signature) = ns.compiled.signature(&tool.ident, DEFAULT_SIGNATURE_CAP) else {
+                continue;
+            };
+            let hit = SearchHit {
+                path: format!("tools.{}.{}", ns.ident, tool.ident),
+                ident: tool.ident.clone(),
+                original_name: (tool.spec.name != tool.ident).then(|| tool.spec.name.clone()),
+                signature: signature.signature,
+                summary: signature.summary,
+                score,
+            };
+            match groups.iter_mut().find(|g| g.namespace == ns.ident) {
+                Some(group) => group.tools.push(hit),
+                None => groups.push(SearchGroup {
+                    namespace: ns.ident.clone(),
+                    description: ns.description.clone(),
+                    tool_count: ns.tools.len(),
+                    tools: vec![hit],
+                }),
+            }
+        }
+        SearchResults {
+            query: query.to_string(),
+            total_tools: snapshot.tool_count,
+            namespaces: groups,
+        }
+    }
+
+    /// Search results as the agent reads them: TypeScript signatures grouped by namespace,
+    /// each with its one-line doc. With no hits (or no query) it lists the namespaces.
+    pub fn render_search(&self, results: &SearchResults) -> String {
+        let mut out = String::new();
+        if results.namespaces.is_empty() {
+            if !results.query.trim().is_empty() {
+                out.push_str(&format!(
+                    "// No tool matched \"{}\". The namespaces are:\n",
+                    results.query
+                ));
+            } else {
+                out.push_str(
+                    "// Namespaces (search with words from the task to see signatures):\n",
+                );
+            }
+            for ns in self.namespaces() {
+                out.push_str(&namespace_line(
+                    &ns.ident,
+                    ns.description.as_deref(),
+                    ns.tool_count,
+                ));
+            }
+            return out;
+        }
+        let shown: usize = results.namespaces.iter().map(|g| g.tools.len()).sum();
+        out.push_str(&format!(
+            "// {shown} of {} tools match \"{}\". Call them inside execute as shown.\n",
+            results.total_tools, results.query
+        ));
+        let names_types = results.namespaces.iter().any(|group| {
+            let prefix = format!("{}.", group.namespace);
+            group
+                .tools
+                .iter()
+                .any(|hit| hit.signature.contains(&prefix))
+        });
+        if names_types {
+            out.push_str(
+                "// Types written ns.Name are declared in the resource codemode://types/<ns>.d.ts.\n",
+            );
+        }
+        for group in &results.namespaces {
+            out.push('\n');
+            out.push_str(&namespace_line(
+                &group.namespace,
+                group.description.as_deref(),
+                group.tool_count,
+            ));
+            for hit in &group.tools {
+                if let Some(summary) = &hit.summary {
+                    out.push_str(&format!("/** {summary} */\n"));
+                }
+                out.push_str(&format!("tools.{}.{};\n", group.namespace, hit.signature));
+            }
+        }
+        out
+    }
+}
+
+fn namespace_line(ident: &str, description: Option<&str>, tool_count: usize) -> String {
+    let plural = if tool_count == 1 { "tool" } else { "tools" };
+    match description {
+        Some(description) => {
+            let line: String = description
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(120)
+                .collect();
+            format!("// tools.{ident}: {line} ({tool_count} {plural})\n")
+        }
+        None => format!("// tools.{ident} ({tool_count} {plural})\n"),
+    }
+}
+
+fn build_snapshot(sources: &[Arc<dyn ToolSource>]) -> Snapshot {
+    let mut collected: Vec<(usize, SourceNamespace)> = Vec::new();
+    for (source_index, source) in sources.iter().enumerate() {
+        for namespace in source.namespaces() {
+            collected.push((source_index, namespace));
+        }
+    }
+    // Namespace identifiers are unique across sources: a second source reusing a name
+    // gets a numbered identifier rather than shadowing the first.
+    let namespace_names = NameMap::new(collected.iter().map(|(_, ns)| ns.name.clone()));
+    let mut taken: HashMap<String, usize> = HashMap::new();
+
+    let mut tool_catalog = ToolCatalog::new();
+    tool_catalog.add_root_function(SEARCH_FUNCTION);
+    let mut namespaces = Vec::new();
+    let mut by_ident = HashMap::new();
+    let mut docs = Vec::new();
+    let mut tool_count = 0;
+    for (source, namespace) in collected {
+        let base = namespace_names
+            .ident(&namespace.name)
+            .map_or_else(|| identifier(&namespace.name), str::to_string);
+        let seen = taken.entry(base.clone()).or_insert(0);
+        *seen += 1;
+        let ident = if *seen == 1 {
+            base
+        } else {
+            format!("{base}_{seen}")
+        };
+        let tool_names = NameMap::new(namespace.tools.iter().map(|t| t.name.clone()));
+        let tools: Vec<ToolEntry> = namespace
+            .tools
+            .into_iter()
+            .map(|spec| ToolEntry {
+                ident: tool_names
+                    .ident(&spec.name)
+                    .map_or_else(|| identifier(&spec.name), str::to_string),
+                spec,
+            })
+            .collect();
+        let decl = NamespaceDecl {
+            ident: ident.clone(),
+            original_name: namespace.name.clone(),
+            description: namespace.description.clone(),
+            tools: tools
+                .iter()
+                .map(|t| ToolDecl {
+                    ident: t.ident.clone(),
+                    original_name: t.spec.name.clone(),
+                    description: t.spec.description.clone(),
+                    input_schema: t.spec.input_schema.clone(),
+                    output_schema: t.spec.output_schema.clone(),
+                })
+                .collect(),
+        };
+        let ns_index = namespaces.len();
+        for (tool_index, tool) in tools.iter().enumerate() {
+            tool_catalog.add_tool(&ident, &tool.ident);
+            by_ident.insert((ident.clone(), tool.ident.clone()), (ns_index, tool_index));
+            docs.push(SearchDoc {
+                namespace: ident.clone(),
+                ident: tool.ident.clone(),
+                original_name: tool.spec.name.clone(),
+                text: document_text(
+                    &namespace.name,
+                    &tool.spec.name,
+                    tool.spec.title.as_deref(),
+                    tool.spec.description.as_deref(),
+                    &tool.spec.input_schema,
+                ),
+            });
+        }
+        tool_count += tools.len();
+        namespaces.push(NamespaceEntry {
+            ident,
+            original: namespace.name,
+            description: namespace.description,
+            source,
+            compiled: decl.compile(),
+            tools,
+        });
+    }
+    Snapshot {
+        tool_catalog: Arc::new(tool_catalog),
+        namespaces,
+        by_ident,
+        index: SearchIndex::new(docs),
+        tool_count,
+    }
+}
+
+/// A tool that takes an object gets `{}` when the snippet passed nothing.
+fn default_args(args: Value, schema: &Value) -> Value {
+    if !args.is_null() {
+        return args;
+    }
+    let takes_object = match schema.get("type") {
+        None => {
+            schema.get("properties").is_some() || schema.as_object().is_some_and(|o| o.is_empty())
+        }
+        Some(Value::String(t)) => t == "object",
+        Some(Value::Array(types)) => {
+            types.iter().any(|t| t == "object") && !types.iter().any(|t| t == "null")
+        }
+        _ => false,
+    };
+    if takes_object {
+        json!({})
+    } else {
+        Value::Null
+    }
+}
+
+impl ToolHost for Catalog {
+    fn catalog(&self) -> Arc<ToolCatalog> {
+        self.snapshot().tool_catalog.clone()
+    }
+
+    fn call(&self, call: ToolCall) -> ToolFuture {
+        if call.namespace.is_empty() && call.name == SEARCH_FUNCTION {
+            return Box::pin(std::future::ready(self.search_from_snippet(&call.args)));
+        }
+        let snapshot = self.snapshot();
+        let key = (call.namespace.clone(), call.name.clone());
+        let Some(&(ns_index, tool_index)) = snapshot.by_ident.get(&key) else {
+            // The snippet's view of the catalogue was built before a refresh removed it.
+            let message = format!(
+                "tools.{}.{} is no longer available (the tool list changed)",
+                call.namespace, call.name
+            );
+            return Box::pin(std::future::ready(Err(ToolError::new(message))));
+        };
+        let ns = &snapshot.namespaces[ns_index];
+        let tool = &ns.tools[tool_index];
+        let source = self.inner.sources[ns.source].clone();
+        let args = default_args(call.args, &tool.spec.input_schema);
+        let span = tracing::info_span!(
+            "tool_call",
+            namespace = %ns.ident,
+            tool = %tool.ident,
+            source_name = %tool.spec.name,
+        );
+        let future: Pin<Box<dyn Future<Output = _> + Send>> =
+            source.call(&ns.original, &tool.spec.name, args);
+        Box::pin(future.instrument(span))
+    }
+}
+
+impl Catalog {
+    /// `tools.$search("query")` or `tools.$search({ query, limit })` inside a snippet.
+    fn search_from_snippet(&self, args: &Value) -> Result<Value, ToolError> {
+        let (query, limit) = match args {
+            Value::String(query) => (query.clone(), 10),
+            Value::Object(o) => (
+                o.get("query")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                o.get("limit").and_then(Value::as_u64).unwrap_or(10) as usize,
+            ),
+            _ => {
+                return Err(ToolError::new(
+                    "expected a query string, e.g. tools.$search(\"create issue\")",
+                ))
+            }
+        };
+        let results = self.search(&query, limit.clamp(1, 50));
+        let hits: Vec<Value> = results
+            .namespaces
+            .iter()
+            .flat_map(|group| {
+                group.tools.iter().map(|hit| {
+                    json!({
+                        "path": hit.path,
+                        "signature": hit.signature,
+                        "description": hit.summary,
+                    })
+                })
+            })
+            .collect();
+        Ok(Value::Array(hits))
+    }
+}
