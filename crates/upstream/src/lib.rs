@@ -1,0 +1,37 @@
+//! The MCP client side of codemode: which upstream servers there are (the `mcpServers` config
+//! file), keeping connections to them alive, their tools, and calls to those tools.
+//!
+//! - [`Config`] reads the config format users already have (Claude Desktop / Cursor
+//!   `mcpServers`, VS Code `servers`), with `${VAR}` secrets filled from the environment.
+//! - [`Upstreams`] starts every server in parallel (stdio child processes, Streamable HTTP,
+//!   legacy HTTP+SSE), restarts crashed ones with backoff, follows `tools/list_changed`, and
+//!   calls tools with a deadline after checking arguments against the tool's `inputSchema`.
+//! - [`ToolOutput`] turns a `CallToolResult` into the one JSON value the agent's code receives.
+//!
+//! This crate knows MCP and config, and nothing of TypeScript, the catalogue or the sandbox.
+//! It must never write to stdout (the gateway may speak MCP there: children's stderr goes to
+//! `tracing`), never let a child process outlive [`Upstreams::shutdown`], and never send a
+//! config value with an unfilled `${...}` to a server.
+
+mod config;
+mod connect;
+mod error;
+mod handler;
+mod http;
+mod interpolate;
+mod output;
+mod sse;
+mod stdio;
+mod supervisor;
+mod tools;
+mod upstreams;
+mod validate;
+
+pub use config::{
+    Config, ConfigError, HttpServer, ServerConfig, StdioServer, ToolFilter, Transport,
+    DEFAULT_STARTUP_TIMEOUT,
+};
+pub use error::CallError;
+pub use output::{OutputKind, OutputLimits, ToolOutput, DEFAULT_MAX_INLINE_BYTES};
+pub use tools::UpstreamTool;
+pub use upstreams::{Options, RestartPolicy, ServerState, ServerStatus, TransportKind, Upstreams};

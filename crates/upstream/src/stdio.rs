@@ -1,0 +1,232 @@
+//! Stdio upstreams: starting the child process, keeping its stderr, and ending it.
+//!
+//! The child runs in its own process group so that launchers (`npx`, `uvx`, shell wrappers)
+//! and whatever they start are ended together. Its stderr never reaches our stdout (the
+//! gateway itself may speak MCP there): each line goes to `tracing`, and the last lines are kept
+//! to explain a failed start or a crash.
+
+use std::collections::VecDeque;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinHandle;
+
+use crate::config::StdioServer;
+use crate::error::ConnectError;
+
+/// Lines of stderr kept for error reports.
+const TAIL_LINES: usize = 12;
+/// A longer stderr line is cut in the tail (it is logged whole).
+const TAIL_LINE_CHARS: usize = 400;
+/// After stdin closes, how long a well-behaved server gets to exit on its own.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// After SIGTERM, how long before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(1);
+
+/// A running stdio server process and its pipes.
+pub(crate) struct Spawned {
+    pub child: ChildProcess,
+    pub stdout: ChildStdout,
+    pub stdin: ChildStdin,
+}
+
+/// The child process, owned: dropping it kills its whole process group.
+pub(crate) struct ChildProcess {
+    child: Child,
+    pid: Option<u32>,
+    exit: Option<ExitStatus>,
+    stderr: StderrTail,
+    stderr_reader: Option<JoinHandle<()>>,
+}
+
+/// Starts `spec` with piped stdio; stderr is logged under `server`.
+pub(crate) fn spawn(server: &str, spec: &StdioServer) -> Result<Spawned, ConnectError> {
+    if let Some(cwd) = &spec.cwd {
+        if !cwd.is_dir() {
+            return Err(ConnectError::MissingCwd { cwd: cwd.clone() });
+        }
+    }
+    let mut command = Command::new(&spec.command);
+    command
+        .args(&spec.args)
+        .envs(&spec.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Backstop for paths that forget `stop()` (e.g. a cancelled startup).
+        .kill_on_drop(true);
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    #[cfg(unix)]
+    command.process_group(0);
+
+    let mut child = command.spawn().map_err(|source| ConnectError::Spawn {
+        command: spec.command.clone(),
+        source,
+    })?;
+    let (Some(stdout), Some(stdin), Some(stderr)) =
+        (child.stdout.take(), child.stdin.take(), child.stderr.take())
+    else {
+        // Unreachable with Stdio::piped(), but not worth a panic.
+        return Err(ConnectError::Spawn {
+            command: spec.command.clone(),
+            source: std::io::Error::other("child stdio pipes missing"),
+        });
+    };
+    let tail = StderrTail::default();
+    let reader = tokio::spawn(log_stderr(server.to_owned(), stderr, tail.clone()));
+    Ok(Spawned {
+        child: ChildProcess {
+            pid: child.id(),
+            child,
+            exit: None,
+            stderr: tail,
+            stderr_reader: Some(reader),
+        },
+        stdout,
+        stdin,
+    })
+}
+
+impl ChildProcess {
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// How the process ended, waiting up to `wait` for it; `None` if it is still running.
+    pub(crate) async fn exit_status(&mut self, wait: Duration) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            if let Ok(Ok(status)) = tokio::time::timeout(wait, self.child.wait()).await {
+                self.exit = Some(status);
+            }
+        }
+        self.exit
+    }
+
+    /// The last stderr lines, after giving the reader a moment to drain the pipe.
+    pub(crate) async fn stderr_tail(&mut self) -> String {
+        if let Some(reader) = self.stderr_reader.take() {
+            // The pipe closes when the process (and its group) ends; if something still holds
+            // it open, report what we have.
+            let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+        }
+        self.stderr.text()
+    }
+
+    /// One line describing how the process ended, with its stderr tail.
+    pub(crate) async fn describe_exit(&mut self) -> String {
+        let how = match self.exit_status(Duration::from_millis(500)).await {
+            Some(status) => format!("process exited ({status})"),
+            None => "process closed its stdout".to_owned(),
+        };
+        with_stderr(how, &self.stderr_tail().await)
+    }
+
+    /// Ends the process: it gets [`EXIT_GRACE`] to exit after its stdin was closed (the MCP
+    /// stdio shutdown sequence), then SIGTERM, then SIGKILL, always to the whole group.
+    pub(crate) async fn stop(&mut self) {
+        if self.exit_status(EXIT_GRACE).await.is_none() {
+            self.signal_group(Signal::Term);
+            if self.exit_status(TERM_GRACE).await.is_none() {
+                self.signal_group(Signal::Kill);
+                let _ = self.exit_status(TERM_GRACE).await;
+            }
+        }
+        // Helpers the server started may outlive it in its group.
+        self.signal_group(Signal::Kill);
+    }
+
+    #[cfg(unix)]
+    fn signal_group(&self, signal: Signal) {
+        let Some(pid) = self.pid.and_then(|p| libc::pid_t::try_from(p).ok()) else {
+            return;
+        };
+        let signal = match signal {
+            Signal::Term => libc::SIGTERM,
+            Signal::Kill => libc::SIGKILL,
+        };
+        // SAFETY: killpg only sends a signal. The group id is our child's pid, which Linux does
+        // not hand out again while any process is still in that group; ESRCH is fine.
+        unsafe {
+            libc::killpg(pid, signal);
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn signal_group(&mut self, _signal: Signal) {
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.signal_group(Signal::Kill);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Signal {
+    Term,
+    Kill,
+}
+
+/// `message`, followed by the stderr tail when there is one.
+pub(crate) fn with_stderr(message: String, tail: &str) -> String {
+    if tail.is_empty() {
+        message
+    } else {
+        format!("{message}; stderr: {tail}")
+    }
+}
+
+/// The last [`TAIL_LINES`] lines a child wrote to stderr.
+#[derive(Clone, Default)]
+struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    fn push(&self, line: String) {
+        let Ok(mut lines) = self.0.lock() else { return };
+        if lines.len() == TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    fn text(&self) -> String {
+        match self.0.lock() {
+            Ok(lines) => lines.iter().cloned().collect::<Vec<_>>().join(" | "),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+async fn log_stderr(server: String, stderr: ChildStderr, tail: StderrTail) {
+    let mut reader = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end();
+                if line.is_empty() {
+                    continue;
+                }
+                tracing::info!(target: "codemode_upstream::stderr", server = %server, "{line}");
+                tail.push(truncate(line, TAIL_LINE_CHARS));
+            }
+        }
+    }
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

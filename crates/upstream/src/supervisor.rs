@@ -1,0 +1,237 @@
+//! One task per server: connect, publish its tools, follow `list_changed`, notice when it
+//! stops, restart it with backoff, and end it on shutdown.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::time::Instant;
+
+use crate::connect::{connect, Connection};
+use crate::handler::Handler;
+use crate::tools::ToolSet;
+use crate::upstreams::{RestartPolicy, ServerState, Session, Slot};
+
+/// How long an orderly close of a session may take before the process is ended regardless.
+const CLOSE_LIMIT: Duration = Duration::from_secs(3);
+
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct Supervisor {
+    slot: Arc<Slot>,
+    generation: Arc<watch::Sender<u64>>,
+    shutdown: watch::Receiver<bool>,
+    policy: RestartPolicy,
+}
+
+/// How a session ended.
+enum Ended {
+    Shutdown,
+    Stopped { reason: String },
+}
+
+impl Supervisor {
+    pub(crate) fn new(
+        slot: Arc<Slot>,
+        generation: Arc<watch::Sender<u64>>,
+        shutdown: watch::Receiver<bool>,
+        policy: RestartPolicy,
+    ) -> Self {
+        Supervisor {
+            slot,
+            generation,
+            shutdown,
+            policy,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.slot.config.name
+    }
+
+    /// Runs until shutdown or until the server is given up on. `started` is signalled after the
+    /// first attempt, whatever its outcome.
+    pub(crate) async fn run(mut self, started: oneshot::Sender<()>) {
+        let mut started = Some(started);
+        // Consecutive failures (crashes and failed restarts) since the server was last stable.
+        let mut failures = 0u32;
+        loop {
+            let tools_changed = Arc::new(Notify::new());
+            let handler = Handler::new(self.name(), tools_changed.clone());
+            let attempt = tokio::select! {
+                attempt = connect(&self.slot.config, handler) => attempt,
+                _ = shutdown_requested(&mut self.shutdown) => {
+                    self.set_state(ServerState::Stopped);
+                    return;
+                }
+            };
+            let reason = match attempt {
+                Ok(connection) => {
+                    let up_since = Instant::now();
+                    match self.serve(connection, &tools_changed, &mut started).await {
+                        Ended::Shutdown => {
+                            self.set_state(ServerState::Stopped);
+                            return;
+                        }
+                        Ended::Stopped { reason } => {
+                            if up_since.elapsed() >= self.policy.stable_after {
+                                failures = 0;
+                            }
+                            tracing::warn!(server = self.name(), %reason, "upstream server stopped");
+                            reason
+                        }
+                    }
+                }
+                Err(err) => {
+                    let reason = err.to_string();
+                    if let Some(started) = started.take() {
+                        // Never came up: a configuration problem to report, not to retry.
+                        tracing::error!(server = self.name(), %reason, "upstream server failed to start");
+                        self.give_up(reason);
+                        let _ = started.send(());
+                        return;
+                    }
+                    tracing::warn!(server = self.name(), %reason, "restart failed");
+                    reason
+                }
+            };
+            failures += 1;
+            if failures > self.policy.max_restarts {
+                self.give_up(format!(
+                    "gave up after {} restarts in a row; last: {reason}",
+                    self.policy.max_restarts
+                ));
+                return;
+            }
+            self.slot.snapshot.send_modify(|s| {
+                s.state = ServerState::Restarting {
+                    reason,
+                    attempt: failures,
+                };
+                s.session = None;
+                s.pid = None;
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(self.policy.delay(failures)) => {}
+                _ = shutdown_requested(&mut self.shutdown) => {
+                    self.set_state(ServerState::Stopped);
+                    return;
+                }
+            }
+            self.slot.snapshot.send_modify(|s| s.restarts += 1);
+        }
+    }
+
+    /// Publishes a live connection (then signals `started`, if still pending) and follows it
+    /// until it ends.
+    async fn serve(
+        &mut self,
+        connection: Connection,
+        tools_changed: &Notify,
+        started: &mut Option<oneshot::Sender<()>>,
+    ) -> Ended {
+        let Connection {
+            service,
+            mut child,
+            transport,
+            tools,
+        } = connection;
+        let peer = service.peer().clone();
+        let session = Session {
+            peer: peer.clone(),
+            id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+        };
+        let tools = Arc::new(ToolSet::build(self.name(), &self.slot.config.tools, tools));
+        tracing::info!(
+            server = self.name(),
+            tools = tools.len(),
+            ?transport,
+            "upstream server ready"
+        );
+        self.slot.snapshot.send_modify(|s| {
+            s.state = ServerState::Ready;
+            s.transport = transport;
+            s.session = Some(session);
+            s.tools = tools;
+            s.pid = child.as_ref().and_then(|c| c.pid());
+        });
+        self.tools_changed();
+        if let Some(started) = started.take() {
+            let _ = started.send(());
+        }
+
+        let cancel = service.cancellation_token();
+        let closed = service.waiting();
+        tokio::pin!(closed);
+        loop {
+            tokio::select! {
+                quit = &mut closed => {
+                    let reason = match child.as_mut() {
+                        Some(child) => {
+                            let reason = child.describe_exit().await;
+                            child.stop().await;
+                            reason
+                        }
+                        None => match quit {
+                            Ok(quit) => format!("the connection closed ({quit:?})"),
+                            Err(err) => format!("the session task failed: {err}"),
+                        },
+                    };
+                    return Ended::Stopped { reason };
+                }
+                _ = shutdown_requested(&mut self.shutdown) => {
+                    // Closing the session closes the child's stdin (or ends the HTTP session).
+                    cancel.cancel();
+                    let _ = tokio::time::timeout(CLOSE_LIMIT, &mut closed).await;
+                    if let Some(child) = child.as_mut() {
+                        child.stop().await;
+                    }
+                    return Ended::Shutdown;
+                }
+                _ = tools_changed.notified() => {
+                    let listing = tokio::time::timeout(self.slot.config.startup_timeout, peer.list_all_tools()).await;
+                    match listing {
+                        Ok(Ok(tools)) => {
+                            let tools = Arc::new(ToolSet::build(self.name(), &self.slot.config.tools, tools));
+                            tracing::info!(server = self.name(), tools = tools.len(), "tool list changed");
+                            self.slot.snapshot.send_modify(|s| s.tools = tools);
+                            self.tools_changed();
+                        }
+                        Ok(Err(err)) => tracing::warn!(server = self.name(), err = %crate::error::describe_service_error(&err),
+                            "cannot refresh the tool list after list_changed"),
+                        Err(_) => tracing::warn!(server = self.name(),
+                            "tools/list did not answer after list_changed"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn give_up(&self, reason: String) {
+        self.slot.snapshot.send_modify(|s| {
+            s.state = ServerState::Failed { reason };
+            s.session = None;
+            s.pid = None;
+            s.tools = Arc::default();
+        });
+        self.tools_changed();
+    }
+
+    fn set_state(&self, state: ServerState) {
+        self.slot.snapshot.send_modify(|s| {
+            s.state = state;
+            s.session = None;
+            s.pid = None;
+        });
+    }
+
+    fn tools_changed(&self) {
+        self.generation.send_modify(|g| *g += 1);
+    }
+}
+
+/// Resolves once shutdown is requested, or the [`crate::Upstreams`] is gone.
+async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

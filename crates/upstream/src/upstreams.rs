@@ -1,0 +1,479 @@
+//! [`Upstreams`]: every configured server, its status, its tools, and calls to them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::CallToolRequestParams;
+use rmcp::{Peer, RoleClient, ServiceError};
+use serde_json::{Map, Value};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::{Config, ServerConfig, Transport};
+use crate::error::{describe_service_error, CallError};
+use crate::output::{OutputLimits, ToolOutput};
+use crate::supervisor::Supervisor;
+use crate::tools::{ToolSet, UpstreamTool};
+
+/// How long a call that lost its connection waits to learn why (the crash report).
+const CRASH_REPORT_WAIT: Duration = Duration::from_secs(1);
+/// Bound on `shutdown()` for one server, in case a supervisor is stuck.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Tuning that is not part of the user's config file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub restart: RestartPolicy,
+    pub output: OutputLimits,
+}
+
+/// When a server that was running stops (a crashed stdio child, a closed connection), it is
+/// restarted after `initial_backoff`, doubling per consecutive failure up to `max_backoff`.
+/// After `max_restarts` consecutive failed restarts it is marked failed and left alone. A server
+/// that stayed up for `stable_after` starts counting afresh. A server that fails its very first
+/// start is not retried: that is a configuration problem to report, not a crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestartPolicy {
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub max_restarts: u32,
+    pub stable_after: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_restarts: 5,
+            stable_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// The wait before restart number `attempt` (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// The transport a server is reached by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    Stdio,
+    StreamableHttp,
+    /// Legacy HTTP+SSE, configured or fallen back to.
+    Sse,
+}
+
+/// Where a server is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerState {
+    /// `"disabled": true` in the config.
+    Disabled,
+    Starting,
+    Ready,
+    /// It stopped and a restart is pending or under way; its last tool list is kept.
+    Restarting {
+        reason: String,
+        attempt: u32,
+    },
+    /// It could not be started, or kept crashing; `reason` says why.
+    Failed {
+        reason: String,
+    },
+    /// Shut down by [`Upstreams::shutdown`].
+    Stopped,
+}
+
+/// One server's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStatus {
+    pub name: String,
+    pub transport: TransportKind,
+    pub state: ServerState,
+    /// Number of exposed tools (after the config's filter).
+    pub tools: usize,
+    /// The child process id, for a running stdio server.
+    pub pid: Option<u32>,
+    /// How many times it has been restarted so far.
+    pub restarts: u32,
+}
+
+/// All upstream servers. Cheap to clone; clones share the servers. When the last clone is
+/// dropped the servers are shut down in the background; [`Upstreams::shutdown`] does it and
+/// waits.
+#[derive(Clone)]
+pub struct Upstreams {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slots: Vec<Arc<Slot>>,
+    generation: Arc<watch::Sender<u64>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    output: OutputLimits,
+}
+
+/// One server: its config and its current snapshot (watched by waiting calls).
+pub(crate) struct Slot {
+    pub config: ServerConfig,
+    pub snapshot: watch::Sender<Snapshot>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Snapshot {
+    pub state: ServerState,
+    pub transport: TransportKind,
+    /// The live session, when `Ready`.
+    pub session: Option<Session>,
+    /// The last known exposed tools (kept while restarting, cleared when failed).
+    pub tools: Arc<ToolSet>,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+}
+
+#[derive(Clone)]
+pub(crate) struct Session {
+    pub peer: Peer<RoleClient>,
+    /// Distinguishes sessions across restarts.
+    pub id: u64,
+}
+
+impl Upstreams {
+    /// Starts every enabled server of `config` in parallel and returns once each is ready or
+    /// has failed (each within its startup timeout). Failures are in [`Upstreams::servers`].
+    pub async fn start(config: &Config) -> Upstreams {
+        Upstreams::start_with(config, Options::default()).await
+    }
+
+    /// [`Upstreams::start`] with non-default [`Options`].
+    pub async fn start_with(config: &Config, options: Options) -> Upstreams {
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let generation = Arc::new(watch::channel(0u64).0);
+        let mut slots: Vec<Arc<Slot>> = Vec::new();
+        let mut tasks = Vec::new();
+        let mut first_attempts = Vec::new();
+        for server in &config.servers {
+            if slots.iter().any(|s| s.config.name == server.name) {
+                tracing::warn!(server = %server.name, "duplicate server name; keeping the first entry");
+                continue;
+            }
+            let state = if server.disabled {
+                ServerState::Disabled
+            } else {
+                ServerState::Starting
+            };
+            let slot = Arc::new(Slot {
+                config: server.clone(),
+                snapshot: watch::channel(Snapshot {
+                    state,
+                    transport: configured_transport(&server.transport),
+                    session: None,
+                    tools: Arc::default(),
+                    pid: None,
+                    restarts: 0,
+                })
+                .0,
+            });
+            slots.push(slot.clone());
+            if server.disabled {
+                continue;
+            }
+            let (started, first_attempt) = oneshot::channel();
+            first_attempts.push(first_attempt);
+            let supervisor = Supervisor::new(
+                slot,
+                generation.clone(),
+                shutdown_rx.clone(),
+                options.restart.clone(),
+            );
+            tasks.push(tokio::spawn(supervisor.run(started)));
+        }
+        // A dropped sender (a panicked supervisor) counts as done too.
+        futures::future::join_all(first_attempts).await;
+        Upstreams {
+            inner: Arc::new(Inner {
+                slots,
+                generation,
+                shutdown,
+                tasks: Mutex::new(tasks),
+                output: options.output,
+            }),
+        }
+    }
+
+    /// The status of every configured server, in config order.
+    pub fn servers(&self) -> Vec<ServerStatus> {
+        self.inner
+            .slots
+            .iter()
+            .map(|slot| {
+                let snapshot = slot.snapshot.borrow();
+                ServerStatus {
+                    name: slot.config.name.clone(),
+                    transport: snapshot.transport,
+                    state: snapshot.state.clone(),
+                    tools: snapshot.tools.len(),
+                    pid: snapshot.pid,
+                    restarts: snapshot.restarts,
+                }
+            })
+            .collect()
+    }
+
+    /// Every exposed tool of every server that is ready (or restarting, with its last list).
+    pub fn tools(&self) -> Vec<UpstreamTool> {
+        self.inner
+            .slots
+            .iter()
+            .flat_map(|slot| {
+                let tools = slot.snapshot.borrow().tools.clone();
+                tools.tools().cloned().collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// A counter that increases whenever the set of tools changes (a server became ready,
+    /// refreshed its list after `notifications/tools/list_changed`, or failed).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.generation.subscribe()
+    }
+
+    /// Calls `tool` on `server` with `args` (an object, or `null` for none), giving up after
+    /// `timeout` (further capped by the server's `callTimeoutMs`). Arguments are checked against
+    /// the tool's `inputSchema` first. A server that is restarting is waited for within the
+    /// same deadline. A call cut off by its deadline is cancelled on the server.
+    pub async fn call(
+        &self,
+        server: &str,
+        tool: &str,
+        args: Value,
+        timeout: Duration,
+    ) -> Result<ToolOutput, CallError> {
+        let slot = self.slot(server).ok_or_else(|| CallError::UnknownServer {
+            server: server.to_owned(),
+            known: self
+                .inner
+                .slots
+                .iter()
+                .map(|s| s.config.name.clone())
+                .collect(),
+        })?;
+        let timeout = slot
+            .config
+            .call_timeout
+            .map_or(timeout, |cap| cap.min(timeout));
+        let deadline = Instant::now() + timeout;
+        let (session, tools) = ready_session(slot, deadline).await?;
+        let Some(entry) = tools.get(tool) else {
+            return Err(CallError::UnknownTool {
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+                hidden: tools.is_hidden(tool),
+            });
+        };
+        let invalid = |message: String| CallError::InvalidArguments {
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+            message,
+        };
+        let args = match args {
+            Value::Null => Value::Object(Map::new()),
+            args @ Value::Object(_) => args,
+            other => {
+                return Err(invalid(format!(
+                    "arguments must be an object, found {}",
+                    json_kind(&other)
+                )))
+            }
+        };
+        if let Some(validator) = &entry.validator {
+            validator.check(&args).map_err(invalid)?;
+        }
+        let Value::Object(arguments) = args else {
+            return Err(invalid("arguments must be an object".to_owned()));
+        };
+        let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        // Dropping the request future at the deadline makes rmcp send notifications/cancelled.
+        let reply = tokio::time::timeout_at(deadline, session.peer.call_tool(request)).await;
+        let protocol = |message: String| CallError::Protocol {
+            server: server.to_owned(),
+            tool: tool.to_owned(),
+            message,
+        };
+        match reply {
+            Err(_) => Err(CallError::Timeout {
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+                timeout,
+            }),
+            Ok(Ok(result)) => {
+                let wire = serde_json::to_value(&result)
+                    .map_err(|err| protocol(format!("unreadable result: {err}")))?;
+                ToolOutput::from_call_result(&wire, &self.inner.output).map_err(|message| {
+                    CallError::Tool {
+                        server: server.to_owned(),
+                        tool: tool.to_owned(),
+                        message,
+                    }
+                })
+            }
+            Ok(Err(ServiceError::McpError(error))) => Err(protocol(format!(
+                "{} (JSON-RPC error {})",
+                error.message, error.code.0
+            ))),
+            Ok(Err(ServiceError::Timeout { .. })) => Err(CallError::Timeout {
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+                timeout,
+            }),
+            Ok(Err(err @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)))) => {
+                Err(CallError::Connection {
+                    server: server.to_owned(),
+                    tool: tool.to_owned(),
+                    message: crash_report(slot, session.id, describe_service_error(&err)).await,
+                })
+            }
+            Ok(Err(err)) => Err(protocol(describe_service_error(&err))),
+        }
+    }
+
+    /// Stops every server (stdio children get the MCP shutdown sequence: stdin closed, then
+    /// SIGTERM, then SIGKILL) and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.inner.shutdown.send(true);
+        let tasks = match self.inner.tasks.lock() {
+            Ok(mut tasks) => std::mem::take(&mut *tasks),
+            Err(_) => Vec::new(),
+        };
+        for task in tasks {
+            let _ = tokio::time::timeout(SHUTDOWN_LIMIT, task).await;
+        }
+    }
+
+    fn slot(&self, server: &str) -> Option<&Arc<Slot>> {
+        self.inner.slots.iter().find(|s| s.config.name == server)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Supervisors also stop when this sender goes away; saying it is clearer.
+        let _ = self.shutdown.send(true);
+    }
+}
+
+fn configured_transport(transport: &Transport) -> TransportKind {
+    match transport {
+        Transport::Stdio(_) => TransportKind::Stdio,
+        Transport::StreamableHttp(_) => TransportKind::StreamableHttp,
+        Transport::Sse(_) => TransportKind::Sse,
+    }
+}
+
+/// Waits (until `deadline`) for the server to be ready; its session and tools.
+async fn ready_session(
+    slot: &Slot,
+    deadline: Instant,
+) -> Result<(Session, Arc<ToolSet>), CallError> {
+    let server = &slot.config.name;
+    let unavailable = |reason: String| CallError::Unavailable {
+        server: server.clone(),
+        reason,
+    };
+    let mut snapshots = slot.snapshot.subscribe();
+    loop {
+        let snapshot = snapshots.borrow_and_update().clone();
+        let waiting_for = match snapshot.state {
+            ServerState::Ready => {
+                if let Some(session) = snapshot.session {
+                    return Ok((session, snapshot.tools));
+                }
+                "its session".to_owned()
+            }
+            ServerState::Starting => "it to start".to_owned(),
+            ServerState::Restarting { reason, .. } => format!("a restart after: {reason}"),
+            ServerState::Disabled => return Err(unavailable("disabled in the config".to_owned())),
+            ServerState::Failed { reason } => return Err(unavailable(reason)),
+            ServerState::Stopped => return Err(unavailable("shut down".to_owned())),
+        };
+        match tokio::time::timeout_at(deadline, snapshots.changed()).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(_)) => return Err(unavailable("shut down".to_owned())),
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "still waiting for {waiting_for} when the call's deadline passed"
+                )))
+            }
+        }
+    }
+}
+
+/// What to tell a caller whose connection broke: the supervisor's account of the crash if it
+/// arrives soon, else the transport's own error.
+async fn crash_report(slot: &Slot, session: u64, transport_error: String) -> String {
+    let mut snapshots = slot.snapshot.subscribe();
+    let moved_on = async {
+        snapshots
+            .wait_for(|s| s.session.as_ref().map(|x| x.id) != Some(session))
+            .await
+            .map(|snapshot| snapshot.state.clone())
+    };
+    match tokio::time::timeout(CRASH_REPORT_WAIT, moved_on).await {
+        Ok(Ok(ServerState::Restarting { reason, .. } | ServerState::Failed { reason })) => {
+            format!("the server stopped: {reason}")
+        }
+        _ => transport_error,
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gateway shares one `Upstreams` across tasks and spawns calls.
+    #[test]
+    fn upstreams_and_its_futures_can_be_shared_across_tasks() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        fn send<T: Send>(_: &T) {}
+        shareable::<Upstreams>();
+        let _ = |upstreams: Upstreams| {
+            let call = async move {
+                upstreams
+                    .call("s", "t", Value::Null, Duration::from_secs(1))
+                    .await
+            };
+            send(&call);
+        };
+    }
+
+    #[test]
+    fn restart_delay_doubles_up_to_the_cap() {
+        let policy = RestartPolicy {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(700),
+            ..RestartPolicy::default()
+        };
+        let delays: Vec<u128> = (1..=5).map(|n| policy.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 700, 700]);
+        assert_eq!(policy.delay(200), Duration::from_millis(700));
+    }
+}
