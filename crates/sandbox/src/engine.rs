@@ -53,17 +53,22 @@ pub(crate) struct Job {
     pub cancel: Arc<AtomicBool>,
 }
 
-pub(crate) fn run(job: Job) -> Execution {
+/// Runs the job and hands its [`Execution`] to `deliver` as soon as it is known: freeing
+/// the runtime happens after, off the caller's critical path.
+pub(crate) fn run(job: Job, deliver: impl FnOnce(Execution)) {
     let started = Instant::now();
     let cpu_start = thread_cpu_time();
     let gauge = Rc::new(HeapGauge::default());
-    let mut execution = run_in_runtime(job, started, cpu_start, &gauge);
-    execution.stats = ExecutionStats {
-        wall_time: started.elapsed(),
-        cpu_time: thread_cpu_time().saturating_sub(cpu_start),
-        peak_memory_bytes: gauge.peak.get(),
+    let stats_gauge = gauge.clone();
+    let finish = move |mut execution: Execution| {
+        execution.stats = ExecutionStats {
+            wall_time: started.elapsed(),
+            cpu_time: thread_cpu_time().saturating_sub(cpu_start),
+            peak_memory_bytes: stats_gauge.peak.get(),
+        };
+        deliver(execution);
     };
-    execution
+    run_in_runtime(job, started, cpu_start, &gauge, finish);
 }
 
 fn run_in_runtime(
@@ -71,11 +76,16 @@ fn run_in_runtime(
     started: Instant,
     cpu_start: Duration,
     gauge: &Rc<HeapGauge>,
-) -> Execution {
+    finish: impl FnOnce(Execution),
+) {
     let allocator = LimitedAllocator::new(job.limits.memory_bytes, gauge.clone());
     let runtime = match Runtime::new_with_alloc(allocator) {
         Ok(runtime) => runtime,
-        Err(e) => return internal_failure(format!("could not start the JavaScript engine: {e}")),
+        Err(e) => {
+            return finish(internal_failure(format!(
+                "could not start the JavaScript engine: {e}"
+            )))
+        }
     };
     runtime.set_max_stack_size(job.limits.stack_bytes);
 
@@ -117,7 +127,11 @@ fn run_in_runtime(
 
     let context = match Context::full(&runtime) {
         Ok(context) => context,
-        Err(e) => return internal_failure(format!("could not create a JavaScript context: {e}")),
+        Err(e) => {
+            return finish(internal_failure(format!(
+                "could not create a JavaScript context: {e}"
+            )))
+        }
     };
     let execution = context.with(|ctx| {
         let (tx, rx) = mpsc::channel();
@@ -184,9 +198,9 @@ fn run_in_runtime(
             stats: ExecutionStats::default(),
         }
     });
+    finish(execution);
     drop(context);
     drop(runtime);
-    execution
 }
 
 fn internal_failure(message: String) -> Execution {

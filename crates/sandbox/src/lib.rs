@@ -72,7 +72,9 @@ impl Sandbox {
             .name("codemode-snippet".into())
             .stack_size(THREAD_STACK_BYTES)
             .spawn(move || {
-                let _ = tx.send(engine::run(job));
+                engine::run(job, |execution| {
+                    let _ = tx.send(execution);
+                });
             });
         if let Err(e) = spawned {
             return Execution::failed(ExecutionError::new(
