@@ -13,6 +13,7 @@
 //! | `tools`            | `{"allow": [names]}` exposes only those tools, `{"hide": [names]}` exposes all but those (original tool names) |
 //! | `startupTimeoutMs` | spawn/connect + `initialize` + `tools/list` must finish within this (default 30 000) |
 //! | `callTimeoutMs`    | upper bound for one tool call to this server (the caller's deadline still applies) |
+//! | `protocol`         | `"auto"` (default), `"2026-07-28"` or `"2025-11-25"`: which MCP era to speak, see [`Protocol`] |
 //!
 //! `${NAME}` and `${env:NAME}` in `command`, `args`, `env` values, `cwd`, `url` and `headers`
 //! values are filled from the gateway's environment at load time; an unset variable is an error
@@ -51,6 +52,8 @@ pub struct ServerConfig {
     pub startup_timeout: Duration,
     /// Caps every call to this server; `None` leaves only the caller's deadline.
     pub call_timeout: Option<Duration>,
+    /// Which protocol era to speak to it.
+    pub protocol: Protocol,
 }
 
 impl ServerConfig {
@@ -63,6 +66,44 @@ impl ServerConfig {
             tools: ToolFilter::All,
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             call_timeout: None,
+            protocol: Protocol::Auto,
+        }
+    }
+}
+
+/// Which of MCP's two live protocol eras to speak to a server (the entry's `"protocol"`).
+///
+/// 2025-11-25 and earlier open a session with the `initialize` handshake; 2026-07-28 has no
+/// handshake or session: the client asks `server/discover` and every request carries its own
+/// protocol version and client identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// `"auto"`: whichever the server speaks, preferring 2026-07-28.
+    ///
+    /// Over Streamable HTTP the client asks `server/discover` first and falls back to
+    /// `initialize` when the server answers that it does not know it (one quick round trip for
+    /// an older server). Over stdio it is the other way round: `initialize` first, and only a
+    /// server that refuses it is restarted and asked `server/discover`. A discover probe on a
+    /// stdio server that is still starting (an `npx` install) or that ignores, or dies of,
+    /// requests before `initialize` would stall or break startup, while every server answers
+    /// `initialize` one way or the other.
+    #[default]
+    Auto,
+    /// `"2025-11-25"`: the `initialize` handshake only (the server may negotiate an older
+    /// version such as 2025-06-18 or 2024-11-05).
+    Initialize,
+    /// `"2026-07-28"`: `server/discover` only; a server that does not speak 2026-07-28 fails
+    /// to start.
+    Discover,
+}
+
+impl Protocol {
+    /// The config value that selects this choice.
+    pub fn as_config_value(self) -> &'static str {
+        match self {
+            Protocol::Auto => "auto",
+            Protocol::Initialize => "2025-11-25",
+            Protocol::Discover => "2026-07-28",
         }
     }
 }
@@ -220,6 +261,7 @@ const ENTRY_FIELDS: &[&str] = &[
     "tools",
     "startupTimeoutMs",
     "callTimeoutMs",
+    "protocol",
 ];
 const STDIO_ONLY_FIELDS: &[&str] = &["command", "args", "env", "cwd"];
 const HTTP_ONLY_FIELDS: &[&str] = &["url", "headers"];
@@ -337,6 +379,7 @@ impl Parser<'_> {
             .millis(path, fields, "startupTimeoutMs")?
             .unwrap_or(DEFAULT_STARTUP_TIMEOUT);
         let call_timeout = self.millis(path, fields, "callTimeoutMs")?;
+        let protocol = self.parse_protocol(path, fields, &transport)?;
         Ok(ServerConfig {
             name: name.to_owned(),
             transport,
@@ -344,7 +387,42 @@ impl Parser<'_> {
             tools,
             startup_timeout,
             call_timeout,
+            protocol,
         })
+    }
+
+    fn parse_protocol(
+        &self,
+        path: &str,
+        fields: &Map<String, Value>,
+        transport: &Transport,
+    ) -> Result<Protocol, ConfigError> {
+        let protocol_path = child_path(path, "protocol");
+        let protocol = match fields.get("protocol") {
+            None => return Ok(Protocol::Auto),
+            Some(Value::String(value)) => match value.as_str() {
+                "auto" => Protocol::Auto,
+                "2026-07-28" => Protocol::Discover,
+                "2025-11-25" => Protocol::Initialize,
+                other => {
+                    return Err(self.invalid(
+                        &protocol_path,
+                        format!(
+                            r#"unknown protocol "{other}": expected "auto", "2026-07-28" or "2025-11-25""#
+                        ),
+                    ))
+                }
+            },
+            Some(other) => return Err(self.expected(&protocol_path, "a string", other)),
+        };
+        // The HTTP+SSE transport predates 2026-07-28, which has no such transport.
+        if matches!(transport, Transport::Sse(_)) && protocol == Protocol::Discover {
+            return Err(self.invalid(
+                &protocol_path,
+                r#"the legacy HTTP+SSE transport ("type": "sse") only speaks 2024-11-05; 2026-07-28 needs Streamable HTTP or stdio"#,
+            ));
+        }
+        Ok(protocol)
     }
 
     fn parse_transport(

@@ -39,6 +39,15 @@ pub enum CallError {
         tool: String,
         message: String,
     },
+    /// The tool wants input from the user (a 2026-07-28 "input required" result, e.g. an
+    /// elicitation form); there is no user to ask, so the call ends here. `message` says what
+    /// it asked for.
+    #[error("`{server}.{tool}` needs input that codemode cannot provide: {message}")]
+    InputRequired {
+        server: String,
+        tool: String,
+        message: String,
+    },
     /// The server answered with a JSON-RPC error or a reply we cannot use.
     #[error("`{server}.{tool}`: protocol error: {message}")]
     Protocol {
@@ -75,9 +84,16 @@ pub(crate) enum ConnectError {
     },
     #[error("working directory `{}` does not exist", cwd.display())]
     MissingCwd { cwd: PathBuf },
-    /// The child ended or misbehaved during the handshake; `detail` has its exit and stderr.
-    #[error("initialize failed: {detail}")]
+    /// The child ended or misbehaved during the handshake (`initialize` or `server/discover`);
+    /// `detail` has its exit and stderr.
+    #[error("handshake failed: {detail}")]
     StdioHandshake { detail: String },
+    /// A stdio server refused `initialize`, and its restart for 2026-07-28 failed too.
+    #[error("{retry} (restarted to speak 2026-07-28 after: {refusal})")]
+    AfterRefusedInitialize {
+        refusal: String,
+        retry: Box<ConnectError>,
+    },
     #[error("cannot connect to {url}: {detail}")]
     Http { url: String, detail: String },
     #[error("tools/list failed: {detail}")]
@@ -114,9 +130,13 @@ pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Why `initialize` failed, without rmcp's internal type names and with the transport's
-/// underlying cause (e.g. "Connection refused"), which rmcp's own message leaves out.
-pub(crate) fn describe_initialize_error(err: &rmcp::service::ClientInitializeError) -> String {
+/// Why establishing the protocol failed, without rmcp's internal type names and with the
+/// transport's underlying cause (e.g. "Connection refused"), which rmcp's own message leaves
+/// out. `request` is the first request the lifecycle sent (`initialize` or `server/discover`).
+pub(crate) fn describe_initialize_error(
+    err: &rmcp::service::ClientInitializeError,
+    request: &str,
+) -> String {
     use rmcp::service::ClientInitializeError as E;
     match err {
         E::TransportError { error, context } => {
@@ -126,14 +146,39 @@ pub(crate) fn describe_initialize_error(err: &rmcp::service::ClientInitializeErr
             )
         }
         E::JsonRpcError(error) => format!(
-            "the server rejected initialize: {} (JSON-RPC error {})",
+            "the server rejected {request}: {} (JSON-RPC error {})",
             error.message, error.code.0
         ),
         E::ConnectionClosed(waiting_for) => {
             format!("the connection closed while waiting for the {waiting_for}")
         }
+        E::NoCompatibleProtocolVersion {
+            client_supported,
+            server_supported,
+        } => format!(
+            "no protocol version in common: the server speaks {}, codemode {}",
+            versions(server_supported),
+            versions(client_supported)
+        ),
+        // Auto mode: the server does not know server/discover, and then initialize failed too.
+        E::LegacyFallbackFailed { discover, fallback } => format!(
+            "{}; after the server did not take 2026-07-28 ({})",
+            describe_initialize_error(fallback, "initialize"),
+            describe_initialize_error(discover, "server/discover")
+        ),
         other => chain(other),
     }
+}
+
+fn versions(versions: &[rmcp::model::ProtocolVersion]) -> String {
+    if versions.is_empty() {
+        return "none".to_owned();
+    }
+    versions
+        .iter()
+        .map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A transport error with its cause chain, reaching inside rmcp's HTTP error wrapper.

@@ -6,6 +6,9 @@
 //! - [`Upstreams`] starts every server in parallel (stdio child processes, Streamable HTTP,
 //!   legacy HTTP+SSE), restarts crashed ones with backoff, follows `tools/list_changed`, and
 //!   calls tools with a deadline after checking arguments against the tool's `inputSchema`.
+//! - Both live MCP eras are spoken: 2025-11-25 (`initialize`, sessions) and 2026-07-28
+//!   (`server/discover`, self-contained requests, `subscriptions/listen`), chosen per server by
+//!   the entry's [`Protocol`] (by default whichever the server speaks).
 //! - [`ToolOutput`] turns a `CallToolResult` into the one JSON value the agent's code receives.
 //!
 //! This crate knows MCP and config, and nothing of TypeScript, the catalogue or the sandbox.
@@ -19,6 +22,7 @@ mod error;
 mod handler;
 mod http;
 mod interpolate;
+mod listen;
 mod output;
 mod sse;
 mod stdio;
@@ -28,7 +32,7 @@ mod upstreams;
 mod validate;
 
 pub use config::{
-    Config, ConfigError, HttpServer, ServerConfig, StdioServer, ToolFilter, Transport,
+    Config, ConfigError, HttpServer, Protocol, ServerConfig, StdioServer, ToolFilter, Transport,
     DEFAULT_STARTUP_TIMEOUT,
 };
 pub use error::CallError;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::time::Instant;
 
-use crate::connect::{connect, Connection};
+use crate::connect::{connect, Connection, ToolChanges};
 use crate::handler::Handler;
+use crate::listen;
 use crate::tools::ToolSet;
 use crate::upstreams::{RestartPolicy, ServerState, Session, Slot};
 
@@ -128,14 +129,16 @@ impl Supervisor {
     async fn serve(
         &mut self,
         connection: Connection,
-        tools_changed: &Notify,
+        tools_changed: &Arc<Notify>,
         started: &mut Option<oneshot::Sender<()>>,
     ) -> Ended {
         let Connection {
             service,
             mut child,
             transport,
+            protocol,
             tools,
+            tool_changes,
         } = connection;
         let peer = service.peer().clone();
         let session = Session {
@@ -147,6 +150,7 @@ impl Supervisor {
             server = self.name(),
             tools = tools.len(),
             ?transport,
+            %protocol,
             "upstream server ready"
         );
         self.slot.snapshot.send_modify(|s| {
@@ -155,17 +159,32 @@ impl Supervisor {
             s.session = Some(session);
             s.tools = tools;
             s.pid = child.as_ref().and_then(|c| c.pid());
+            s.protocol = Some(protocol);
         });
         self.tools_changed();
         if let Some(started) = started.take() {
             let _ = started.send(());
         }
 
+        // On a 2026-07-28 connection, list changes arrive on a subscription that has to be
+        // read (and renewed); dropping this future at the end of the session cancels it.
+        let mut following: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+            match tool_changes {
+                ToolChanges::Subscribed(subscription) => Box::pin(listen::follow(
+                    self.name().into(),
+                    peer.clone(),
+                    subscription,
+                    tools_changed.clone(),
+                )),
+                ToolChanges::Notified => Box::pin(std::future::pending()),
+            };
+
         let cancel = service.cancellation_token();
         let closed = service.waiting();
         tokio::pin!(closed);
         loop {
             tokio::select! {
+                () = &mut following => {}
                 quit = &mut closed => {
                     let reason = match child.as_mut() {
                         Some(child) => {

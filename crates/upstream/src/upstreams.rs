@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::CallToolRequestParams;
+use rmcp::model::{CallToolRequestParams, CallToolResponse, InputRequiredResult};
 use rmcp::{Peer, RoleClient, ServiceError};
 use serde_json::{Map, Value};
 use tokio::sync::{oneshot, watch};
@@ -20,6 +20,9 @@ use crate::tools::{ToolSet, UpstreamTool};
 const CRASH_REPORT_WAIT: Duration = Duration::from_secs(1);
 /// Bound on `shutdown()` for one server, in case a supervisor is stuck.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
+/// Round trips one tool call may take when the server only asks to be called again with its
+/// `requestState` (2026-07-28 multi-round-trip requests).
+const MAX_STATE_ONLY_ROUNDS: usize = 8;
 
 /// Tuning that is not part of the user's config file.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +104,9 @@ pub struct ServerStatus {
     pub tools: usize,
     /// The child process id, for a running stdio server.
     pub pid: Option<u32>,
+    /// The MCP protocol version of the last connection, e.g. `2025-11-25` or `2026-07-28`;
+    /// `None` until it first connects.
+    pub protocol: Option<String>,
     /// How many times it has been restarted so far.
     pub restarts: u32,
 }
@@ -136,6 +142,7 @@ pub(crate) struct Snapshot {
     /// The last known exposed tools (kept while restarting, cleared when failed).
     pub tools: Arc<ToolSet>,
     pub pid: Option<u32>,
+    pub protocol: Option<String>,
     pub restarts: u32,
 }
 
@@ -178,6 +185,7 @@ impl Upstreams {
                     session: None,
                     tools: Arc::default(),
                     pid: None,
+                    protocol: None,
                     restarts: 0,
                 })
                 .0,
@@ -222,6 +230,7 @@ impl Upstreams {
                     state: snapshot.state.clone(),
                     tools: snapshot.tools.len(),
                     pid: snapshot.pid,
+                    protocol: snapshot.protocol.clone(),
                     restarts: snapshot.restarts,
                 }
             })
@@ -302,7 +311,7 @@ impl Upstreams {
         };
         let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         // Dropping the request future at the deadline makes rmcp send notifications/cancelled.
-        let reply = tokio::time::timeout_at(deadline, session.peer.call_tool(request)).await;
+        let reply = tokio::time::timeout_at(deadline, call_tool(&session.peer, request)).await;
         let protocol = |message: String| CallError::Protocol {
             server: server.to_owned(),
             tool: tool.to_owned(),
@@ -314,7 +323,16 @@ impl Upstreams {
                 tool: tool.to_owned(),
                 timeout,
             }),
-            Ok(Ok(result)) => {
+            Ok(Ok(CallToolResponse::InputRequired(asked))) => Err(CallError::InputRequired {
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+                message: describe_input_required(&asked),
+            }),
+            Ok(Ok(CallToolResponse::Task(_))) => Err(protocol(
+                "the server answered with a task (SEP-2663), which codemode did not ask for"
+                    .to_owned(),
+            )),
+            Ok(Ok(CallToolResponse::Complete(result))) => {
                 let wire = serde_json::to_value(&result)
                     .map_err(|err| protocol(format!("unreadable result: {err}")))?;
                 ToolOutput::from_call_result(&wire, &self.inner.output).map_err(|message| {
@@ -325,6 +343,7 @@ impl Upstreams {
                     }
                 })
             }
+            Ok(Ok(other)) => Err(protocol(format!("unexpected reply: {other:?}"))),
             Ok(Err(ServiceError::McpError(error))) => Err(protocol(format!(
                 "{} (JSON-RPC error {})",
                 error.message, error.code.0
@@ -431,6 +450,60 @@ async fn crash_report(slot: &Slot, session: u64, transport_error: String) -> Str
             format!("the server stopped: {reason}")
         }
         _ => transport_error,
+    }
+}
+
+/// One tool call. A 2026-07-28 server may answer "input required" instead of a result; one
+/// that asks for nothing but another round trip (only `requestState`) gets it, a few times.
+async fn call_tool(
+    peer: &Peer<RoleClient>,
+    mut request: CallToolRequestParams,
+) -> Result<CallToolResponse, ServiceError> {
+    let mut reply = peer.call_tool_once(request.clone()).await?;
+    for _ in 1..MAX_STATE_ONLY_ROUNDS {
+        let CallToolResponse::InputRequired(asked) = &reply else {
+            break;
+        };
+        let asks_for_input = asked.input_requests.as_ref().is_some_and(|r| !r.is_empty());
+        if asks_for_input || asked.request_state.is_none() {
+            break;
+        }
+        request.request_state = asked.request_state.clone();
+        reply = peer.call_tool_once(request.clone()).await?;
+    }
+    Ok(reply)
+}
+
+/// What an "input required" result asks for: each request's kind and, for a form, its
+/// message (the text a user would have seen).
+fn describe_input_required(asked: &InputRequiredResult) -> String {
+    let requests = asked
+        .input_requests
+        .as_ref()
+        .and_then(|requests| serde_json::to_value(requests).ok());
+    let described: Vec<String> = match requests {
+        Some(Value::Object(requests)) => requests
+            .values()
+            .map(|request| {
+                let kind = match request.get("method").and_then(Value::as_str) {
+                    Some("elicitation/create") => "a form for the user",
+                    Some("sampling/createMessage") => "an LLM completion (sampling)",
+                    Some("roots/list") => "the client's roots",
+                    Some(other) => other,
+                    None => "something unnamed",
+                };
+                match request.pointer("/params/message").and_then(Value::as_str) {
+                    Some(message) => format!("{kind}: \"{message}\""),
+                    None => kind.to_owned(),
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    if described.is_empty() {
+        format!("the server still asked for another round trip after {MAX_STATE_ONLY_ROUNDS} calls")
+    } else {
+        format!("the server asked for {}", described.join("; "))
     }
 }
 

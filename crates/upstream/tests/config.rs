@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use codemode_upstream::{Config, ConfigError, ToolFilter, Transport, DEFAULT_STARTUP_TIMEOUT};
+use codemode_upstream::{
+    Config, ConfigError, Protocol, ToolFilter, Transport, DEFAULT_STARTUP_TIMEOUT,
+};
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -58,6 +60,7 @@ fn claude_desktop_format_with_stdio_and_http_entries() {
     assert_eq!(memory.tools, ToolFilter::All);
     assert_eq!(memory.startup_timeout, DEFAULT_STARTUP_TIMEOUT);
     assert_eq!(memory.call_timeout, None);
+    assert_eq!(memory.protocol, Protocol::Auto);
 
     let github = config.server("github").unwrap();
     let Transport::StreamableHttp(spec) = &github.transport else {
@@ -134,6 +137,48 @@ fn our_own_fields() {
     assert_eq!(a.call_timeout, Some(Duration::from_millis(1500)));
     let b = config.server("b").unwrap();
     assert!(!b.tools.permits("delete") && b.tools.permits("read"));
+}
+
+/// `"protocol"` picks the MCP era: `auto` (the default), or one pinned by its version.
+#[test]
+fn protocol_field() {
+    let config = parse(
+        r#"{"mcpServers": {
+            "default": {"url": "https://h/mcp"},
+            "auto": {"command": "x", "protocol": "auto"},
+            "modern": {"url": "https://h/mcp", "protocol": "2026-07-28"},
+            "modern-stdio": {"command": "x", "protocol": "2026-07-28"},
+            "legacy": {"command": "x", "protocol": "2025-11-25"},
+            "old-sse": {"type": "sse", "url": "https://h/sse", "protocol": "2025-11-25"}
+        }}"#,
+    )
+    .unwrap();
+    for (name, protocol) in [
+        ("default", Protocol::Auto),
+        ("auto", Protocol::Auto),
+        ("modern", Protocol::Discover),
+        ("modern-stdio", Protocol::Discover),
+        ("legacy", Protocol::Initialize),
+        ("old-sse", Protocol::Initialize),
+    ] {
+        assert_eq!(config.server(name).unwrap().protocol, protocol, "{name}");
+    }
+    assert_eq!(Protocol::Discover.as_config_value(), "2026-07-28");
+    assert_eq!(Protocol::Initialize.as_config_value(), "2025-11-25");
+    assert_eq!(Protocol::Auto.as_config_value(), "auto");
+
+    assert_eq!(
+        error(r#"{"mcpServers": {"a": {"command": "x", "protocol": "2025-06-18"}}}"#),
+        r#"config.json: mcpServers.a.protocol: unknown protocol "2025-06-18": expected "auto", "2026-07-28" or "2025-11-25""#
+    );
+    assert_eq!(
+        error(r#"{"mcpServers": {"a": {"command": "x", "protocol": 2026}}}"#),
+        "config.json: mcpServers.a.protocol: expected a string, found a number"
+    );
+    assert!(error(
+        r#"{"mcpServers": {"a": {"type": "sse", "url": "https://h/sse", "protocol": "2026-07-28"}}}"#
+    )
+    .starts_with("config.json: mcpServers.a.protocol: the legacy HTTP+SSE transport"));
 }
 
 #[test]

@@ -182,7 +182,16 @@ pub struct HttpPeer {
 impl HttpPeer {
     /// Starts `command` with `PORT` set and waits until the port accepts connections.
     pub async fn start(command: &str, args: &[&str], env: &[(&str, &str)]) -> HttpPeer {
-        let port = free_port();
+        HttpPeer::start_on(free_port(), command, args, env).await
+    }
+
+    /// [`HttpPeer::start`] on a given port (to restart a server where clients expect it).
+    pub async fn start_on(
+        port: u16,
+        command: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> HttpPeer {
         let child = tokio::process::Command::new(command)
             .args(args)
             .envs(env.iter().copied())
