@@ -4,8 +4,14 @@
 //! It must never hold logic that a library crate should own, and must never print anything
 //! but protocol or results on stdout (logs go to stderr).
 
+mod host;
 mod run;
+mod search;
+mod serve;
+mod tokens;
+mod types;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,7 +37,22 @@ enum Command {
         /// Print the whole execution (value, logs, calls, notes, stats) as one JSON object.
         #[arg(long)]
         json: bool,
+        /// An `mcpServers` config (Claude Desktop, Cursor, VS Code format); without one the
+        /// snippet sees the built-in demo tools.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
+    /// Serve the gateway (the `search` and `execute` tools) over MCP: stdio by default, or
+    /// Streamable HTTP with `--http 127.0.0.1:8080`. Stops on SIGINT/SIGTERM or when the
+    /// stdio client leaves, and stops the upstream servers with it.
+    Serve(serve::ServeArgs),
+    /// Print what the `search` tool would return for QUERY.
+    Search(search::SearchArgs),
+    /// Print the TypeScript declarations of every tool (`tools.<namespace>.<name>`).
+    Types(types::TypesArgs),
+    /// Compare the tokens a model spends on tool definitions: every upstream tool (classic)
+    /// against this gateway's two tools.
+    Tokens(tokens::TokensArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,19 +68,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         match cli.command {
-            Command::Run { file, json } => run::run(&file, json).await,
+            Command::Run { file, json, config } => run::run(&file, json, config.as_deref()).await,
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Search(args) => search::search(args).await,
+            Command::Types(args) => types::types(args).await,
+            Command::Tokens(args) => tokens::tokens(args).await,
         }
-    })
+    });
+    // A read on a terminal's stdin cannot be cancelled; do not let it hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Colours only for a person at a terminal; a client capturing stderr gets plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

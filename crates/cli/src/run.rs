@@ -5,10 +5,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use codemode_demo::DemoHost;
 use codemode_sandbox::{Execution, Limits, LogLevel, Sandbox, ToolHost};
 
-pub async fn run(file: &Path, json: bool) -> ExitCode {
+use crate::host;
+
+pub async fn run(file: &Path, json: bool, config: Option<&Path>) -> ExitCode {
     let code = match read_snippet(file) {
         Ok(code) => code,
         Err(message) => {
@@ -16,8 +17,24 @@ pub async fn run(file: &Path, json: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let host: Arc<dyn ToolHost> = Arc::new(DemoHost::new());
+    let loaded = match host::load(config).await {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("codemode: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    for server in loaded.servers() {
+        if let codemode_upstream::ServerState::Failed { reason } = &server.state {
+            eprintln!(
+                "codemode: upstream {} is unavailable: {reason}",
+                server.name
+            );
+        }
+    }
+    let host: Arc<dyn ToolHost> = Arc::new(loaded.catalog.clone());
     let execution = Sandbox::execute(&code, host, Limits::default()).await;
+    loaded.shutdown().await;
     if json {
         match serde_json::to_string_pretty(&execution) {
             Ok(text) => println!("{text}"),

@@ -1,0 +1,177 @@
+//! `codemode run --config` end to end against real upstream servers from npm and PyPI: one
+//! snippet that works across two of them, and the failures a user meets first.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+fn deps() -> PathBuf {
+    let deps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.deps");
+    assert!(
+        deps.join("node/node_modules/.bin/mcp-server-memory")
+            .exists()
+            && deps.join("venv/bin/mcp-server-time").exists(),
+        "the real MCP servers are missing: run scripts/install-test-deps.sh"
+    );
+    deps.canonicalize().expect("the .deps directory")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("a temp file");
+    path
+}
+
+fn codemode(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(args)
+        .output()
+        .expect("codemode runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn one_snippet_drives_memory_and_time_together() {
+    let deps = deps();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = write(
+        dir.path(),
+        "mcp.json",
+        &json!({
+            "mcpServers": {
+                "memory": {
+                    "command": deps.join("node/node_modules/.bin/mcp-server-memory"),
+                    "env": { "MEMORY_FILE_PATH": dir.path().join("memory.jsonl") }
+                },
+                "time": { "command": deps.join("venv/bin/mcp-server-time") }
+            }
+        })
+        .to_string(),
+    );
+    let snippet = write(
+        dir.path(),
+        "snippet.ts",
+        r#"
+const now = await tools.time.get_current_time({ timezone: "Europe/Paris" });
+await tools.memory.create_entities({ entities: [
+  { name: "Ada", entityType: "person", observations: ["wrote the first program", `noted at ${now.datetime}`] },
+  { name: "Grace", entityType: "person", observations: ["built the first compiler"] },
+  { name: "Analytical Engine", entityType: "machine", observations: ["never finished"] },
+]});
+await tools.memory.create_relations({ relations: [{ from: "Ada", to: "Analytical Engine", relationType: "programmed" }] });
+const graph = await tools.memory.read_graph();
+console.log(`graph has ${graph.entities.length} entities`);
+return graph.entities
+  .filter((e) => e.entityType === "person")
+  .map((e) => ({ name: e.name, facts: e.observations.length, timezone: now.timezone }));
+"#,
+    );
+    let (code, stdout, stderr) = codemode(&[
+        "run",
+        snippet.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let value: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(
+        value,
+        json!([
+            { "name": "Ada", "facts": 2, "timezone": "Europe/Paris" },
+            { "name": "Grace", "facts": 1, "timezone": "Europe/Paris" }
+        ])
+    );
+    assert!(stderr.contains("[log] graph has 3 entities"), "{stderr}");
+    assert!(stderr.contains("call time.get_current_time"), "{stderr}");
+    assert!(stderr.contains("call memory.read_graph"), "{stderr}");
+}
+
+#[test]
+fn a_failing_snippet_exits_non_zero_with_the_line() {
+    let deps = deps();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = write(
+        dir.path(),
+        "mcp.json",
+        &json!({ "mcpServers": { "time": { "command": deps.join("venv/bin/mcp-server-time") } } })
+            .to_string(),
+    );
+    let snippet = write(
+        dir.path(),
+        "bad.ts",
+        "const t = await tools.time.convert_time({ source_timezone: 42 });\nreturn t;",
+    );
+    let (code, stdout, stderr) = codemode(&[
+        "run",
+        snippet.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "stderr: {stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("tool error: tools.time.convert_time failed: invalid arguments"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 | const t = await tools.time.convert_time"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_broken_config_names_the_file_and_field() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = write(
+        dir.path(),
+        "mcp.json",
+        r#"{ "mcpServers": { "memory": { "command": "x", "args": [1] } } }"#,
+    );
+    let snippet = write(dir.path(), "ok.ts", "return 1");
+    let (code, _, stderr) = codemode(&[
+        "run",
+        snippet.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("mcp.json"), "{stderr}");
+    assert!(stderr.contains("mcpServers.memory.args"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_upstream_is_reported_and_the_rest_serve() {
+    let deps = deps();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = write(
+        dir.path(),
+        "mcp.json",
+        &json!({ "mcpServers": {
+            "time": { "command": deps.join("venv/bin/mcp-server-time") },
+            "ghost": { "command": "/nonexistent/mcp-server" },
+        } })
+        .to_string(),
+    );
+    let snippet = write(
+        dir.path(),
+        "ns.ts",
+        "return Object.keys(tools).filter((k) => !k.startsWith('$'));",
+    );
+    let (code, stdout, stderr) = codemode(&[
+        "run",
+        snippet.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap(),
+        json!(["time"])
+    );
+    assert!(stderr.contains("upstream ghost is unavailable"), "{stderr}");
+}

@@ -1,0 +1,314 @@
+//! [`Gateway`]: the MCP server handler. It answers `tools/list` with the two tools,
+//! `tools/call` by searching the catalogue or running a snippet in the sandbox, the
+//! `resources/*` requests with the declarations, and `logging/setLevel`.
+
+#![allow(deprecated)] // MCP logging is deprecated by SEP-2577, but 2025-11-25 clients use it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use codemode_catalog::Catalog;
+use codemode_sandbox::{Execution, Limits, LogLevel, Sandbox, ToolHost};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams, SubscriptionFilter, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::describe::{execute_tool, search_tool};
+use crate::execute::{execution_result, level_name};
+use crate::notify;
+use crate::resources;
+use crate::search::{search_result, SearchArgs};
+use crate::session::SessionState;
+
+/// The tool that finds functions.
+pub const SEARCH_TOOL: &str = "search";
+/// The tool that runs a snippet.
+pub const EXECUTE_TOOL: &str = "execute";
+
+const INSTRUCTIONS: &str = "\
+Every tool behind this server is a typed async function `tools.<namespace>.<name>(args)`. \
+Find functions with `search`, then do the whole task in one `execute` call: the code calls \
+the tools, keeps intermediate data to itself, and returns only the answer.";
+
+/// How the gateway runs snippets.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// Limits for each `execute`.
+    pub limits: Limits,
+    /// Snippets running at once across all sessions; more wait their turn. Each holds a
+    /// thread and up to `limits.memory_bytes` of heap.
+    pub max_concurrent_executions: usize,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            limits: Limits::default(),
+            max_concurrent_executions: 16,
+        }
+    }
+}
+
+/// The MCP server. Cheap to clone; [`Gateway::new_session`] gives each client session its
+/// own small state over the shared catalogue.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+    session: Arc<SessionState>,
+}
+
+struct Shared {
+    catalog: Catalog,
+    options: GatewayOptions,
+    executions: Semaphore,
+}
+
+impl Gateway {
+    pub fn new(catalog: Catalog, options: GatewayOptions) -> Gateway {
+        let permits = options.max_concurrent_executions.max(1);
+        Gateway {
+            shared: Arc::new(Shared {
+                catalog,
+                options,
+                executions: Semaphore::new(permits),
+            }),
+            session: Arc::new(SessionState::default()),
+        }
+    }
+
+    /// A handler for a new session: same catalogue and limits, fresh session state.
+    pub fn new_session(&self) -> Gateway {
+        Gateway {
+            shared: self.shared.clone(),
+            session: Arc::new(SessionState::default()),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
+    }
+
+    /// What `tools/list` answers now: `search` and `execute`.
+    pub fn tools(&self) -> Vec<Tool> {
+        vec![
+            search_tool(),
+            execute_tool(&self.shared.catalog, &self.shared.options.limits),
+        ]
+    }
+
+    /// Runs a snippet as the `execute` tool does, without MCP around it.
+    pub async fn execute(&self, code: &str) -> Execution {
+        // The semaphore is never closed, so acquiring only fails if it were; then running
+        // unthrottled is the better failure.
+        let _permit = self.shared.executions.acquire().await.ok();
+        let host: Arc<dyn ToolHost> = Arc::new(self.shared.catalog.clone());
+        Sandbox::execute(code, host, self.shared.options.limits.clone()).await
+    }
+
+    async fn call_execute(
+        &self,
+        arguments: Option<&rmcp::model::JsonObject>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let code = match arguments.and_then(|a| a.get("code")) {
+            Some(Value::String(code)) => code,
+            Some(other) => {
+                return Err(ErrorData::invalid_params(
+                    format!("`code` must be a string of TypeScript, not {other}"),
+                    None,
+                ))
+            }
+            None => {
+                return Err(ErrorData::invalid_params(
+                    "execute needs `code`: a string of TypeScript",
+                    None,
+                ))
+            }
+        };
+        let started = Instant::now();
+        // A `notifications/cancelled` from the client drops the execution, which stops the
+        // snippet and its pending tool calls.
+        let execution = tokio::select! {
+            execution = self.execute(code) => execution,
+            () = context.ct.cancelled() => {
+                tracing::info!("execute cancelled by the client");
+                return Err(ErrorData::internal_error("cancelled by the client", None));
+            }
+        };
+        tracing::info!(
+            ok = execution.is_ok(),
+            calls = execution.calls.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "execute"
+        );
+        self.forward_logs(&execution, &context.peer).await;
+        Ok(execution_result(&execution))
+    }
+
+    /// Sends the snippet's console output as `notifications/message` to a client that
+    /// asked for logs with `logging/setLevel`.
+    async fn forward_logs(&self, execution: &Execution, peer: &Peer<RoleServer>) {
+        for log in &execution.logs {
+            let level = mcp_level(log.level);
+            if !self.session.wants_log(level) {
+                continue;
+            }
+            let mut message = LoggingMessageNotificationParam::new(
+                level,
+                Value::String(format!("[{}] {}", level_name(log.level), log.message)),
+            );
+            message.logger = Some("execute".into());
+            if peer.notify_logging_message(message).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn mcp_level(level: LogLevel) -> LoggingLevel {
+    match level {
+        LogLevel::Debug => LoggingLevel::Debug,
+        LogLevel::Log | LogLevel::Info => LoggingLevel::Info,
+        LogLevel::Warn => LoggingLevel::Warning,
+        LogLevel::Error => LoggingLevel::Error,
+    }
+}
+
+impl ServerHandler for Gateway {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new("codemode", env!("CARGO_PKG_VERSION"))
+                    .with_title("codemode gateway")
+                    .with_description("A whole tool catalogue as one TypeScript API."),
+            )
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        match name {
+            SEARCH_TOOL => Some(search_tool()),
+            EXECUTE_TOOL => Some(execute_tool(
+                &self.shared.catalog,
+                &self.shared.options.limits,
+            )),
+            _ => None,
+        }
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let span = tracing::info_span!("tools/call", tool = %request.name);
+        let arguments = request.arguments.as_ref();
+        let result = match request.name.as_ref() {
+            SEARCH_TOOL => match SearchArgs::parse(arguments) {
+                Ok(args) => span.in_scope(|| search_result(&self.shared.catalog, &args)),
+                Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
+            },
+            EXECUTE_TOOL => {
+                self.call_execute(arguments, &context)
+                    .instrument(span)
+                    .await?
+            }
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("unknown tool {other:?}: this server has `search` and `execute`"),
+                    None,
+                ))
+            }
+        };
+        Ok(result.into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(resources::list(
+            &self.shared.catalog,
+        )))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        match resources::read(&self.shared.catalog, &request.uri) {
+            Some(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
+            None => Err(ErrorData::resource_not_found(
+                format!(
+                    "no resource {:?}; resources/list names them (codemode://types/<namespace>.d.ts)",
+                    request.uri
+                ),
+                None,
+            )),
+        }
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.session.set_log_level(request.level);
+        Ok(())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let catalog = self.shared.catalog.clone();
+        let peer = context.peer;
+        self.session
+            .start_watcher(move || notify::spawn_session_notifier(&catalog, peer));
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        notify::listen(&self.shared.catalog, context).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,35 @@
+//! The gateway: an MCP server that gives an agent a whole tool catalogue as two tools,
+//! `search` (find functions, as TypeScript signatures) and `execute` (run a TypeScript
+//! snippet that calls them in the sandbox), over stdio or Streamable HTTP.
+//!
+//! * [`Gateway`]: the MCP server handler, built from a [`codemode_catalog::Catalog`]; one per
+//!   session, whose only state is the client's log level and its `list_changed` watcher.
+//! * [`serve_stdio`] and [`serve_http`] (with [`HttpOptions`]): the two transports, both
+//!   stopping on a [`CancellationToken`]. HTTP checks `Host` and `Origin` against DNS
+//!   rebinding and, when configured, a bearer token.
+//! * [`tokens`]: what the classic approach (every tool in `tools/list`) costs in tokens
+//!   against this gateway's own `tools/list`.
+//!
+//! The gateway must never print to stdout outside the MCP stream (stdio carries the
+//! protocol), must never hold tool state of its own (the catalogue does), and its tool
+//! descriptions must never grow with the number of tools behind it.
+
+mod describe;
+mod error;
+mod execute;
+mod handler;
+mod http;
+mod notify;
+mod resources;
+mod search;
+mod session;
+mod stdio;
+pub mod tokens;
+
+pub use describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
+pub use error::GatewayError;
+pub use handler::{Gateway, GatewayOptions, EXECUTE_TOOL, SEARCH_TOOL};
+pub use http::{serve_http, BoundHttp, HttpOptions, MCP_PATH};
+pub use resources::{namespace_uri, ALL_TYPES_URI};
+pub use stdio::serve_stdio;
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,85 @@
+//! What the gateway keeps per MCP session, and nothing more: the log level the client asked
+//! for and the task that tells it when the catalogue changes.
+//!
+//! Everything else (the catalogue, limits) is shared, so a session costs a few bytes and a
+//! replica behind a load balancer can serve any request of the 2026-07-28 stateless
+//! protocol, where there is no session at all.
+
+#![allow(deprecated)] // MCP logging is deprecated by SEP-2577, but 2025-11-25 clients use it.
+
+use std::sync::Mutex;
+
+use rmcp::model::LoggingLevel;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Default)]
+pub(crate) struct SessionState {
+    /// Set by `logging/setLevel`; `None` until then, and then nothing is sent.
+    log_level: Mutex<Option<LoggingLevel>>,
+    /// Sends `list_changed` to this session's client; stopped with the session.
+    watcher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SessionState {
+    pub fn set_log_level(&self, level: LoggingLevel) {
+        *lock(&self.log_level) = Some(level);
+    }
+
+    /// Whether a message at `level` should reach the client.
+    pub fn wants_log(&self, level: LoggingLevel) -> bool {
+        lock(&self.log_level).is_some_and(|threshold| severity(level) >= severity(threshold))
+    }
+
+    /// Installs the change watcher unless one runs already (`initialized` can be repeated).
+    pub fn start_watcher(&self, start: impl FnOnce() -> JoinHandle<()>) {
+        let mut watcher = lock(&self.watcher);
+        if watcher.as_ref().is_none_or(JoinHandle::is_finished) {
+            *watcher = Some(start());
+        }
+    }
+}
+
+impl Drop for SessionState {
+    fn drop(&mut self) {
+        if let Some(watcher) = lock(&self.watcher).take() {
+            watcher.abort();
+        }
+    }
+}
+
+/// RFC 5424 order, which MCP's levels follow.
+fn severity(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+/// A poisoned lock here only means another request panicked mid-assignment of a plain
+/// value; the value is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_flow_only_after_set_level_and_at_or_above_it() {
+        let state = SessionState::default();
+        assert!(!state.wants_log(LoggingLevel::Emergency));
+        state.set_log_level(LoggingLevel::Warning);
+        assert!(state.wants_log(LoggingLevel::Error));
+        assert!(state.wants_log(LoggingLevel::Warning));
+        assert!(!state.wants_log(LoggingLevel::Info));
+    }
+}

@@ -1,0 +1,76 @@
+//! What a model pays, in tokens, to know the tools: the classic way (every upstream tool's
+//! name, description and schemas, as `tools/list` sends them) against this gateway's own
+//! `tools/list` (two tools whose size does not depend on the catalogue).
+//!
+//! Tokens are counted with o200k_base (the tokenizer of current OpenAI models; other
+//! vendors' tokenizers land within a few percent on JSON) over each tool's compact JSON.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tiktoken_rs::CoreBPE;
+
+use crate::{Gateway, GatewayError};
+
+/// The comparison for one catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenReport {
+    /// Tokens of every upstream tool, as a classic client loads them.
+    pub classic: usize,
+    /// Tokens of the gateway's own tools (`search` and `execute`).
+    pub codemode: usize,
+    /// `1 - codemode / classic`: the share of tokens saved (negative when the gateway costs
+    /// more, as it does for a handful of tiny tools).
+    pub reduction: f64,
+    /// Per namespace (an upstream server, or a demo namespace).
+    pub upstreams: BTreeMap<String, UpstreamTokens>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpstreamTokens {
+    pub tools: usize,
+    pub classic: usize,
+}
+
+/// Counts both sides for the gateway's current catalogue.
+pub fn token_report(gateway: &Gateway) -> Result<TokenReport, GatewayError> {
+    let bpe = tiktoken_rs::o200k_base().map_err(|e| GatewayError::Tokenizer(e.to_string()))?;
+    let mut upstreams = BTreeMap::new();
+    for (namespace, specs) in gateway.catalog().tool_specs() {
+        let classic = specs.iter().map(|spec| count_json(&bpe, spec)).sum();
+        upstreams.insert(
+            namespace,
+            UpstreamTokens {
+                tools: specs.len(),
+                classic,
+            },
+        );
+    }
+    let classic: usize = upstreams.values().map(|u| u.classic).sum();
+    let codemode = gateway
+        .tools()
+        .iter()
+        .map(|tool| count_json(&bpe, tool))
+        .sum();
+    Ok(TokenReport {
+        classic,
+        codemode,
+        reduction: reduction(classic, codemode),
+        upstreams,
+    })
+}
+
+/// Tokens of `value` as compact JSON, the way it travels in `tools/list`.
+fn count_json(bpe: &CoreBPE, value: &impl Serialize) -> usize {
+    // Tool specs are plain JSON data; serializing them cannot fail.
+    let text = serde_json::to_string(value).unwrap_or_default();
+    bpe.encode_ordinary(&text).len()
+}
+
+fn reduction(classic: usize, codemode: usize) -> f64 {
+    if classic == 0 {
+        return 0.0;
+    }
+    let saved = 1.0 - codemode as f64 / classic as f64;
+    (saved * 10_000.0).round() / 10_000.0
+}
