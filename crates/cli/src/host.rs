@@ -89,10 +89,16 @@ impl ToolSource for UpstreamSource {
                 output_schema: tool.output_schema,
             });
         }
+        let descriptions: BTreeMap<String, String> = self
+            .upstreams
+            .servers()
+            .into_iter()
+            .filter_map(|server| Some((server.name, server.description?)))
+            .collect();
         by_server
             .into_iter()
             .map(|(name, tools)| SourceNamespace {
-                description: None,
+                description: descriptions.get(&name).cloned(),
                 name,
                 tools,
             })

@@ -141,6 +141,7 @@ impl Supervisor {
             tool_changes,
         } = connection;
         let peer = service.peer().clone();
+        let description = peer.peer_info().and_then(|info| describe_server(&info));
         let session = Session {
             peer: peer.clone(),
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
@@ -160,6 +161,7 @@ impl Supervisor {
             s.tools = tools;
             s.pid = child.as_ref().and_then(|c| c.pid());
             s.protocol = Some(protocol);
+            s.description = description;
         });
         self.tools_changed();
         if let Some(started) = started.take() {
@@ -253,4 +255,23 @@ impl Supervisor {
 /// Resolves once shutdown is requested, or the [`crate::Upstreams`] is gone.
 async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// One line saying what a server is for, from what it said at connection time: the agent
+/// sees it beside the server's namespace.
+fn describe_server(info: &rmcp::model::ServerPeerInfo) -> Option<String> {
+    const MAX_CHARS: usize = 200;
+    let server = info.server_info.as_ref();
+    let text = server
+        .and_then(|s| s.description.as_deref().or(s.title.as_deref()))
+        .or_else(|| {
+            info.instructions
+                .as_deref()
+                .and_then(|text| text.lines().map(str::trim).find(|line| !line.is_empty()))
+        })?
+        .trim();
+    if text.is_empty() {
+        return None;
+    }
+    Some(text.chars().take(MAX_CHARS).collect())
 }

@@ -107,6 +107,9 @@ pub struct ServerStatus {
     /// The MCP protocol version of the last connection, e.g. `2025-11-25` or `2026-07-28`;
     /// `None` until it first connects.
     pub protocol: Option<String>,
+    /// What the server says it is for: its `serverInfo.description`, else its title, else
+    /// the first line of its `instructions`. `None` until it first connects.
+    pub description: Option<String>,
     /// How many times it has been restarted so far.
     pub restarts: u32,
 }
@@ -143,6 +146,7 @@ pub(crate) struct Snapshot {
     pub tools: Arc<ToolSet>,
     pub pid: Option<u32>,
     pub protocol: Option<String>,
+    pub description: Option<String>,
     pub restarts: u32,
 }
 
@@ -186,6 +190,7 @@ impl Upstreams {
                     tools: Arc::default(),
                     pid: None,
                     protocol: None,
+                    description: None,
                     restarts: 0,
                 })
                 .0,
@@ -231,6 +236,7 @@ impl Upstreams {
                     tools: snapshot.tools.len(),
                     pid: snapshot.pid,
                     protocol: snapshot.protocol.clone(),
+                    description: snapshot.description.clone(),
                     restarts: snapshot.restarts,
                 }
             })
