@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::config::{Config, ServerConfig, Transport};
 use crate::error::{describe_service_error, CallError};
-use crate::output::{OutputLimits, ToolOutput};
+use crate::output::{OutputKind, OutputLimits, ToolOutput};
 use crate::supervisor::Supervisor;
 use crate::tools::{ToolSet, UpstreamTool};
 
@@ -338,7 +338,18 @@ impl Upstreams {
                 "the server answered with a task (SEP-2663), which codemode did not ask for"
                     .to_owned(),
             )),
-            Ok(Ok(CallToolResponse::Complete(result))) => {
+            Ok(Ok(CallToolResponse::Complete(mut result))) => {
+                // Rule 2 of `output`, without copying: structured results are often the
+                // large ones (hundreds of KB), and converting the whole result to wire
+                // JSON first would copy them, and their text duplicate, twice.
+                if result.is_error != Some(true) {
+                    if let Some(value) = result.structured_content.take() {
+                        return Ok(ToolOutput {
+                            value,
+                            kind: OutputKind::Structured,
+                        });
+                    }
+                }
                 let wire = serde_json::to_value(&result)
                     .map_err(|err| protocol(format!("unreadable result: {err}")))?;
                 ToolOutput::from_call_result(&wire, &self.inner.output).map_err(|message| {
