@@ -48,9 +48,12 @@ use render::{Compact, Pretty};
 
 use crate::naming::{identifier, pascal_case};
 
-/// What a tool without an output schema resolves to, said in its JSDoc `@returns`.
-pub const UNTYPED_RESULT_DOC: &str = "the tool's result: structured content or parsed JSON text \
-when the server sends it, else text or content blocks";
+/// What a tool without an output schema resolves to. Said once per namespace (a `@remarks`
+/// on the namespace), not per tool: on servers where no tool declares an output schema it
+/// would otherwise be the largest part of the declarations.
+pub const UNTYPED_RESULT_DOC: &str = "Tools typed Promise<unknown> resolve to their structured \
+content, or their text parsed as JSON when it is JSON, else the text or an array of content \
+blocks.";
 
 /// A sensible default length cap for [`CompiledNamespace::signatures`] (characters).
 pub const DEFAULT_SIGNATURE_CAP: usize = 300;
@@ -139,7 +142,7 @@ impl NamespaceDecl {
             });
             let input_optional = accepts_no_arguments(&registry, &input);
             tools.push(CompiledTool {
-                doc: tool_doc(tool, &ident, output.is_some()),
+                doc: tool_doc(tool, &ident),
                 summary: tool
                     .description
                     .as_deref()
@@ -171,6 +174,12 @@ impl NamespaceDecl {
                 value: self.original_name.clone(),
             });
         }
+        if self.tools.iter().any(|tool| tool.output_schema.is_none()) {
+            doc.tags.push(Tag {
+                name: "remarks",
+                value: UNTYPED_RESULT_DOC.into(),
+            });
+        }
         CompiledNamespace {
             ident,
             doc,
@@ -181,7 +190,7 @@ impl NamespaceDecl {
     }
 }
 
-fn tool_doc(tool: &ToolDecl, ident: &str, has_output: bool) -> Doc {
+fn tool_doc(tool: &ToolDecl, ident: &str) -> Doc {
     let mut doc = Doc {
         description: tool
             .description
@@ -193,12 +202,6 @@ fn tool_doc(tool: &ToolDecl, ident: &str, has_output: bool) -> Doc {
         doc.tags.push(Tag {
             name: "mcp",
             value: tool.original_name.clone(),
-        });
-    }
-    if !has_output {
-        doc.tags.push(Tag {
-            name: "returns",
-            value: UNTYPED_RESULT_DOC.into(),
         });
     }
     doc

@@ -59,16 +59,20 @@ fn print_table(report: &TokenReport) {
         .chain(["total (classic)".len()])
         .max()
         .unwrap_or(0);
-    println!("{:<width$}  {:>6}  {:>8}", "upstream", "tools", "tokens");
+    println!(
+        "{:<width$}  {:>6}  {:>8}  {:>12}",
+        "upstream", "tools", "tokens", "as .d.ts"
+    );
     for (name, upstream) in &report.upstreams {
         println!(
-            "{name:<width$}  {:>6}  {:>8}",
-            upstream.tools, upstream.classic
+            "{name:<width$}  {:>6}  {:>8}  {:>12}",
+            upstream.tools, upstream.classic, upstream.declarations
         );
     }
     let tools: usize = report.upstreams.values().map(|u| u.tools).sum();
+    let declarations: usize = report.upstreams.values().map(|u| u.declarations).sum();
     println!(
-        "{:<width$}  {tools:>6}  {:>8}",
+        "{:<width$}  {tools:>6}  {:>8}  {declarations:>12}",
         "total (classic)", report.classic
     );
     println!("{:<width$}  {:>6}  {:>8}", "codemode", 2, report.codemode);

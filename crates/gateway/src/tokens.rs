@@ -2,6 +2,10 @@
 //! name, description and schemas, as `tools/list` sends them) against this gateway's own
 //! `tools/list` (two tools whose size does not depend on the catalogue).
 //!
+//! Per namespace it also counts the generated TypeScript declarations (what an agent reads
+//! from `codemode://types/<ns>.d.ts`, or a slice of which `search` returns): the typed
+//! API's cost against the raw schemas it was made from.
+//!
 //! Tokens are counted with o200k_base (the tokenizer of current OpenAI models; other
 //! vendors' tokenizers land within a few percent on JSON) over each tool's compact JSON.
 
@@ -29,20 +33,28 @@ pub struct TokenReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpstreamTokens {
     pub tools: usize,
+    /// The namespace's tools as `tools/list` JSON.
     pub classic: usize,
+    /// The namespace's generated `.d.ts`.
+    pub declarations: usize,
 }
 
 /// Counts both sides for the gateway's current catalogue.
 pub fn token_report(gateway: &Gateway) -> Result<TokenReport, GatewayError> {
     let bpe = tiktoken_rs::o200k_base().map_err(|e| GatewayError::Tokenizer(e.to_string()))?;
     let mut upstreams = BTreeMap::new();
-    for (namespace, specs) in gateway.catalog().tool_specs() {
+    let catalog = gateway.catalog();
+    for (namespace, specs) in catalog.tool_specs() {
         let classic = specs.iter().map(|spec| count_json(&bpe, spec)).sum();
+        let declarations = catalog
+            .namespace_declarations(&namespace)
+            .map_or(0, |text| bpe.encode_ordinary(&text).len());
         upstreams.insert(
             namespace,
             UpstreamTokens {
                 tools: specs.len(),
                 classic,
+                declarations,
             },
         );
     }

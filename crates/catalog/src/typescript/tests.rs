@@ -26,7 +26,7 @@ fn namespace(tools: Vec<ToolDecl>) -> NamespaceDecl {
 }
 
 /// The namespace declarations for one tool `f` taking `input` (its output schema `{}`
-/// keeps the `@returns` line for untyped results out of the way).
+/// keeps the `@remarks` line for untyped results out of the way).
 fn dts(input: Value) -> String {
     render_namespace(&namespace(vec![tool("f", input, Some(json!({})))]))
 }
@@ -811,13 +811,12 @@ fn untyped_results_explain_what_comes_back_and_renamed_tools_say_their_name() {
     assert_eq!(
         render_namespace(&ns),
         indoc! {r#"
+            /**
+             * @remarks Tools typed Promise<unknown> resolve to their structured content, or their text parsed as JSON when it is JSON, else the text or an array of content blocks.
+             */
             declare namespace ns {
               interface Tools {
-                /**
-                 * Adds two numbers.
-                 * @mcp get-sum
-                 * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-                 */
+                /** Adds two numbers. @mcp get-sum */
                 get_sum(args: { a: number; b: number }): Promise<unknown>;
               }
             }

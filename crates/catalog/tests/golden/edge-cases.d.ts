@@ -1,45 +1,26 @@
-/** Schemas that exercise every conversion rule. @server edge-cases */
+/**
+ * Schemas that exercise every conversion rule.
+ * @server edge-cases
+ * @remarks Tools typed Promise<unknown> resolve to their structured content, or their text parsed as JSON when it is JSON, else the text or an array of content blocks.
+ */
 declare namespace edge_cases {
   interface Tools {
     /** Every keyword at once. Ends a comment *\/ here. @mcp kitchen-sink */
     kitchen_sink(args: KitchenSinkInput): Promise<KitchenSinkOutput>;
     /** Recursive definitions. */
     tree(args: TreeInput): Promise<Node2>;
-    /**
-     * OpenAPI 3.0 components.
-     * @mcp openapi-style
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** OpenAPI 3.0 components. @mcp openapi-style */
     openapi_style(args: { pet: Pet; owner?: Owner }): Promise<unknown>;
-    /**
-     * A reserved word as a tool name.
-     * @mcp delete
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** A reserved word as a tool name. @mcp delete */
     delete_(args: { id: string }): Promise<unknown>;
-    /**
-     * @mcp 2fa
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** @mcp 2fa */
     _2fa(args?: { [key: string]: unknown }): Promise<unknown>;
-    /**
-     * @mcp get.sum
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** @mcp get.sum */
     get_sum_3(args?: {}): Promise<unknown>;
-    /**
-     * @mcp get-sum
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** @mcp get-sum */
     get_sum_2(args?: {}): Promise<unknown>;
-    /**
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
     get_sum(args?: {}): Promise<unknown>;
-    /**
-     * @mcp no-schema-type
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** @mcp no-schema-type */
     no_schema_type(args?: unknown): Promise<unknown>;
     /** A tool whose type names would shadow globals. */
     Promise(args?: { tools?: Tools2 }): Promise<{ p?: string }>;

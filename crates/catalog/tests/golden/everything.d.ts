@@ -1,104 +1,68 @@
-/** Everything Reference Server */
+/**
+ * Everything Reference Server
+ * @remarks Tools typed Promise<unknown> resolve to their structured content, or their text parsed as JSON when it is JSON, else the text or an array of content blocks.
+ */
 declare namespace everything {
   interface Tools {
-    /**
-     * Echoes back the input string
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Echoes back the input string */
     echo(args: EchoInput): Promise<unknown>;
     /**
      * Demonstrates how annotations can be used to provide metadata about content.
      * @mcp get-annotated-message
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
      */
     get_annotated_message(args: GetAnnotatedMessageInput): Promise<unknown>;
     /**
      * Returns all environment variables, helpful for debugging MCP server configuration
      * @mcp get-env
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
      */
     get_env(args?: {}): Promise<unknown>;
     /**
      * Returns up to ten resource links that reference different types of resources
      * @mcp get-resource-links
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
      */
     get_resource_links(args?: GetResourceLinksInput): Promise<unknown>;
-    /**
-     * Returns a resource reference that can be used by MCP clients
-     * @mcp get-resource-reference
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Returns a resource reference that can be used by MCP clients @mcp get-resource-reference */
     get_resource_reference(args?: GetResourceReferenceInput): Promise<unknown>;
     /**
      * Returns structured content along with an output schema for client data validation
      * @mcp get-structured-content
      */
     get_structured_content(args: GetStructuredContentInput): Promise<GetStructuredContentOutput>;
-    /**
-     * Returns the sum of two numbers
-     * @mcp get-sum
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Returns the sum of two numbers @mcp get-sum */
     get_sum(args: GetSumInput): Promise<unknown>;
-    /**
-     * Returns a tiny MCP logo image.
-     * @mcp get-tiny-image
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Returns a tiny MCP logo image. @mcp get-tiny-image */
     get_tiny_image(args?: {}): Promise<unknown>;
     /**
      * Compresses a single file using gzip compression. Depending upon the selected output type, returns either the compressed data as a gzipped resource or a resource link, allowing it to be downloaded in a subsequent request during the current session.
      * @mcp gzip-file-as-resource
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
      */
     gzip_file_as_resource(args?: GzipFileAsResourceInput): Promise<unknown>;
-    /**
-     * Toggles simulated, random-leveled logging on or off.
-     * @mcp toggle-simulated-logging
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Toggles simulated, random-leveled logging on or off. @mcp toggle-simulated-logging */
     toggle_simulated_logging(args?: {}): Promise<unknown>;
-    /**
-     * Toggles simulated resource subscription updates on or off.
-     * @mcp toggle-subscriber-updates
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Toggles simulated resource subscription updates on or off. @mcp toggle-subscriber-updates */
     toggle_subscriber_updates(args?: {}): Promise<unknown>;
     /**
      * Demonstrates a long running operation with progress updates.
      * @mcp trigger-long-running-operation
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
      */
     trigger_long_running_operation(args?: TriggerLongRunningOperationInput): Promise<unknown>;
     /**
      * Lists the current MCP roots provided by the client. Demonstrates the roots protocol capability even though this server doesn't access files.
      * @mcp get-roots-list
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
      */
     get_roots_list(args?: {}): Promise<unknown>;
-    /**
-     * Trigger a Request from the Server for User Elicitation
-     * @mcp trigger-elicitation-request
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Trigger a Request from the Server for User Elicitation @mcp trigger-elicitation-request */
     trigger_elicitation_request(args?: {}): Promise<unknown>;
     /**
      * Trigger a URL elicitation so the client can direct the user to a browser flow. Supports two mechanisms: the request path (elicitation/create, default) which awaits the user's response, and the error path (UrlElicitationRequiredError, -32042) which signals the client to handle URL elicitation via the error response. Set errorPath=true to use the error path.
      * @mcp trigger-url-elicitation
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
      */
     trigger_url_elicitation(args: TriggerUrlElicitationInput): Promise<unknown>;
-    /**
-     * Trigger a Request from the Server for LLM Sampling
-     * @mcp trigger-sampling-request
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Trigger a Request from the Server for LLM Sampling @mcp trigger-sampling-request */
     trigger_sampling_request(args: TriggerSamplingRequestInput): Promise<unknown>;
     /**
      * Simulates a deep research operation that gathers, analyzes, and synthesizes information. Demonstrates MCP task-based operations with progress through multiple stages. If 'ambiguous' is true and client supports elicitation, sends an elicitation request for clarification.
      * @mcp simulate-research-query
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
      */
     simulate_research_query(args: SimulateResearchQueryInput): Promise<unknown>;
   }

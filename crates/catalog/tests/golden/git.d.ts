@@ -1,64 +1,31 @@
+/**
+ * @remarks Tools typed Promise<unknown> resolve to their structured content, or their text parsed as JSON when it is JSON, else the text or an array of content blocks.
+ */
 declare namespace git {
   interface Tools {
-    /**
-     * Shows the working tree status
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Shows the working tree status */
     git_status(args: { repo_path: string }): Promise<unknown>;
-    /**
-     * Shows changes in the working directory that are not yet staged
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Shows changes in the working directory that are not yet staged */
     git_diff_unstaged(args: GitDiffUnstagedInput): Promise<unknown>;
-    /**
-     * Shows changes that are staged for commit
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Shows changes that are staged for commit */
     git_diff_staged(args: GitDiffStagedInput): Promise<unknown>;
-    /**
-     * Shows differences between branches or commits
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Shows differences between branches or commits */
     git_diff(args: GitDiffInput): Promise<unknown>;
-    /**
-     * Records changes to the repository
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Records changes to the repository */
     git_commit(args: { repo_path: string; message: string }): Promise<unknown>;
-    /**
-     * Adds file contents to the staging area
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Adds file contents to the staging area */
     git_add(args: GitAddInput): Promise<unknown>;
-    /**
-     * Unstages all staged changes
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Unstages all staged changes */
     git_reset(args: { repo_path: string }): Promise<unknown>;
-    /**
-     * Shows the commit logs
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Shows the commit logs */
     git_log(args: GitLogInput): Promise<unknown>;
-    /**
-     * Creates a new branch from an optional base branch
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Creates a new branch from an optional base branch */
     git_create_branch(args: GitCreateBranchInput): Promise<unknown>;
-    /**
-     * Switches branches
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Switches branches */
     git_checkout(args: { repo_path: string; branch_name: string }): Promise<unknown>;
-    /**
-     * Shows the contents of a commit, or of a file or directory given as <revision>:<path>
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** Shows the contents of a commit, or of a file or directory given as <revision>:<path> */
     git_show(args: { repo_path: string; revision: string }): Promise<unknown>;
-    /**
-     * List Git branches
-     * @returns the tool's result: structured content or parsed JSON text when the server sends it, else text or content blocks
-     */
+    /** List Git branches */
     git_branch(args: GitBranchInput): Promise<unknown>;
   }
   interface GitDiffUnstagedInput {
