@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use codemode_catalog::{Catalog, SourceNamespace, ToolSource, ToolSpec};
 use codemode_demo::DemoSource;
 use codemode_sandbox::{ToolError, ToolFuture};
-use codemode_upstream::{CallError, Config, ServerState, ServerStatus, Upstreams};
+use codemode_upstream::{CallError, Config, ServerState, Upstreams};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -24,20 +25,21 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The upstream servers and their states (empty for the demo).
-    pub fn servers(&self) -> Vec<ServerStatus> {
-        self.upstreams
-            .as_ref()
-            .map(Upstreams::servers)
-            .unwrap_or_default()
-    }
-
     /// Stops every upstream child process and connection.
     pub async fn shutdown(self) {
         if let Some(upstreams) = self.upstreams {
             upstreams.shutdown().await;
         }
     }
+}
+
+/// [`load`] for a command: a config that cannot be used is printed on stderr and becomes
+/// exit code 2.
+pub async fn load_or_exit(config: Option<&Path>) -> Result<Loaded, ExitCode> {
+    load(config).await.map_err(|message| {
+        eprintln!("codemode: {message}");
+        ExitCode::from(2)
+    })
 }
 
 /// With no config, the built-in demo tools; with one, every server it lists (started in
@@ -54,7 +56,7 @@ pub async fn load(config: Option<&Path>) -> Result<Loaded, String> {
     for server in upstreams.servers() {
         match &server.state {
             ServerState::Failed { reason } => {
-                tracing::error!(server = %server.name, "upstream failed to start: {reason}");
+                tracing::error!("upstream {} is unavailable: {reason}", server.name);
             }
             ServerState::Ready => {
                 tracing::info!(server = %server.name, tools = server.tools, "upstream ready");

@@ -17,21 +17,10 @@ pub async fn run(file: &Path, json: bool, config: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let loaded = match host::load(config).await {
+    let loaded = match host::load_or_exit(config).await {
         Ok(loaded) => loaded,
-        Err(message) => {
-            eprintln!("codemode: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    for server in loaded.servers() {
-        if let codemode_upstream::ServerState::Failed { reason } = &server.state {
-            eprintln!(
-                "codemode: upstream {} is unavailable: {reason}",
-                server.name
-            );
-        }
-    }
     let host: Arc<dyn ToolHost> = Arc::new(loaded.catalog.clone());
     let execution = Sandbox::execute(&code, host, Limits::default()).await;
     loaded.shutdown().await;

@@ -23,12 +23,9 @@ pub struct SearchArgs {
 }
 
 pub async fn search(args: SearchArgs) -> ExitCode {
-    let loaded = match host::load(args.config.as_deref()).await {
+    let loaded = match host::load_or_exit(args.config.as_deref()).await {
         Ok(loaded) => loaded,
-        Err(message) => {
-            eprintln!("codemode: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let catalog = loaded.catalog.clone();
     let results = catalog.search(&args.query, args.limit.clamp(1, MAX_SEARCH_LIMIT));

@@ -35,12 +35,9 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(args: ServeArgs) -> ExitCode {
-    let loaded = match host::load(args.config.as_deref()).await {
+    let loaded = match host::load_or_exit(args.config.as_deref()).await {
         Ok(loaded) => loaded,
-        Err(message) => {
-            eprintln!("codemode: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let gateway = Gateway::new(loaded.catalog.clone(), GatewayOptions::default());
     let shutdown = CancellationToken::new();

@@ -20,12 +20,9 @@ pub struct TokensArgs {
 }
 
 pub async fn tokens(args: TokensArgs) -> ExitCode {
-    let loaded = match host::load(args.config.as_deref()).await {
+    let loaded = match host::load_or_exit(args.config.as_deref()).await {
         Ok(loaded) => loaded,
-        Err(message) => {
-            eprintln!("codemode: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let gateway = Gateway::new(loaded.catalog.clone(), GatewayOptions::default());
     let report = token_report(&gateway);

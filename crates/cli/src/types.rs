@@ -16,12 +16,9 @@ pub struct TypesArgs {
 }
 
 pub async fn types(args: TypesArgs) -> ExitCode {
-    let loaded = match host::load(args.config.as_deref()).await {
+    let loaded = match host::load_or_exit(args.config.as_deref()).await {
         Ok(loaded) => loaded,
-        Err(message) => {
-            eprintln!("codemode: {message}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let catalog = loaded.catalog.clone();
     let declarations = match &args.namespace {
