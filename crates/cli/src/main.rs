@@ -53,10 +53,24 @@ enum Command {
     /// Compare the tokens a model spends on tool definitions: every upstream tool (classic)
     /// against this gateway's two tools.
     Tokens(tokens::TokensArgs),
+    /// Print which isolation layers this machine gives the sandbox's worker processes
+    /// (seccomp, Landlock, namespaces, rlimits, ...). Exits non-zero if one would fail.
+    Doctor,
+    /// Internal: serve one execution as a locked-down worker process, speaking the pool's
+    /// pipe protocol on stdin and stdout (started by `serve`, never by hand).
+    #[command(name = "__worker", hide = true)]
+    Worker {
+        #[arg(long, hide = true)]
+        test_hooks: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Worker { test_hooks } = cli.command {
+        // Before logging and the async runtime: the lock-down needs a single-threaded process.
+        return codemode_worker::worker_main(codemode_worker::WorkerOptions { test_hooks });
+    }
     init_logging(&cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,6 +89,8 @@ fn main() -> ExitCode {
             Command::Search(args) => search::search(args).await,
             Command::Types(args) => types::types(args).await,
             Command::Tokens(args) => tokens::tokens(args).await,
+            Command::Doctor => doctor(),
+            Command::Worker { .. } => ExitCode::FAILURE,
         }
     });
     // A read on a terminal's stdin cannot be cancelled; do not let it hold the exit.
@@ -92,4 +108,18 @@ fn init_logging(level: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+fn doctor() -> ExitCode {
+    let report = codemode_confine::probe();
+    print!("{report}");
+    let failed = report
+        .layers
+        .iter()
+        .any(|(_, state)| matches!(state, codemode_confine::LayerState::Failed(_)));
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use codemode_gateway::{
-    serve_stdio, BoundHttp, CancellationToken, Gateway, GatewayOptions, HttpOptions, MCP_PATH,
+    serve_stdio, BoundHttp, CancellationToken, Gateway, GatewayOptions, HttpOptions, Isolation,
+    PoolOptions, MCP_PATH,
 };
 
 use crate::host;
@@ -32,16 +34,76 @@ pub struct ServeArgs {
     /// ones (HTTP only; repeatable).
     #[arg(long = "allowed-origin", value_name = "ORIGIN", requires = "http")]
     pub allowed_origins: Vec<String>,
+    /// Run snippets inside the gateway's own process instead of locked-down worker
+    /// processes. Only for trusted code: a sandbox escape would then reach the gateway's
+    /// memory, environment and credentials.
+    #[arg(long)]
+    pub in_process: bool,
+    /// Worker processes kept warm, so an execution does not wait for one to start.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 2,
+        conflicts_with = "in_process"
+    )]
+    pub workers: usize,
+    /// Executions running at once (one worker each); more wait, up to --max-queued.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_executions: usize,
+    /// Executions waiting for a worker; beyond, `execute` answers "busy" at once.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 64,
+        conflicts_with = "in_process"
+    )]
+    pub max_queued: usize,
 }
+
+/// Time beyond the wall-clock limit that a shutdown waits for executions in flight.
+const DRAIN_GRACE: Duration = Duration::from_secs(3);
 
 pub async fn serve(args: ServeArgs) -> ExitCode {
     let loaded = match host::load_or_exit(args.config.as_deref()).await {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let gateway = Gateway::new(loaded.catalog.clone(), GatewayOptions::default());
+    let options = match gateway_options(&args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("codemode: {message}");
+            loaded.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    };
+    let gateway = Gateway::new(loaded.catalog.clone(), options);
+    if let Some(pool) = gateway.worker_pool() {
+        match pool.probe().await {
+            Ok(confinement) => tracing::info!(
+                "snippets run in worker processes; {}",
+                confinement["summary"]
+                    .as_str()
+                    .unwrap_or("confinement unknown")
+            ),
+            Err(error) => {
+                eprintln!("codemode: the sandbox worker does not start: {error}");
+                loaded.shutdown().await;
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let signalled = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(signalled.clone()));
+    // On a signal, executions in flight finish (new ones are refused) before the
+    // transports close.
+    let drain_wait = gateway.options().limits.wall_time + DRAIN_GRACE;
+    tokio::spawn(drain_then_stop(
+        gateway.clone(),
+        drain_wait,
+        signalled,
+        shutdown.clone(),
+    ));
 
     let outcome = match args.http {
         None => serve_stdio(&gateway, shutdown.clone()).await,
@@ -66,6 +128,9 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     shutdown.cancel();
+    if let Some(pool) = gateway.worker_pool() {
+        pool.close();
+    }
     loaded.shutdown().await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,6 +139,41 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn gateway_options(args: &ServeArgs) -> Result<GatewayOptions, String> {
+    let mut options = GatewayOptions {
+        max_concurrent_executions: args.max_executions.max(1),
+        ..GatewayOptions::default()
+    };
+    if !args.in_process {
+        let mut pool = PoolOptions::current_exe()
+            .map_err(|e| format!("cannot find this executable to start workers from: {e}"))?;
+        pool.size = args.workers;
+        pool.max_workers = args.max_executions.max(1);
+        pool.max_queued = args.max_queued;
+        options.isolation = Isolation::Workers(pool);
+    }
+    Ok(options)
+}
+
+async fn drain_then_stop(
+    gateway: Gateway,
+    patience: Duration,
+    signalled: CancellationToken,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        () = signalled.cancelled() => {}
+        // Serving ended on its own (the stdio client left).
+        () = shutdown.cancelled() => return,
+    }
+    if !gateway.drain(patience).await {
+        tracing::warn!("executions still running after {patience:?}; stopping anyway");
+    }
+    // A moment for the last answers to leave on their streams before those close.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shutdown.cancel();
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM (service managers, `docker stop`) end serving cleanly.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use codemode_catalog::Catalog;
-use codemode_sandbox::{Execution, Limits, LogLevel, Sandbox, ToolHost};
+use codemode_sandbox::{Execution, Limits, LogLevel, ToolHost};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
@@ -19,11 +19,11 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::Value;
-use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::describe::{execute_tool, search_tool};
 use crate::execute::{execution_result, level_name};
+use crate::executor::{shutting_down, Executor, InFlight, Isolation};
 use crate::notify;
 use crate::resources;
 use crate::search::{search_result, SearchArgs};
@@ -44,9 +44,14 @@ the tools, keeps intermediate data to itself, and returns only the answer.";
 pub struct GatewayOptions {
     /// Limits for each `execute`.
     pub limits: Limits,
-    /// Snippets running at once across all sessions; more wait their turn. Each holds a
-    /// thread and up to `limits.memory_bytes` of heap.
+    /// In-process snippets running at once across all sessions; more wait their turn. Each
+    /// holds a thread and up to `limits.memory_bytes` of heap. (With workers, the pool's
+    /// `max_workers` and `max_queued` bound this instead.)
     pub max_concurrent_executions: usize,
+    /// Where snippets run. The default is [`Isolation::InProcess`] only because a library
+    /// cannot know which executable can serve as a worker; `codemode serve` runs every
+    /// snippet in a worker process unless told `--in-process`.
+    pub isolation: Isolation,
 }
 
 impl Default for GatewayOptions {
@@ -54,6 +59,7 @@ impl Default for GatewayOptions {
         GatewayOptions {
             limits: Limits::default(),
             max_concurrent_executions: 16,
+            isolation: Isolation::InProcess,
         }
     }
 }
@@ -69,17 +75,19 @@ pub struct Gateway {
 struct Shared {
     catalog: Catalog,
     options: GatewayOptions,
-    executions: Semaphore,
+    executor: Executor,
+    in_flight: Arc<InFlight>,
 }
 
 impl Gateway {
     pub fn new(catalog: Catalog, options: GatewayOptions) -> Gateway {
-        let permits = options.max_concurrent_executions.max(1);
+        let executor = Executor::new(&options.isolation, options.max_concurrent_executions);
         Gateway {
             shared: Arc::new(Shared {
                 catalog,
                 options,
-                executions: Semaphore::new(permits),
+                executor,
+                in_flight: Arc::default(),
             }),
             session: Arc::new(SessionState::default()),
         }
@@ -91,6 +99,10 @@ impl Gateway {
             shared: self.shared.clone(),
             session: Arc::new(SessionState::default()),
         }
+    }
+
+    pub fn options(&self) -> &GatewayOptions {
+        &self.shared.options
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -107,11 +119,28 @@ impl Gateway {
 
     /// Runs a snippet as the `execute` tool does, without MCP around it.
     pub async fn execute(&self, code: &str) -> Execution {
-        // The semaphore is never closed, so acquiring only fails if it were; then running
-        // unthrottled is the better failure.
-        let _permit = self.shared.executions.acquire().await.ok();
+        let Some(_in_flight) = self.shared.in_flight.enter() else {
+            return shutting_down();
+        };
         let host: Arc<dyn ToolHost> = Arc::new(self.shared.catalog.clone());
-        Sandbox::execute(code, host, self.shared.options.limits.clone()).await
+        let limits = self.shared.options.limits.clone();
+        self.shared.executor.run(code, host, limits).await
+    }
+
+    /// The worker pool, when snippets run in workers.
+    pub fn worker_pool(&self) -> Option<&codemode_worker::WorkerPool> {
+        self.shared.executor.pool()
+    }
+
+    /// Stops accepting executions (new ones get an "unavailable" error) and waits up to
+    /// `patience` for those in flight to finish; true when they all did. Then the worker
+    /// pool's waiting workers are stopped.
+    pub async fn drain(&self, patience: std::time::Duration) -> bool {
+        let drained = self.shared.in_flight.drain(patience).await;
+        if let Some(pool) = self.shared.executor.pool() {
+            pool.close();
+        }
+        drained
     }
 
     async fn call_execute(

@@ -7,6 +7,8 @@
 //! * [`serve_stdio`] and [`serve_http`] (with [`HttpOptions`]): the two transports, both
 //!   stopping on a [`CancellationToken`]. HTTP checks `Host` and `Origin` against DNS
 //!   rebinding and, when configured, a bearer token.
+//! * [`Isolation`]: snippets run in locked-down worker processes from a warm
+//!   [`WorkerPool`], or in process as an explicit opt-in for trusted embedding.
 //! * [`tokens`]: what the classic approach (every tool in `tools/list`) costs in tokens
 //!   against this gateway's own `tools/list`.
 //!
@@ -17,6 +19,7 @@
 mod describe;
 mod error;
 mod execute;
+mod executor;
 mod handler;
 mod http;
 mod notify;
@@ -26,8 +29,10 @@ mod session;
 mod stdio;
 pub mod tokens;
 
+pub use codemode_worker::{PoolOptions, WorkerPool};
 pub use describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
 pub use error::GatewayError;
+pub use executor::Isolation;
 pub use handler::{Gateway, GatewayOptions, EXECUTE_TOOL, SEARCH_TOOL};
 pub use http::{serve_http, BoundHttp, HttpOptions, MCP_PATH};
 pub use resources::{namespace_uri, ALL_TYPES_URI};

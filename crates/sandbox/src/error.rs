@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which kind of failure ended an execution. Agents (and the gateway) branch on this:
 /// a `Syntax` error is fixed by rewriting, a `Timeout` by doing less per execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorKind {
     /// The TypeScript did not parse, or used syntax the sandbox does not offer (`import`).
@@ -41,7 +41,7 @@ impl fmt::Display for ErrorKind {
 }
 
 /// A place in the agent's own TypeScript.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceLocation {
     /// 1-based line.
     pub line: u32,
@@ -52,7 +52,7 @@ pub struct SourceLocation {
 }
 
 /// Why an execution failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionError {
     pub kind: ErrorKind,
     /// One line, starting with the error's name (`TypeError: ...`).

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ExecutionError;
@@ -16,7 +16,7 @@ use crate::error::ExecutionError;
 /// a typed array an array of numbers, an `Error` `{name, message}`. A snippet that returns
 /// `undefined` (or nothing) has `Ok(None)`. A value over the result limit is cut but stays
 /// valid JSON, and a note in [`Execution::notes`] says so.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Execution {
     pub result: Result<Option<Value>, ExecutionError>,
     /// Console output, in order, within the log limit.
@@ -44,7 +44,7 @@ impl Execution {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Log,
@@ -66,14 +66,14 @@ impl LogLevel {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     pub level: LogLevel,
     pub message: String,
 }
 
 /// One tool call made by the snippet.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     pub namespace: String,
     pub name: String,
@@ -94,7 +94,7 @@ impl CallRecord {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionStats {
     #[serde(with = "duration_ms")]
     pub wall_time: Duration,
@@ -110,6 +110,13 @@ mod duration_ms {
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64() * 1000.0)
     }
+
+    /// The inverse, for an execution that crossed a process boundary. A negative or
+    /// non-finite value (never written by `serialize`) becomes zero.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms: f64 = serde::Deserialize::deserialize(d)?;
+        Ok(Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default())
+    }
 }
 
 mod option_duration_ms {
@@ -120,5 +127,12 @@ mod option_duration_ms {
             Some(d) => s.serialize_f64(d.as_secs_f64() * 1000.0),
             None => s.serialize_none(),
         }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let ms: Option<f64> = serde::Deserialize::deserialize(d)?;
+        Ok(ms.map(|ms| Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()))
     }
 }

@@ -1,0 +1,65 @@
+//! The Linux implementation: one module per layer, applied by [`lock_down`] in an order where
+//! each step still has what it needs (fds are closed while `/proc` is reachable, namespaces are
+//! entered while the process is single-threaded, seccomp comes last because it forbids the
+//! calls the other layers are made with).
+
+mod caps;
+mod env;
+mod fds;
+mod landlock_rules;
+mod libc_quirks;
+mod namespaces;
+mod probe;
+mod rlimits;
+mod seccomp;
+
+use crate::layer;
+use crate::{ConfineError, LayerState, Policy, Report};
+
+pub(crate) use probe::probe;
+
+pub(crate) fn lock_down(policy: &Policy) -> Result<Report, ConfineError> {
+    if let Some(threads) = thread_count() {
+        if threads > 1 {
+            return Err(ConfineError::Threaded { threads });
+        }
+    }
+    let mut layers = Vec::with_capacity(layer::ALL.len());
+    layers.push((layer::FDS_CLOSED, fds::close_inherited()?));
+    layers.push((layer::ENV_CLEARED, env::clear()));
+    libc_quirks::settle();
+    layers.extend(namespaces::enter()?);
+    layers.push((layer::CAPABILITIES_DROPPED, caps::drop_all()?));
+    layers.push((layer::NO_NEW_PRIVS, set_no_new_privs()?));
+    layers.push((layer::RLIMITS, rlimits::apply(policy)?));
+    layers.push((layer::LANDLOCK, landlock_rules::deny_all()?));
+    layers.push((layer::SECCOMP, seccomp::install(policy.audit)?));
+    Ok(Report { layers })
+}
+
+/// Threads of this process, from `/proc/self/task`; `None` when `/proc` is not mounted (then
+/// the namespace and Landlock steps below report their own errors if threads exist).
+fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(|entries| entries.count())
+}
+
+/// Without this, Landlock and seccomp could not be applied unprivileged, and a set-uid
+/// program could regain privileges (not that the worker may exec one).
+fn set_no_new_privs() -> Result<LayerState, ConfineError> {
+    // SAFETY: prctl with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    if rc == 0 {
+        Ok(LayerState::Active)
+    } else {
+        Err(failed(layer::NO_NEW_PRIVS, std::io::Error::last_os_error()))
+    }
+}
+
+fn failed(layer: &'static str, reason: impl std::fmt::Display) -> ConfineError {
+    ConfineError::LayerFailed {
+        layer,
+        reason: reason.to_string(),
+    }
+}

@@ -1,0 +1,286 @@
+//! [`WorkerPool`]: warm worker processes, one execution each, with a cap on how many run
+//! at once and on how many wait.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use codemode_sandbox::{ErrorKind, Execution, ExecutionError, ExecutionStats, Limits, ToolHost};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use crate::error::SpawnError;
+use crate::process::WorkerProcess;
+use crate::supervise::supervise;
+
+/// The gateway's environment variable that, together with [`PoolOptions::test_hooks`],
+/// gives workers the `__test` namespace. Never set it in production.
+pub const TEST_HOOKS_ENV: &str = "CODEMODE_WORKER_TEST_HOOKS";
+
+/// How the pool runs workers.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Workers kept started and waiting, so an execution does not pay for a process start.
+    pub size: usize,
+    /// Executions running at once (each in its own worker).
+    pub max_workers: usize,
+    /// Executions waiting for a free worker; beyond, `execute` answers "busy" at once.
+    pub max_queued: usize,
+    /// The worker executable and its arguments (`codemode __worker`).
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// How long a new worker may take to greet.
+    pub spawn_timeout: Duration,
+    /// Tests only: give workers the `__test` namespace of native system-call hooks. Honoured
+    /// only when the gateway's environment also has [`TEST_HOOKS_ENV`].
+    #[doc(hidden)]
+    pub test_hooks: bool,
+}
+
+impl PoolOptions {
+    /// Workers started as `program args…` (e.g. `codemode __worker`).
+    pub fn new(program: impl Into<PathBuf>, args: Vec<OsString>) -> PoolOptions {
+        PoolOptions {
+            size: 2,
+            max_workers: 16,
+            max_queued: 64,
+            program: program.into(),
+            args,
+            spawn_timeout: Duration::from_secs(10),
+            test_hooks: false,
+        }
+    }
+
+    /// This very executable as `<exe> __worker` (the `codemode` binary).
+    pub fn current_exe() -> std::io::Result<PoolOptions> {
+        Ok(PoolOptions::new(
+            std::env::current_exe()?,
+            vec![OsString::from("__worker")],
+        ))
+    }
+
+    pub(crate) fn test_hooks_enabled(&self) -> bool {
+        self.test_hooks && std::env::var_os(TEST_HOOKS_ENV).is_some()
+    }
+}
+
+/// Runs executions in worker processes. Cheap to clone (all clones share the workers).
+///
+/// The pool starts warming up on its first execution (a gateway that never runs code never
+/// starts a worker). Each worker serves one execution and is then killed; a replacement is
+/// started in the background.
+#[derive(Clone)]
+pub struct WorkerPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: PoolOptions,
+    idle: Mutex<Vec<WorkerProcess>>,
+    /// Warm workers being started in the background.
+    starting: AtomicUsize,
+    /// One permit per running execution.
+    running: Arc<Semaphore>,
+    queued: AtomicUsize,
+    closed: AtomicBool,
+    last_confinement: Mutex<Option<Value>>,
+}
+
+impl WorkerPool {
+    pub fn new(options: PoolOptions) -> WorkerPool {
+        let permits = options.max_workers.max(1);
+        WorkerPool {
+            inner: Arc::new(Inner {
+                options,
+                idle: Mutex::new(Vec::new()),
+                starting: AtomicUsize::new(0),
+                running: Arc::new(Semaphore::new(permits)),
+                queued: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                last_confinement: Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn options(&self) -> &PoolOptions {
+        &self.inner.options
+    }
+
+    /// Starts the warm workers now rather than at the first execution. Needs a tokio runtime.
+    pub fn warm_up(&self) {
+        self.inner.refill();
+    }
+
+    /// Starts one worker and reports what its lock-down achieved (the `confinement` of its
+    /// greeting), then kills it: for a gateway to say at start which layers are active.
+    pub async fn probe(&self) -> Result<Value, SpawnError> {
+        let worker = WorkerProcess::spawn(&self.inner.options).await?;
+        let report = worker.confinement.clone();
+        worker.stop().await;
+        Ok(report)
+    }
+
+    /// Executions running and waiting now.
+    pub fn load(&self) -> (usize, usize) {
+        let running =
+            self.inner.options.max_workers.max(1) - self.inner.running.available_permits();
+        (running, self.inner.queued.load(Ordering::Relaxed))
+    }
+
+    /// Runs `code` in a worker, as [`codemode_sandbox::Sandbox::execute`] runs it in
+    /// process: same limits, same result. Dropping the future kills the worker.
+    pub async fn execute(&self, code: &str, host: Arc<dyn ToolHost>, limits: Limits) -> Execution {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return refused(ErrorKind::Internal, "Unavailable: the gateway is shutting down and runs no new code; retry against a running gateway".into());
+        }
+        let permit = match self.inner.running.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let queued = self.inner.queued.fetch_add(1, Ordering::AcqRel);
+                let _unqueue = Unqueue(&self.inner.queued);
+                if queued >= self.inner.options.max_queued {
+                    return refused(
+                        ErrorKind::Limit,
+                        format!(
+                            "Busy: the gateway is at capacity ({} executions running, {} waiting); retry in a moment",
+                            self.inner.options.max_workers, self.inner.options.max_queued
+                        ),
+                    );
+                }
+                match self.inner.running.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        return refused(
+                            ErrorKind::Internal,
+                            "Unavailable: the worker pool is closed".into(),
+                        )
+                    }
+                }
+            }
+        };
+        let worker = match self.inner.take_worker().await {
+            Ok(worker) => worker,
+            Err(error) => {
+                tracing::error!("no worker for an execution: {error}");
+                return refused(
+                    ErrorKind::Internal,
+                    format!("WorkerError: no sandbox worker could be started: {error}"),
+                );
+            }
+        };
+        self.inner.refill();
+        let execution = supervise(worker, code, host, limits).await;
+        drop(permit);
+        execution
+    }
+
+    /// Refuses new executions and kills the waiting workers. Running executions finish.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        let idle: Vec<WorkerProcess> = std::mem::take(&mut *lock(&self.inner.idle));
+        for worker in idle {
+            worker.kill();
+        }
+    }
+}
+
+impl Inner {
+    /// A warm worker if one is alive, else a new one.
+    async fn take_worker(&self) -> Result<WorkerProcess, SpawnError> {
+        loop {
+            let candidate = lock(&self.idle).pop();
+            let Some(mut worker) = candidate else { break };
+            if !worker.has_exited() {
+                return Ok(worker);
+            }
+            tracing::warn!(
+                worker = worker.pid,
+                "a warm worker died while waiting; discarding it"
+            );
+            worker.kill();
+        }
+        let worker = WorkerProcess::spawn(&self.options).await?;
+        self.remember(&worker);
+        Ok(worker)
+    }
+
+    fn remember(&self, worker: &WorkerProcess) {
+        let mut last = lock(&self.last_confinement);
+        if last.as_ref() != Some(&worker.confinement) {
+            tracing::info!(confinement = %worker.confinement, "worker confinement");
+            *last = Some(worker.confinement.clone());
+        }
+    }
+
+    /// Starts background workers until `size` are warm or starting.
+    fn refill(self: &Arc<Self>) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        loop {
+            let idle = lock(&self.idle).len();
+            let starting = self.starting.load(Ordering::Acquire);
+            if idle + starting >= self.options.size {
+                return;
+            }
+            if self
+                .starting
+                .compare_exchange(starting, starting + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            let inner = self.clone();
+            tokio::spawn(async move {
+                let spawned = WorkerProcess::spawn(&inner.options).await;
+                match spawned {
+                    Ok(worker) if !inner.closed.load(Ordering::Acquire) => {
+                        inner.remember(&worker);
+                        lock(&inner.idle).push(worker);
+                    }
+                    Ok(worker) => worker.kill(),
+                    Err(error) => tracing::warn!("a warm worker could not be started: {error}"),
+                }
+                inner.starting.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping the processes kills them (`kill_on_drop`).
+        lock(&self.idle).clear();
+    }
+}
+
+struct Unqueue<'a>(&'a AtomicUsize);
+
+impl Drop for Unqueue<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn refused(kind: ErrorKind, message: String) -> Execution {
+    Execution {
+        result: Err(ExecutionError {
+            kind,
+            message,
+            location: None,
+            stack: None,
+        }),
+        logs: Vec::new(),
+        calls: Vec::new(),
+        notes: Vec::new(),
+        stats: ExecutionStats::default(),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

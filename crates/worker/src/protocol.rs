@@ -1,0 +1,290 @@
+//! The pipe protocol between the gateway and a worker: frames of a big-endian `u32` length
+//! and a JSON body, at most [`MAX_FRAME_BYTES`] each.
+//!
+//! Worker → gateway: [`FromWorker::Hello`] (first, once), then [`FromWorker::ToolCall`]s
+//! and finally [`FromWorker::Done`]. Gateway → worker: [`ToWorker::Execute`] (once), then a
+//! [`ToWorker::ToolResult`] for each call. The worker is untrusted: everything it sends is
+//! parsed as hostile input and a frame that breaks the rules ends that worker.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use codemode_sandbox::{Execution, Limits, ToolCatalog};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::error::ProtocolError;
+
+/// Bumped on any incompatible change; a worker of another version is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame either side accepts. Tool arguments and results can be large, but a frame
+/// beyond this is a worker gone wrong (or flooding), not data.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+
+/// Messages from the gateway to a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ToWorker {
+    Execute {
+        code: String,
+        limits: WireLimits,
+        catalog: WireCatalog,
+    },
+    ToolResult {
+        id: u64,
+        outcome: WireOutcome,
+    },
+}
+
+/// Messages from a worker to the gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum FromWorker {
+    /// Sent once the worker has locked itself down and is ready for code.
+    Hello {
+        protocol: u32,
+        pid: u32,
+        /// What the OS lock-down achieved (the confinement report, as JSON).
+        confinement: Value,
+    },
+    ToolCall {
+        id: u64,
+        namespace: String,
+        name: String,
+        args: Value,
+    },
+    Done {
+        execution: Box<Execution>,
+        /// The snippet returned `null` (serde writes `Ok(Some(null))` and `Ok(None)` alike).
+        #[serde(default)]
+        returned_null: bool,
+    },
+}
+
+impl FromWorker {
+    /// The `Done` message for an execution.
+    pub fn done(execution: Execution) -> FromWorker {
+        let returned_null = matches!(execution.result, Ok(Some(Value::Null)));
+        FromWorker::Done {
+            execution: Box::new(execution),
+            returned_null,
+        }
+    }
+
+    /// The execution of a `Done` message as the worker had it.
+    pub fn into_execution(mut execution: Execution, returned_null: bool) -> Execution {
+        if returned_null && matches!(execution.result, Ok(None)) {
+            execution.result = Ok(Some(Value::Null));
+        }
+        execution
+    }
+}
+
+/// A tool call's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireOutcome {
+    Ok(Value),
+    Err(String),
+}
+
+/// [`Limits`] on the wire, durations in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireLimits {
+    pub cpu_time_ms: u64,
+    pub wall_time_ms: u64,
+    pub memory_bytes: usize,
+    pub stack_bytes: usize,
+    pub max_result_bytes: usize,
+    pub max_log_bytes: usize,
+    pub max_tool_calls: usize,
+    pub max_concurrent_calls: usize,
+}
+
+impl From<&Limits> for WireLimits {
+    fn from(limits: &Limits) -> Self {
+        WireLimits {
+            cpu_time_ms: millis(limits.cpu_time),
+            wall_time_ms: millis(limits.wall_time),
+            memory_bytes: limits.memory_bytes,
+            stack_bytes: limits.stack_bytes,
+            max_result_bytes: limits.max_result_bytes,
+            max_log_bytes: limits.max_log_bytes,
+            max_tool_calls: limits.max_tool_calls,
+            max_concurrent_calls: limits.max_concurrent_calls,
+        }
+    }
+}
+
+impl From<WireLimits> for Limits {
+    fn from(wire: WireLimits) -> Self {
+        Limits {
+            cpu_time: Duration::from_millis(wire.cpu_time_ms),
+            wall_time: Duration::from_millis(wire.wall_time_ms),
+            memory_bytes: wire.memory_bytes,
+            stack_bytes: wire.stack_bytes,
+            max_result_bytes: wire.max_result_bytes,
+            max_log_bytes: wire.max_log_bytes,
+            max_tool_calls: wire.max_tool_calls,
+            max_concurrent_calls: wire.max_concurrent_calls,
+        }
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The names a snippet may reach, on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireCatalog {
+    pub namespaces: BTreeMap<String, Vec<String>>,
+    pub root: Vec<String>,
+}
+
+impl From<&ToolCatalog> for WireCatalog {
+    fn from(catalog: &ToolCatalog) -> Self {
+        WireCatalog {
+            namespaces: catalog
+                .namespaces()
+                .map(|ns| {
+                    (
+                        ns.to_string(),
+                        catalog.tools(ns).map(String::from).collect(),
+                    )
+                })
+                .collect(),
+            root: catalog.root_functions().map(String::from).collect(),
+        }
+    }
+}
+
+impl From<WireCatalog> for ToolCatalog {
+    fn from(wire: WireCatalog) -> Self {
+        let mut catalog = ToolCatalog::new();
+        for (namespace, tools) in wire.namespaces {
+            for tool in tools {
+                catalog.add_tool(namespace.clone(), tool);
+            }
+        }
+        for name in wire.root {
+            catalog.add_root_function(name);
+        }
+        catalog
+    }
+}
+
+fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, ProtocolError> {
+    let body = serde_json::to_vec(message).map_err(ProtocolError::Encode)?;
+    if body.len() > MAX_FRAME_BYTES {
+        return Err(ProtocolError::TooLarge { bytes: body.len() });
+    }
+    // The check above keeps the length within u32.
+    let length =
+        u32::try_from(body.len()).map_err(|_| ProtocolError::TooLarge { bytes: body.len() })?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&length.to_be_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+fn checked_length(header: [u8; 4]) -> Result<usize, ProtocolError> {
+    let length = u32::from_be_bytes(header) as usize;
+    if length > MAX_FRAME_BYTES {
+        return Err(ProtocolError::TooLarge { bytes: length });
+    }
+    Ok(length)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ProtocolError> {
+    serde_json::from_slice(body).map_err(|source| ProtocolError::Malformed {
+        source,
+        preview: String::from_utf8_lossy(&body[..body.len().min(120)]).into_owned(),
+    })
+}
+
+/// Writes one frame (blocking: the worker side).
+pub fn write_frame_sync<T: Serialize>(
+    out: &mut impl Write,
+    message: &T,
+) -> Result<(), ProtocolError> {
+    let frame = encode(message)?;
+    out.write_all(&frame).map_err(ProtocolError::Io)?;
+    out.flush().map_err(ProtocolError::Io)
+}
+
+/// Reads one frame (blocking: the worker side). `Ok(None)` at a clean end of stream.
+pub fn read_frame_sync<T: for<'de> Deserialize<'de>>(
+    input: &mut impl Read,
+) -> Result<Option<T>, ProtocolError> {
+    let mut header = [0u8; 4];
+    match input.read_exact(&mut header) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(ProtocolError::Io(e)),
+    }
+    let mut body = vec![0u8; checked_length(header)?];
+    input.read_exact(&mut body).map_err(ProtocolError::Io)?;
+    decode(&body).map(Some)
+}
+
+/// Writes one frame (async: the gateway side).
+pub async fn write_frame<T: Serialize>(
+    out: &mut (impl AsyncWrite + Unpin),
+    message: &T,
+) -> Result<(), ProtocolError> {
+    let frame = encode(message)?;
+    out.write_all(&frame).await.map_err(ProtocolError::Io)?;
+    out.flush().await.map_err(ProtocolError::Io)
+}
+
+/// Reads one frame (async: the gateway side). `Ok(None)` at a clean end of stream. Not
+/// cancel-safe: read from one task only.
+pub async fn read_frame<T: for<'de> Deserialize<'de>>(
+    input: &mut (impl AsyncRead + Unpin),
+) -> Result<Option<T>, ProtocolError> {
+    let mut header = [0u8; 4];
+    match input.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(ProtocolError::Io(e)),
+    }
+    let length = checked_length(header)?;
+    let mut body = vec![0u8; length];
+    input
+        .read_exact(&mut body)
+        .await
+        .map_err(ProtocolError::Io)?;
+    decode(&body).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_oversized_ones_are_refused() {
+        let message = FromWorker::ToolCall {
+            id: 7,
+            namespace: "orders".into(),
+            name: "list".into(),
+            args: serde_json::json!({ "since": "2026-01-01" }),
+        };
+        let mut buffer = Vec::new();
+        write_frame_sync(&mut buffer, &message).expect("encodes");
+        let back: Option<FromWorker> = read_frame_sync(&mut buffer.as_slice()).expect("decodes");
+        assert!(matches!(back, Some(FromWorker::ToolCall { id: 7, .. })));
+
+        let huge = (MAX_FRAME_BYTES as u32 + 1).to_be_bytes();
+        let error = read_frame_sync::<FromWorker>(&mut huge.as_slice()).unwrap_err();
+        assert!(matches!(error, ProtocolError::TooLarge { .. }), "{error}");
+
+        let mut garbage = 5u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(b"hello");
+        let error = read_frame_sync::<FromWorker>(&mut garbage.as_slice()).unwrap_err();
+        assert!(matches!(error, ProtocolError::Malformed { .. }), "{error}");
+    }
+}

@@ -1,0 +1,225 @@
+//! The worker process: `codemode __worker`. Locks itself down, greets the gateway, runs one
+//! execution with tool calls forwarded over the pipe, hands the result back and exits.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use codemode_sandbox::{Limits, Sandbox, ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost};
+use tokio::sync::oneshot;
+
+use crate::protocol::{
+    read_frame_sync, write_frame_sync, FromWorker, ToWorker, WireOutcome, PROTOCOL_VERSION,
+};
+use crate::{confinement, hooks};
+
+/// How the worker was started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerOptions {
+    /// Serve the `__test` namespace (see the pool's `test_hooks`).
+    pub test_hooks: bool,
+}
+
+/// The worker's whole life. Call it first thing in `main`, before any thread or async
+/// runtime exists: the lock-down must cover every thread the process will have.
+pub fn worker_main(options: WorkerOptions) -> ExitCode {
+    die_with_parent();
+    let confinement = match confinement::lock_down() {
+        Ok(report) => report,
+        Err(message) => {
+            eprintln!("codemode worker: refusing to run code: {message}");
+            return ExitCode::from(70);
+        }
+    };
+    // Timers only: an I/O driver would want system calls the lock-down forbids
+    // (`socketpair` for the signal driver), and tool answers arrive through channels.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("codemode worker: could not start the async runtime: {error}");
+            return ExitCode::from(73);
+        }
+    };
+    runtime.block_on(warm_up());
+    let stdout = Arc::new(Mutex::new(std::io::stdout()));
+    let hello = FromWorker::Hello {
+        protocol: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        confinement,
+    };
+    if let Err(error) = write_frame_sync(&mut *lock(&stdout), &hello) {
+        eprintln!("codemode worker: could not greet the gateway: {error}");
+        return ExitCode::from(71);
+    }
+    let mut stdin = std::io::stdin();
+    let (code, limits, catalog) = match read_frame_sync::<ToWorker>(&mut stdin) {
+        Ok(Some(ToWorker::Execute {
+            code,
+            limits,
+            catalog,
+        })) => (code, Limits::from(limits), ToolCatalog::from(catalog)),
+        // The pool closed the pipe without work (it is shutting down): a normal end.
+        Ok(None) => return ExitCode::SUCCESS,
+        Ok(Some(other)) => {
+            eprintln!("codemode worker: expected Execute first, got {other:?}");
+            return ExitCode::from(72);
+        }
+        Err(error) => {
+            eprintln!("codemode worker: {error}");
+            return ExitCode::from(72);
+        }
+    };
+
+    let mut catalog = catalog;
+    if options.test_hooks {
+        hooks::add_to(&mut catalog);
+    }
+    let host = Arc::new(PipeHost {
+        catalog: Arc::new(catalog),
+        stdout: stdout.clone(),
+        pending: Arc::default(),
+        next_id: AtomicU64::new(1),
+        test_hooks: options.test_hooks,
+    });
+    let pending = host.pending.clone();
+    let reader = std::thread::Builder::new()
+        .name("codemode-worker-pipe".into())
+        .spawn(move || read_results(stdin, pending));
+    if let Err(error) = reader {
+        eprintln!("codemode worker: could not start the pipe reader: {error}");
+        return ExitCode::from(73);
+    }
+    let execution = runtime.block_on(Sandbox::execute(&code, host, limits));
+    let done = FromWorker::done(execution);
+    let status = match write_frame_sync(&mut *lock(&stdout), &done) {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("codemode worker: could not hand the result back: {error}");
+            74
+        }
+    };
+    // Exit at once: nothing of this process is reused, and the pipe reader thread (blocked
+    // on stdin) and the runtime need no orderly shutdown.
+    std::process::exit(status)
+}
+
+/// Runs a throwaway snippet with a tool call before the worker greets, while it waits in
+/// the pool: a fresh process pays for faulting in the compiler's and the engine's code and
+/// its first heap pages, and this moves that cost off the agent's execution. Nothing of it
+/// survives: every execution gets a new runtime and context.
+async fn warm_up() {
+    let mut catalog = ToolCatalog::new();
+    catalog.add_tool("warm", "up");
+    let host = Arc::new(WarmUpHost(Arc::new(catalog)));
+    let code = "const rows = await tools.warm.up({ n: 1 }); \
+                return rows.map((r: any) => ({ ...r, seen: true })).length";
+    let _ = Sandbox::execute(code, host, Limits::default()).await;
+}
+
+struct WarmUpHost(Arc<ToolCatalog>);
+
+impl ToolHost for WarmUpHost {
+    fn catalog(&self) -> Arc<ToolCatalog> {
+        self.0.clone()
+    }
+
+    fn call(&self, _call: ToolCall) -> ToolFuture {
+        let rows: Vec<serde_json::Value> = (0..200)
+            .map(|i| serde_json::json!({ "id": format!("row_{i}"), "total": i * 3, "tags": ["a", "b"] }))
+            .collect();
+        Box::pin(async move {
+            // Through JSON text, as real answers arrive from the pipe.
+            let text = serde_json::to_string(&rows).unwrap_or_default();
+            serde_json::from_str(&text).map_err(|e| ToolError::new(e.to_string()))
+        })
+    }
+}
+
+/// Tool answers from the gateway, routed to the calls waiting for them, until the gateway
+/// closes the pipe (then there is nobody to hand a result to, so the worker ends).
+fn read_results(
+    mut stdin: std::io::Stdin,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>>,
+) {
+    loop {
+        match read_frame_sync::<ToWorker>(&mut stdin) {
+            Ok(Some(ToWorker::ToolResult { id, outcome })) => {
+                if let Some(waiting) = lock(&pending).remove(&id) {
+                    let _ = waiting.send(outcome);
+                }
+            }
+            Ok(Some(other)) => {
+                eprintln!("codemode worker: unexpected message {other:?}");
+                std::process::exit(75);
+            }
+            Ok(None) => std::process::exit(0),
+            Err(error) => {
+                eprintln!("codemode worker: {error}");
+                std::process::exit(75);
+            }
+        }
+    }
+}
+
+/// The sandbox's [`ToolHost`] inside the worker: each call becomes a `ToolCall` frame and
+/// waits for its `ToolResult`.
+struct PipeHost {
+    catalog: Arc<ToolCatalog>,
+    stdout: Arc<Mutex<std::io::Stdout>>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>>,
+    next_id: AtomicU64,
+    test_hooks: bool,
+}
+
+impl ToolHost for PipeHost {
+    fn catalog(&self) -> Arc<ToolCatalog> {
+        self.catalog.clone()
+    }
+
+    fn call(&self, call: ToolCall) -> ToolFuture {
+        if self.test_hooks && call.namespace == hooks::NAMESPACE {
+            let outcome = hooks::call(&call.name, &call.args, &self.stdout);
+            return Box::pin(std::future::ready(outcome));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        let frame = FromWorker::ToolCall {
+            id,
+            namespace: call.namespace,
+            name: call.name,
+            args: call.args,
+        };
+        if let Err(error) = write_frame_sync(&mut *lock(&self.stdout), &frame) {
+            lock(&self.pending).remove(&id);
+            return Box::pin(std::future::ready(Err(ToolError::new(format!(
+                "the call could not reach the gateway: {error}"
+            )))));
+        }
+        Box::pin(async move {
+            match rx.await {
+                Ok(WireOutcome::Ok(value)) => Ok(value),
+                Ok(WireOutcome::Err(message)) => Err(ToolError::new(message)),
+                Err(_) => Err(ToolError::new("the gateway dropped the call")),
+            }
+        })
+    }
+}
+
+/// If the gateway dies without killing us, the kernel does.
+fn die_with_parent() {
+    // SAFETY: prctl(2) with plain integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the pipe and the
+/// map are still usable, and a worker has nothing better to do than carry on.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
