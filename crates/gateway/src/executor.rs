@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use codemode_sandbox::{
-    ErrorKind, Execution, ExecutionError, ExecutionStats, Limits, Sandbox, ToolHost,
-};
+use codemode_sandbox::{ErrorKind, Execution, ExecutionError, Limits, Sandbox, ToolHost};
 use codemode_worker::{PoolOptions, WorkerPool};
 use tokio::sync::{watch, Semaphore};
 
@@ -103,18 +101,10 @@ impl Drop for InFlightGuard {
 }
 
 pub(crate) fn shutting_down() -> Execution {
-    Execution {
-        result: Err(ExecutionError {
-            kind: ErrorKind::Internal,
-            message: "Unavailable: the gateway is shutting down and runs no new code; retry \
-                      against a running gateway"
-                .into(),
-            location: None,
-            stack: None,
-        }),
-        logs: Vec::new(),
-        calls: Vec::new(),
-        notes: Vec::new(),
-        stats: ExecutionStats::default(),
-    }
+    Execution::failed(ExecutionError::new(
+        ErrorKind::Internal,
+        "Unavailable: the gateway is shutting down and runs no new code; retry against a \
+         running gateway",
+        None,
+    ))
 }

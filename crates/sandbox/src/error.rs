@@ -64,7 +64,7 @@ pub struct ExecutionError {
 }
 
 impl ExecutionError {
-    pub(crate) fn new(
+    pub fn new(
         kind: ErrorKind,
         message: impl Into<String>,
         location: Option<SourceLocation>,

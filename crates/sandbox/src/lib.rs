@@ -95,7 +95,9 @@ impl Sandbox {
 }
 
 impl Execution {
-    fn failed(error: ExecutionError) -> Execution {
+    /// An execution that never ran (refused, or lost before it could answer), for hosts that
+    /// wrap the sandbox (a worker pool, a gateway draining) and must still answer in its terms.
+    pub fn failed(error: ExecutionError) -> Execution {
         Execution {
             result: Err(error),
             logs: Vec::new(),

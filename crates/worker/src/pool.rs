@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use codemode_sandbox::{ErrorKind, Execution, ExecutionError, ExecutionStats, Limits, ToolHost};
+use codemode_sandbox::{ErrorKind, Execution, ExecutionError, Limits, ToolHost};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -265,18 +265,7 @@ impl Drop for Unqueue<'_> {
 }
 
 fn refused(kind: ErrorKind, message: String) -> Execution {
-    Execution {
-        result: Err(ExecutionError {
-            kind,
-            message,
-            location: None,
-            stack: None,
-        }),
-        logs: Vec::new(),
-        calls: Vec::new(),
-        notes: Vec::new(),
-        stats: ExecutionStats::default(),
-    }
+    Execution::failed(ExecutionError::new(kind, message, None))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
