@@ -23,14 +23,8 @@ impl ToolHost for AddHost {
     }
 }
 
-const SEED: &str = r#"
-const orders = await tools.orders.list({ since: "2026-04-01" });
-const customers = await tools.customers.batchGet(orders.map(o => o.customerId));
-return orders
-  .map(o => ({ ...o, customer: customers[o.customerId] }))
-  .filter(o => o.total > 100)
-  .slice(0, 3);
-"#;
+/// The issue's seed example, as the README and `codemode run examples/seed.ts` show it.
+const SEED: &str = include_str!("../../../examples/seed.ts");
 
 struct Row {
     name: &'static str,

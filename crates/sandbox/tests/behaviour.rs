@@ -9,14 +9,8 @@ use codemode_sandbox::{ErrorKind, Limits, LogLevel};
 use common::{quick_limits, run, run_with, value, TestHost};
 use serde_json::json;
 
-const SEED: &str = r#"
-const orders = await tools.orders.list({ since: "2026-04-01" });
-const customers = await tools.customers.batchGet(orders.map(o => o.customerId));
-return orders
-  .map(o => ({ ...o, customer: customers[o.customerId] }))
-  .filter(o => o.total > 100)
-  .slice(0, 3);
-"#;
+/// The issue's seed example, as the README and `codemode run examples/seed.ts` show it.
+const SEED: &str = include_str!("../../../examples/seed.ts");
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seed_example_returns_three_joined_rows() {
