@@ -79,12 +79,17 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     let gateway = Gateway::new(loaded.catalog.clone(), options);
     if let Some(pool) = gateway.worker_pool() {
         match pool.probe().await {
-            Ok(confinement) => tracing::info!(
-                "snippets run in worker processes; {}",
-                confinement["summary"]
-                    .as_str()
-                    .unwrap_or("confinement unknown")
-            ),
+            Ok(confinement) => {
+                tracing::info!(
+                    "snippets run in worker processes; {}",
+                    confinement["summary"]
+                        .as_str()
+                        .unwrap_or("confinement unknown")
+                );
+                // Start the warm workers now, so the first execute does not pay for a
+                // process start.
+                pool.warm_up();
+            }
             Err(error) => {
                 eprintln!("codemode: the sandbox worker does not start: {error}");
                 loaded.shutdown().await;

@@ -61,11 +61,27 @@ fn five_servers(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-/// Waits until `pid` has at least `count` children (the upstream servers it started).
+/// A sandbox worker, or any child not yet past its `exec` (its command line is still the
+/// gateway's own): neither is an upstream server.
+fn is_sandbox_worker(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmdline| {
+            let mut args = cmdline.split(|b| *b == 0);
+            let program = args.next().unwrap_or_default();
+            program == codemode().as_bytes() || args.any(|arg| arg == b"__worker")
+        })
+        .unwrap_or(true)
+}
+
+/// Waits until `pid` has at least `count` children that are upstream servers (its warm
+/// sandbox workers, `codemode __worker`, are left out).
 fn wait_for_children(pid: u32, count: usize) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let children = children_of(pid);
+        let children: Vec<u32> = children_of(pid)
+            .into_iter()
+            .filter(|child| !is_sandbox_worker(*child))
+            .collect();
         if children.len() >= count || Instant::now() > deadline {
             return children;
         }
