@@ -4,8 +4,6 @@
 mod common;
 mod escape_cases;
 
-use std::time::Duration;
-
 use codemode_sandbox::Limits;
 use common::{assert_still_serving, run_with, TestHost};
 use escape_cases::{cases, check};
@@ -13,25 +11,11 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_escape_attempt_fails_cleanly_or_is_harmless() {
-    let limits = Limits {
-        cpu_time: Duration::from_millis(300),
-        wall_time: Duration::from_secs(5),
-        memory_bytes: 64 * 1024 * 1024,
-        ..Limits::default()
-    };
+    let limits = escape_cases::limits();
     let cases = cases();
     assert!(cases.len() >= 40, "only {} cases", cases.len());
     for (name, code, expect) in &cases {
         let execution = run_with(code, TestHost::new(), limits.clone()).await;
-        if std::env::var("ESCAPE_VERBOSE").is_ok() {
-            eprintln!(
-                "{name}: {:?}",
-                execution
-                    .result
-                    .as_ref()
-                    .map_err(|e| (e.kind, e.message.clone()))
-            );
-        }
         check(name, expect, &execution);
     }
     assert_still_serving().await;

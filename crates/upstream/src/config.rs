@@ -281,7 +281,7 @@ impl Parser<'_> {
     }
 
     fn expected(&self, path: &str, what: &str, found: &Value) -> ConfigError {
-        self.invalid(path, format!("expected {what}, found {}", kind(found)))
+        self.invalid(path, format!("expected {what}, found {}", json_kind(found)))
     }
 
     fn parse_document(&self, text: &str) -> Result<Config, ConfigError> {
@@ -672,7 +672,8 @@ fn child_path(parent: &str, key: &str) -> String {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+/// How an error message names a JSON value's type ("expected …, found a number").
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

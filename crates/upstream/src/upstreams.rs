@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::config::json_kind;
 use crate::config::{Config, ServerConfig, Transport};
 use crate::error::{describe_service_error, CallError};
 use crate::output::{OutputKind, OutputLimits, ToolOutput};
@@ -521,17 +522,6 @@ fn describe_input_required(asked: &InputRequiredResult) -> String {
         format!("the server still asked for another round trip after {MAX_STATE_ONLY_ROUNDS} calls")
     } else {
         format!("the server asked for {}", described.join("; "))
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

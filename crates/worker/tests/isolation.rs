@@ -6,9 +6,7 @@ mod common;
 #[path = "../../sandbox/tests/escape_cases/mod.rs"]
 mod escape_cases;
 
-use std::time::Duration;
-
-use codemode_sandbox::{ErrorKind, Limits};
+use codemode_sandbox::ErrorKind;
 use common::{error_of, host, pool, run, SECRET_NAME, SECRET_VALUE};
 use escape_cases::{cases, check};
 use serde_json::json;
@@ -16,12 +14,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread")]
 async fn every_escape_attempt_fails_cleanly_in_a_worker_too() {
     let pool = pool();
-    let limits = Limits {
-        cpu_time: Duration::from_millis(300),
-        wall_time: Duration::from_secs(5),
-        memory_bytes: 64 * 1024 * 1024,
-        ..Limits::default()
-    };
+    let limits = escape_cases::limits();
     let cases = cases();
     assert!(cases.len() >= 40, "only {} cases", cases.len());
     for (name, code, expect) in &cases {

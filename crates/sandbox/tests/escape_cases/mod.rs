@@ -4,7 +4,9 @@
 //! processes (`#[path]`-included there), so the table exists once.
 #![allow(dead_code)]
 
-use codemode_sandbox::{ErrorKind, Execution};
+use std::time::Duration;
+
+use codemode_sandbox::{ErrorKind, Execution, Limits};
 use serde_json::{json, Value};
 
 pub enum Expect {
@@ -20,6 +22,17 @@ pub enum Expect {
 }
 
 use Expect::*;
+
+/// The limits every run of the suite uses: tight CPU and heap so the hostile cases end
+/// quickly, and wall-clock room so a loaded machine cannot turn a CPU stop into a wall stop.
+pub fn limits() -> Limits {
+    Limits {
+        cpu_time: Duration::from_millis(300),
+        wall_time: Duration::from_secs(5),
+        memory_bytes: 64 * 1024 * 1024,
+        ..Limits::default()
+    }
+}
 
 pub fn cases() -> Vec<(&'static str, &'static str, Expect)> {
     vec![
