@@ -1,9 +1,10 @@
 //! The upstream-servers file, in the format users already have.
 //!
 //! Accepted: Claude Desktop / Cursor files (`{"mcpServers": {...}}`) and VS Code's `mcp.json`
-//! (`{"servers": {...}}`, JSON with comments). Each entry is a stdio child process
-//! (`command`, `args`, `env`, `cwd`) or an HTTP server (`url`, `headers`); VS Code's
-//! `"type": "stdio" | "http" | "sse"` is honoured, `"sse"` meaning the legacy HTTP+SSE transport.
+//! (`{"servers": {...}}`, JSONC as VS Code writes it: `//` and `/* */` comments, trailing commas).
+//! Each entry is a stdio child process (`command`, `args`, `env`, `envFile`, `cwd`) or an HTTP
+//! server (`url`, `headers`); VS Code's `"type": "stdio" | "http" | "sse"` is honoured, `"sse"`
+//! meaning the legacy HTTP+SSE transport.
 //!
 //! Our own per-entry fields:
 //!
@@ -14,30 +15,88 @@
 //! | `startupTimeoutMs` | spawn/connect + `initialize` + `tools/list` must finish within this (default 30 000) |
 //! | `callTimeoutMs`    | upper bound for one tool call to this server (the caller's deadline still applies) |
 //! | `protocol`         | `"auto"` (default), `"2026-07-28"` or `"2025-11-25"`: which MCP era to speak, see [`Protocol`] |
+//! | `inheritEnv`       | stdio: the gateway's environment variables the child may inherit, by name or `PREFIX*` pattern, see [`StdioServer::inherit_env`] |
+//! | `envFile`          | stdio (VS Code's field): a dotenv file whose variables are added to `env`; `env` wins on conflicts |
 //!
-//! `${NAME}` and `${env:NAME}` in `command`, `args`, `env` values, `cwd`, `url` and `headers`
-//! values are filled from the gateway's environment at load time; an unset variable is an error
-//! that names it. Unknown fields are ignored with a warning so a file shared with another client
-//! keeps working. Every error names the file, the entry and the field.
+//! `${NAME}` and `${env:NAME}` in `command`, `args`, `env` values, `envFile`, `cwd`, `url` and
+//! `headers` values are filled from the gateway's environment at load time; an unset variable is
+//! an error that names it. Values read from an `envFile` are taken as written, never filled.
+//!
+//! Relative paths in `cwd`, `envFile` and a `command` with a `/` in it (`./server.sh`,
+//! `bin/server`) are relative to the config file's folder ([`Config::load`], or the base folder
+//! given to [`Config::parse_in`]); a bare `command` such as `npx` is looked up in `PATH`, and
+//! `args` are passed on untouched.
+//!
+//! Beside the servers, a top-level `codemode` object holds the operator's settings for the
+//! gateway itself: `{"codemode": {"limits": {"cpuTime": "10s", "wallTime": "500ms", "memory":
+//! "256MiB", "maxToolCalls": 100, "maxResultBytes": "64KiB"}}}`, see [`LimitSettings`].
+//!
+//! One bad entry costs only itself: an entry that cannot be used (a wrong type, an unset
+//! variable, a bad URL, an unreadable `envFile`...) is left out of [`Config::servers`], listed in
+//! [`Config::broken`] with the reason and logged, and every other entry works. Problems with the
+//! file as a whole (unreadable, invalid JSON, no `mcpServers`/`servers`, a bad `codemode`
+//! section) are errors of [`Config::parse`] / [`Config::load`]. Unknown fields are ignored with a
+//! warning so a file shared with another client keeps working. Every message names the file,
+//! the entry and the field.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::io::Read as _;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::interpolate::expand;
+use crate::units;
 
 /// Startup budget when an entry does not set `startupTimeoutMs`: generous because `npx`/`uvx`
 /// launchers may install the server on first run.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A parsed config file: the upstream servers, in name order.
+/// A parsed config file: the upstream servers, in the file's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Where the config came from (file path or a label); used in messages.
     pub origin: String,
+    /// The entries that can be used.
     pub servers: Vec<ServerConfig>,
+    /// The entries that cannot be used, in the file's order: each was logged when the file was
+    /// parsed and is left out of `servers`, while every other entry works.
+    pub broken: Vec<BrokenEntry>,
+    /// The operator's limits (`codemode.limits`); all `None` when the file sets none.
+    pub limits: LimitSettings,
+}
+
+/// A server entry that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenEntry {
+    /// The entry's key in `mcpServers` / `servers`.
+    pub name: String,
+    /// The offending field and what is wrong with it, e.g. ``mcpServers.github.headers.
+    /// Authorization: environment variable `GITHUB_TOKEN` is not set`` (without the file name).
+    pub reason: String,
+}
+
+/// The operator's limits on one `execute`, from the config's `codemode.limits`.
+///
+/// Durations are written like `500ms`, `30s`, `2m` or `1m30s` ([`parse_duration`]); sizes like
+/// `256MiB`, `64KiB`, `1GB`, `"1048576"` or a JSON integer of bytes ([`parse_size`]). `None`
+/// leaves the gateway's default (or its command-line flag) in force.
+///
+/// [`parse_duration`]: crate::parse_duration
+/// [`parse_size`]: crate::parse_size
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LimitSettings {
+    /// `cpuTime`: CPU time the script may use.
+    pub cpu_time: Option<Duration>,
+    /// `wallTime`: how long the script may run, waiting included.
+    pub wall_time: Option<Duration>,
+    /// `memory`: the script's memory, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// `maxToolCalls`: how many upstream tool calls one script may make.
+    pub max_tool_calls: Option<u64>,
+    /// `maxResultBytes`: the largest result the script may return, in bytes.
+    pub max_result_bytes: Option<u64>,
 }
 
 /// One upstream server entry.
@@ -120,14 +179,26 @@ pub enum Transport {
     Sse(HttpServer),
 }
 
-/// A stdio server: the process to start. The child inherits the gateway's environment plus `env`.
+/// A stdio server: the process to start, and what its environment is made of: what it may
+/// inherit from the gateway's environment (a small default set and `inherit_env`), with `env`
+/// set on top.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StdioServer {
+    /// The program: a bare name (`npx`) is looked up in `PATH`; a relative path with a `/` in it
+    /// (`./server.sh`) was made absolute against the config file's folder when there is one.
     pub command: String,
     pub args: Vec<String>,
+    /// Variables to set: the entry's `envFile` variables, overridden by its `env` values.
     pub env: BTreeMap<String, String>,
-    /// Working directory; relative paths are relative to the gateway's working directory.
+    /// Working directory. A relative `cwd` was made absolute against the config file's folder
+    /// when there is one; otherwise it is relative to the gateway's working directory.
     pub cwd: Option<PathBuf>,
+    /// `inheritEnv`: the variables of the gateway's environment the child may inherit, as exact
+    /// names (`AWS_PROFILE`) or prefix patterns ending in `*` (`AWS_*`; `*` appears nowhere
+    /// else). A prefix pattern never matches the gateway's own `CODEMODE_*` variables: those
+    /// pass only when named exactly (`CODEMODE_TOKEN`), an explicit opt-in the config warns
+    /// about. Names are not `${}`-filled.
+    pub inherit_env: Vec<String>,
 }
 
 /// An HTTP server: its endpoint URL and extra request headers (e.g. `Authorization`).
@@ -146,6 +217,7 @@ impl std::fmt::Debug for StdioServer {
             .field("args", &self.args)
             .field("env", &RedactedKeys(&self.env))
             .field("cwd", &self.cwd)
+            .field("inherit_env", &self.inherit_env)
             .finish()
     }
 }
@@ -218,31 +290,51 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads and parses the file at `path`, filling `${VAR}`s from this process's environment.
+    /// Relative paths in entries are relative to the file's folder.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string(), |name| {
-            std::env::var(name).ok()
-        })
+        let folder = std::path::absolute(path)
+            .ok()
+            .and_then(|absolute| absolute.parent().map(Path::to_path_buf));
+        Config::parse_in(
+            &text,
+            &path.display().to_string(),
+            folder.as_deref(),
+            |name| std::env::var(name).ok(),
+        )
     }
 
     /// Parses config `text`. `origin` names it in messages; `env_lookup` fills `${VAR}`s.
+    /// Relative paths in entries stay relative (to the gateway's working directory).
     pub fn parse(
         text: &str,
         origin: &str,
         env_lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        Config::parse_in(text, origin, None, env_lookup)
+    }
+
+    /// [`Config::parse`], with relative `cwd`, `envFile` and `command` paths (those with a `/`)
+    /// resolved against `base_dir`, normally the config file's folder.
+    pub fn parse_in(
+        text: &str,
+        origin: &str,
+        base_dir: Option<&Path>,
+        env_lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let parser = Parser {
             origin,
+            base_dir,
             lookup: &env_lookup,
         };
         parser.parse_document(text)
     }
 
-    /// The entry called `name`, if any.
+    /// The usable entry called `name`, if any.
     pub fn server(&self, name: &str) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| s.name == name)
     }
@@ -254,7 +346,9 @@ const ENTRY_FIELDS: &[&str] = &[
     "command",
     "args",
     "env",
+    "envFile",
     "cwd",
+    "inheritEnv",
     "url",
     "headers",
     "disabled",
@@ -263,11 +357,27 @@ const ENTRY_FIELDS: &[&str] = &[
     "callTimeoutMs",
     "protocol",
 ];
-const STDIO_ONLY_FIELDS: &[&str] = &["command", "args", "env", "cwd"];
+const STDIO_ONLY_FIELDS: &[&str] = &["command", "args", "env", "envFile", "cwd", "inheritEnv"];
 const HTTP_ONLY_FIELDS: &[&str] = &["url", "headers"];
+
+/// The top-level key of our own settings, beside `mcpServers`.
+const CODEMODE_KEY: &str = "codemode";
+/// Fields of `codemode.limits`.
+const LIMIT_FIELDS: &[&str] = &[
+    "cpuTime",
+    "wallTime",
+    "memory",
+    "maxToolCalls",
+    "maxResultBytes",
+];
+/// The most tool calls `maxToolCalls` may allow.
+const MAX_TOOL_CALLS: u64 = 1_000_000;
+/// The prefix of the gateway's own environment variables.
+const GATEWAY_ENV_PREFIX: &str = "CODEMODE_";
 
 struct Parser<'a> {
     origin: &'a str,
+    base_dir: Option<&'a Path>,
     lookup: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -305,26 +415,58 @@ impl Parser<'_> {
                 ))
             }
         };
-        for other in root.keys().filter(|k| k.as_str() != key) {
+        for other in root
+            .keys()
+            .filter(|k| k.as_str() != key && k.as_str() != CODEMODE_KEY)
+        {
             tracing::warn!(config = self.origin, field = %other, "ignoring unknown top-level field");
         }
         let servers = servers
             .as_object()
             .ok_or_else(|| self.expected(key, "an object of servers", servers))?;
-        let servers = servers
-            .iter()
-            .map(|(name, entry)| self.parse_server(name, &child_path(key, name), entry))
-            .collect::<Result<Vec<_>, _>>()?;
+        let limits = match root.get(CODEMODE_KEY) {
+            None => LimitSettings::default(),
+            Some(settings) => self.parse_codemode(settings)?,
+        };
+        let mut good = Vec::with_capacity(servers.len());
+        let mut broken = Vec::new();
+        for (name, entry) in servers {
+            match self.parse_server(name, &child_path(key, name), entry) {
+                Ok(server) => good.push(server),
+                Err(err) => {
+                    let reason = match err {
+                        ConfigError::Invalid { path, message, .. } => format!("{path}: {message}"),
+                        other => other.to_string(),
+                    };
+                    // Said once, as the whole-file error would have been.
+                    tracing::warn!(
+                        "{}: {reason}; `{name}` is unavailable, the other servers start without it",
+                        self.origin
+                    );
+                    broken.push(BrokenEntry {
+                        name: name.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
         Ok(Config {
             origin: self.origin.to_owned(),
-            servers,
+            servers: good,
+            broken,
+            limits,
         })
     }
 
     fn parse_json(&self, text: &str) -> Result<Value, ConfigError> {
-        // Comments are replaced by spaces, so line/column numbers still point into `text`.
-        let stripped = json_comments::StripComments::new(text.as_bytes());
-        serde_json::from_reader(stripped).map_err(|err| {
+        // Comments and trailing commas are replaced by spaces, so line/column numbers still
+        // point into `text`. An unterminated string or block comment makes the stripper fail
+        // at the very end, after every byte went through: the JSON parser then says where.
+        let mut json = Vec::with_capacity(text.len());
+        let _unterminated =
+            json_comments::StripComments::new(text.as_bytes()).read_to_end(&mut json);
+        blank_trailing_commas(&mut json);
+        serde_json::from_slice(&json).map_err(|err| {
             let (line, column) = (err.line(), err.column());
             let full = err.to_string();
             let position = format!(" at line {line} column {column}");
@@ -336,6 +478,107 @@ impl Parser<'_> {
                 message,
             }
         })
+    }
+
+    fn parse_codemode(&self, value: &Value) -> Result<LimitSettings, ConfigError> {
+        let fields = value
+            .as_object()
+            .ok_or_else(|| self.expected(CODEMODE_KEY, "an object", value))?;
+        for other in fields.keys().filter(|k| k.as_str() != "limits") {
+            tracing::warn!(config = self.origin, field = %child_path(CODEMODE_KEY, other),
+                "ignoring unknown field");
+        }
+        match fields.get("limits") {
+            None => Ok(LimitSettings::default()),
+            Some(limits) => self.parse_limits(&child_path(CODEMODE_KEY, "limits"), limits),
+        }
+    }
+
+    fn parse_limits(&self, path: &str, value: &Value) -> Result<LimitSettings, ConfigError> {
+        let fields = value
+            .as_object()
+            .ok_or_else(|| self.expected(path, "an object", value))?;
+        for other in fields
+            .keys()
+            .filter(|k| !LIMIT_FIELDS.contains(&k.as_str()))
+        {
+            tracing::warn!(config = self.origin, field = %child_path(path, other),
+                "ignoring unknown field");
+        }
+        Ok(LimitSettings {
+            cpu_time: self.duration_limit(path, fields, "cpuTime")?,
+            wall_time: self.duration_limit(path, fields, "wallTime")?,
+            memory_bytes: self.size_limit(path, fields, "memory")?,
+            max_tool_calls: self.count_limit(path, fields, "maxToolCalls")?,
+            max_result_bytes: self.size_limit(path, fields, "maxResultBytes")?,
+        })
+    }
+
+    fn duration_limit(
+        &self,
+        path: &str,
+        fields: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Option<Duration>, ConfigError> {
+        let field_path = child_path(path, key);
+        match fields.get(key) {
+            None => Ok(None),
+            Some(Value::String(text)) => units::parse_duration(text)
+                .map(Some)
+                .map_err(|message| self.invalid(&field_path, message)),
+            Some(other) => Err(self.expected(
+                &field_path,
+                r#"a duration such as "500ms", "30s" or "1m30s""#,
+                other,
+            )),
+        }
+    }
+
+    fn size_limit(
+        &self,
+        path: &str,
+        fields: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Option<u64>, ConfigError> {
+        let field_path = child_path(path, key);
+        let bytes = match fields.get(key) {
+            None => return Ok(None),
+            Some(Value::String(text)) => units::parse_size(text),
+            Some(Value::Number(n)) if n.as_u64().is_some() => {
+                units::check_size_bytes(n.as_u64().unwrap_or_default())
+            }
+            Some(other) => {
+                return Err(self.expected(
+                    &field_path,
+                    r#"a size such as "256MiB" or "64KiB", or a whole number of bytes"#,
+                    other,
+                ))
+            }
+        };
+        bytes
+            .map(Some)
+            .map_err(|message| self.invalid(&field_path, message))
+    }
+
+    fn count_limit(
+        &self,
+        path: &str,
+        fields: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Option<u64>, ConfigError> {
+        let field_path = child_path(path, key);
+        let Some(value) = fields.get(key) else {
+            return Ok(None);
+        };
+        match value.as_u64() {
+            Some(0) => Err(self.invalid(&field_path, "must be more than zero")),
+            Some(n) if n > MAX_TOOL_CALLS => Err(self.invalid(
+                &field_path,
+                format!("{n} is too many: at most {MAX_TOOL_CALLS}"),
+            )),
+            Some(n) => Ok(Some(n)),
+            None => Err(self.expected(&field_path, "a positive whole number", value)),
+        }
     }
 
     fn parse_server(
@@ -499,6 +742,20 @@ impl Parser<'_> {
         if command.trim().is_empty() {
             return Err(self.invalid(&command_path, "must not be empty"));
         }
+        // `./server.sh` or `bin/server` is a path; `npx` is a name to look up in PATH.
+        let command = if command.chars().any(std::path::is_separator) {
+            self.resolve(Path::new(&command))
+                .into_os_string()
+                .into_string()
+                .map_err(|_| {
+                    self.invalid(
+                        &command_path,
+                        "the config file's folder is not valid UTF-8; give an absolute path",
+                    )
+                })?
+        } else {
+            command
+        };
         let args_path = child_path(path, "args");
         let args = match fields.get("args") {
             None => Vec::new(),
@@ -515,19 +772,124 @@ impl Parser<'_> {
                 .collect::<Result<_, _>>()?,
             Some(other) => return Err(self.expected(&args_path, "an array of strings", other)),
         };
-        let env = self.string_map(&child_path(path, "env"), fields.get("env"))?;
+        let explicit_env = self.string_map(&child_path(path, "env"), fields.get("env"))?;
+        let mut env = self.parse_env_file(&child_path(path, "envFile"), fields.get("envFile"))?;
+        env.extend(explicit_env);
         let cwd_path = child_path(path, "cwd");
         let cwd = match fields.get("cwd") {
             None => None,
-            Some(Value::String(c)) => Some(PathBuf::from(self.fill(&cwd_path, c)?)),
+            Some(Value::String(c)) => {
+                let cwd = self.fill(&cwd_path, c)?;
+                if cwd.trim().is_empty() {
+                    return Err(self.invalid(&cwd_path, "must not be empty"));
+                }
+                Some(self.resolve(Path::new(&cwd)))
+            }
             Some(other) => return Err(self.expected(&cwd_path, "a string", other)),
         };
+        let inherit_env = self.parse_inherit_env(&child_path(path, "inheritEnv"), fields)?;
         Ok(StdioServer {
             command,
             args,
             env,
             cwd,
+            inherit_env,
         })
+    }
+
+    /// The variables of the `envFile` at `value`, or none without one.
+    fn parse_env_file(
+        &self,
+        path: &str,
+        value: Option<&Value>,
+    ) -> Result<BTreeMap<String, String>, ConfigError> {
+        let file = match value {
+            None => return Ok(BTreeMap::new()),
+            Some(Value::String(file)) => self.fill(path, file)?,
+            Some(other) => return Err(self.expected(path, "a file path (string)", other)),
+        };
+        if file.trim().is_empty() {
+            return Err(self.invalid(path, "must not be empty"));
+        }
+        let file = self.resolve(Path::new(&file));
+        let text = std::fs::read_to_string(&file)
+            .map_err(|err| self.invalid(path, format!("cannot read {}: {err}", file.display())))?;
+        parse_dotenv(&text).map_err(|(line, message)| {
+            self.invalid(path, format!("{}:{line}: {message}", file.display()))
+        })
+    }
+
+    fn parse_inherit_env(
+        &self,
+        path: &str,
+        fields: &Map<String, Value>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let items = match fields.get("inheritEnv") {
+            None => return Ok(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(self.expected(path, "an array of environment variable names", other))
+            }
+        };
+        let mut names = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            let Value::String(name) = item else {
+                return Err(self.expected(&item_path, "a variable name (string)", item));
+            };
+            if name.is_empty() {
+                return Err(self.invalid(&item_path, "must not be empty"));
+            }
+            if name.contains(['=', '\0']) {
+                return Err(self.invalid(
+                    &item_path,
+                    format!("{name:?} is not an environment variable name"),
+                ));
+            }
+            if name.find('*').is_some_and(|at| at + 1 != name.len()) {
+                return Err(self.invalid(
+                    &item_path,
+                    format!(
+                        "{name:?}: `*` may only end a name, as in a prefix pattern like `AWS_*`"
+                    ),
+                ));
+            }
+            match name.strip_suffix('*') {
+                Some(prefix) if prefix.starts_with(GATEWAY_ENV_PREFIX) => {
+                    tracing::warn!(config = self.origin, field = %item_path, pattern = %name,
+                        "a prefix pattern never matches the gateway's own CODEMODE_ variables: \
+                         name each one exactly to pass it on");
+                }
+                Some(_) => {}
+                None if name.starts_with(GATEWAY_ENV_PREFIX) => {
+                    tracing::warn!(config = self.origin, field = %item_path, variable = %name,
+                        "passing one of the gateway's own variables to an upstream server");
+                }
+                None => {}
+            }
+            names.push(name.clone());
+        }
+        Ok(names)
+    }
+
+    /// `path`, made absolute against the config file's folder when it is relative and the
+    /// folder is known.
+    fn resolve(&self, path: &Path) -> PathBuf {
+        match self.base_dir {
+            Some(base) if path.is_relative() => {
+                // `./x` is `x`: keep the result free of `.` segments.
+                let relative: PathBuf = path
+                    .components()
+                    .filter(|c| !matches!(c, Component::CurDir))
+                    .collect();
+                if relative.as_os_str().is_empty() {
+                    base.to_path_buf()
+                } else {
+                    base.join(relative)
+                }
+            }
+            _ => path.to_path_buf(),
+        }
     }
 
     fn parse_http(
@@ -657,6 +1019,153 @@ impl Parser<'_> {
     fn fill(&self, path: &str, text: &str) -> Result<String, ConfigError> {
         expand(text, self.lookup).map_err(|err| self.invalid(path, err.to_string()))
     }
+}
+
+/// Replaces each trailing comma (one followed, past whitespace, by `}` or `]`) with a space, as
+/// VS Code's JSONC allows them. Runs after comments were blanked out; strings are skipped. A
+/// comma right after `[`, `{` or another comma is left for the JSON parser to reject.
+fn blank_trailing_commas(json: &mut [u8]) {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut previous: Option<u8> = None;
+    let mut comma: Option<usize> = None;
+    for at in 0..json.len() {
+        let byte = json[at];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match byte {
+            b' ' | b'\t' | b'\n' | b'\r' => continue,
+            b'}' | b']' => {
+                if let Some(comma) = comma.take() {
+                    json[comma] = b' ';
+                }
+            }
+            b',' if !matches!(previous, None | Some(b'[' | b'{' | b',')) => comma = Some(at),
+            b'"' => {
+                in_string = true;
+                comma = None;
+            }
+            _ => comma = None,
+        }
+        previous = Some(byte);
+    }
+}
+
+/// Parses a dotenv file as VS Code reads an `envFile`: `NAME=value` lines (`export NAME=value`
+/// too), blank lines and `#` comments skipped; a value in single quotes is literal, one in
+/// double quotes knows `\n`, `\r`, `\t`, `\"` and `\\`, and either may span lines; an unquoted
+/// value ends at a ` #` comment. Nothing is substituted: `$` is just a character. A name given
+/// twice takes its last value. Errors are `(line number, message)` and never echo a value.
+fn parse_dotenv(text: &str) -> Result<BTreeMap<String, String>, (usize, String)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut vars = BTreeMap::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((index, line)) = lines.next() {
+        let number = index + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").map_or(line, str::trim_start);
+        let Some((name, value)) = line.split_once('=') else {
+            return Err((number, "expected NAME=value".to_owned()));
+        };
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err((number, format!("{name:?} is not a variable name")));
+        }
+        let value = value.trim();
+        let value = match value.chars().next() {
+            Some(quote @ ('"' | '\'')) => {
+                let mut raw = value[1..].to_owned();
+                loop {
+                    if let Some((content, rest)) = split_quoted(&raw, quote) {
+                        let rest = rest.trim_start();
+                        if !(rest.is_empty() || rest.starts_with('#')) {
+                            return Err((
+                                number,
+                                format!("{name}: unexpected text after the closing quote"),
+                            ));
+                        }
+                        break if quote == '"' {
+                            unescape(content)
+                        } else {
+                            content.to_owned()
+                        };
+                    }
+                    let Some((_, more)) = lines.next() else {
+                        return Err((
+                            number,
+                            format!("{name}: the value's {quote} quote is never closed"),
+                        ));
+                    };
+                    raw.push('\n');
+                    raw.push_str(more);
+                }
+            }
+            _ => {
+                let end = value
+                    .char_indices()
+                    .find(|&(at, c)| c == '#' && value[..at].ends_with([' ', '\t']))
+                    .map_or(value.len(), |(at, _)| at);
+                value[..end].trim_end().to_owned()
+            }
+        };
+        vars.insert(name.to_owned(), value);
+    }
+    Ok(vars)
+}
+
+/// Splits `raw` (what follows an opening `quote`) at its closing quote: the text inside and
+/// what follows it. Inside double quotes a backslash escapes the next character.
+fn split_quoted(raw: &str, quote: char) -> Option<(&str, &str)> {
+    let mut escaped = false;
+    for (at, c) in raw.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && quote == '"' {
+            escaped = true;
+        } else if c == quote {
+            return Some((&raw[..at], &raw[at + 1..]));
+        }
+    }
+    None
+}
+
+/// A double-quoted dotenv value's escapes; an unknown escape stays as written.
+fn unescape(content: &str) -> String {
+    let mut out = String::with_capacity(content.len());
+    let mut chars = content.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some(other @ ('"' | '\\')) => out.push(other),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// `parent.key`, or `parent["key"]` when the key would not read as one path segment.
