@@ -20,6 +20,9 @@ pub struct Policy {
     pub audit: bool,
 }
 
+/// 1 GiB of address space and 60 s of CPU: a fallback for a caller that knows nothing of its
+/// workload. A caller that knows the limits it runs code under should size
+/// `address_space_bytes` and `cpu_seconds` a little above them.
 impl Default for Policy {
     fn default() -> Self {
         Policy {

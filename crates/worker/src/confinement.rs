@@ -4,23 +4,26 @@
 //!
 //! The walls themselves (seccomp, Landlock, rlimits, namespaces, env and fd hygiene) are
 //! `codemode-confine`'s business; this module is the one place that calls it, so that the
-//! worker's wiring is a single line.
+//! worker's wiring is a single line. The rlimits in the [`Policy`] come from the worker's
+//! command line ([`crate::WorkerOptions`], derived by the pool in [`crate::Backstop`]).
 
 use codemode_confine::{LayerState, Policy, Report};
 use serde_json::{json, Map, Value};
 
-/// Locks the process down and reports which layers are active, as JSON for the greeting.
+/// Locks the process down under `policy` and reports which layers are active and the
+/// rlimits, as JSON for the greeting.
 ///
 /// `Err` carries a message when a layer the kernel offers could not be installed; the
 /// worker then refuses to run code.
-pub(crate) fn lock_down() -> Result<Value, String> {
-    codemode_confine::lock_down(&Policy::default())
-        .map(|report| report_json(&report))
+pub(crate) fn lock_down(policy: &Policy) -> Result<Value, String> {
+    codemode_confine::lock_down(policy)
+        .map(|report| report_json(&report, policy))
         .map_err(|error| error.to_string())
 }
 
-/// `{ "summary": "...", "layers": { "seccomp": "active", "user_namespace": "unavailable: why" } }`
-pub(crate) fn report_json(report: &Report) -> Value {
+/// `{ "summary": "...", "layers": { "seccomp": "active", "user_namespace": "unavailable: why" },
+///    "rlimits": { "cpu_seconds": 15, "address_space_bytes": 1073741824 } }`
+pub(crate) fn report_json(report: &Report, policy: &Policy) -> Value {
     let layers: Map<String, Value> = report
         .layers
         .iter()
@@ -33,5 +36,12 @@ pub(crate) fn report_json(report: &Report) -> Value {
             (name.to_string(), Value::String(state))
         })
         .collect();
-    json!({ "summary": report.summary(), "layers": layers })
+    json!({
+        "summary": report.summary(),
+        "layers": layers,
+        "rlimits": {
+            "cpu_seconds": policy.cpu_seconds,
+            "address_space_bytes": policy.address_space_bytes,
+        },
+    })
 }

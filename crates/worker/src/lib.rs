@@ -13,6 +13,7 @@
 //! what a worker sends, and must never let a worker's failure reach the gateway or another
 //! execution.
 
+mod backstop;
 mod confinement;
 mod error;
 mod hooks;
@@ -22,6 +23,7 @@ pub mod protocol;
 mod supervise;
 mod worker;
 
+pub use backstop::Backstop;
 pub use error::{ProtocolError, SpawnError};
 pub use pool::{PoolOptions, WorkerPool, TEST_HOOKS_ENV};
 pub use worker::{worker_main, WorkerOptions};

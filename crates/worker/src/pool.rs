@@ -1,5 +1,6 @@
 //! [`WorkerPool`]: warm worker processes, one execution each, with a cap on how many run
-//! at once and on how many wait.
+//! at once and on how many wait. Workers are locked down with rlimits a little above the
+//! limits the pool's executions run with ([`PoolOptions::limits`], via [`Backstop`]).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use codemode_sandbox::{ErrorKind, Execution, ExecutionError, Limits, ToolHost};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::backstop::Backstop;
 use crate::error::SpawnError;
 use crate::process::WorkerProcess;
 use crate::supervise::supervise;
@@ -33,6 +35,12 @@ pub struct PoolOptions {
     pub args: Vec<OsString>,
     /// How long a new worker may take to greet.
     pub spawn_timeout: Duration,
+    /// The limits executions will run with (the gateway sets its own). Warm workers get
+    /// RLIMIT_CPU and RLIMIT_AS from them ([`Backstop::for_limits`]), so the kernel stops
+    /// a worker only after the sandbox's own limit had its chance. An execution whose limits
+    /// need more than that gets a worker of its own started for it (see
+    /// [`WorkerPool::execute`]).
+    pub limits: Limits,
     /// Tests only: give workers the `__test` namespace of native system-call hooks. Honoured
     /// only when the gateway's environment also has [`TEST_HOOKS_ENV`].
     #[doc(hidden)]
@@ -49,6 +57,7 @@ impl PoolOptions {
             program: program.into(),
             args,
             spawn_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
             test_hooks: false,
         }
     }
@@ -78,6 +87,8 @@ pub struct WorkerPool {
 
 struct Inner {
     options: PoolOptions,
+    /// The warm workers' rlimits, from `options.limits`.
+    backstop: Backstop,
     idle: Mutex<Vec<WorkerProcess>>,
     /// Warm workers being started in the background.
     starting: AtomicUsize,
@@ -93,6 +104,7 @@ impl WorkerPool {
         let permits = options.max_workers.max(1);
         WorkerPool {
             inner: Arc::new(Inner {
+                backstop: Backstop::for_limits(&options.limits),
                 options,
                 idle: Mutex::new(Vec::new()),
                 starting: AtomicUsize::new(0),
@@ -116,7 +128,7 @@ impl WorkerPool {
     /// Starts one worker and reports what its lock-down achieved (the `confinement` of its
     /// greeting), then kills it: for a gateway to say at start which layers are active.
     pub async fn probe(&self) -> Result<Value, SpawnError> {
-        let worker = WorkerProcess::spawn(&self.inner.options).await?;
+        let worker = WorkerProcess::spawn(&self.inner.options, self.inner.backstop).await?;
         let report = worker.confinement.clone();
         worker.stop().await;
         Ok(report)
@@ -131,6 +143,12 @@ impl WorkerPool {
 
     /// Runs `code` in a worker, as [`codemode_sandbox::Sandbox::execute`] runs it in
     /// process: same limits, same result. Dropping the future kills the worker.
+    ///
+    /// `limits` are normally [`PoolOptions::limits`]. Limits that need no more than the
+    /// warm workers' rlimits (smaller ones, say) run in a warm worker, whose looser backstop
+    /// the sandbox's own limits stay well inside. Limits that need more (a larger CPU or heap
+    /// limit) are never cut short by the kernel: the execution gets a worker started for it
+    /// with rlimits derived from `limits`, and pays for that process start.
     pub async fn execute(&self, code: &str, host: Arc<dyn ToolHost>, limits: Limits) -> Execution {
         if self.inner.closed.load(Ordering::Acquire) {
             return refused(ErrorKind::Internal, "Unavailable: the gateway is shutting down and runs no new code; retry against a running gateway".into());
@@ -160,7 +178,7 @@ impl WorkerPool {
                 }
             }
         };
-        let worker = match self.inner.take_worker().await {
+        let worker = match self.inner.take_worker(Backstop::for_limits(&limits)).await {
             Ok(worker) => worker,
             Err(error) => {
                 tracing::error!("no worker for an execution: {error}");
@@ -187,8 +205,19 @@ impl WorkerPool {
 }
 
 impl Inner {
-    /// A warm worker if one is alive, else a new one.
-    async fn take_worker(&self) -> Result<WorkerProcess, SpawnError> {
+    /// A warm worker if one is alive and `needed` fits its rlimits, else a new one (with
+    /// the pool's rlimits, or `needed` if they are larger).
+    async fn take_worker(&self, needed: Backstop) -> Result<WorkerProcess, SpawnError> {
+        if !self.backstop.covers(&needed) {
+            tracing::info!(
+                ?needed,
+                warm = ?self.backstop,
+                "an execution's limits exceed the warm workers' rlimits; starting a worker for it"
+            );
+            let worker = WorkerProcess::spawn(&self.options, needed).await?;
+            self.remember(&worker);
+            return Ok(worker);
+        }
         loop {
             let candidate = lock(&self.idle).pop();
             let Some(mut worker) = candidate else { break };
@@ -201,7 +230,7 @@ impl Inner {
             );
             worker.kill();
         }
-        let worker = WorkerProcess::spawn(&self.options).await?;
+        let worker = WorkerProcess::spawn(&self.options, self.backstop).await?;
         self.remember(&worker);
         Ok(worker)
     }
@@ -234,7 +263,7 @@ impl Inner {
             }
             let inner = self.clone();
             tokio::spawn(async move {
-                let spawned = WorkerProcess::spawn(&inner.options).await;
+                let spawned = WorkerProcess::spawn(&inner.options, inner.backstop).await;
                 match spawned {
                     Ok(worker) if !inner.closed.load(Ordering::Acquire) => {
                         inner.remember(&worker);

@@ -10,6 +10,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
+use crate::backstop::Backstop;
 use crate::error::{ProtocolError, SpawnError};
 use crate::pool::PoolOptions;
 use crate::protocol::{read_frame, write_frame, FromWorker, ToWorker, PROTOCOL_VERSION};
@@ -30,11 +31,15 @@ pub(crate) struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts a worker and waits for its greeting.
-    pub async fn spawn(options: &PoolOptions) -> Result<WorkerProcess, SpawnError> {
+    /// Starts a worker locked down with `backstop`'s rlimits and waits for its greeting.
+    pub async fn spawn(
+        options: &PoolOptions,
+        backstop: Backstop,
+    ) -> Result<WorkerProcess, SpawnError> {
         let mut command = Command::new(&options.program);
         command
             .args(&options.args)
+            .args(backstop.args())
             .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -88,7 +88,36 @@ impl FromWorker {
 #[serde(rename_all = "lowercase")]
 pub enum WireOutcome {
     Ok(Value),
+    /// A plain tool error ([`codemode_sandbox::ToolErrorKind::Tool`]).
     Err(String),
+    /// The tool's server is configured but unreachable; the message is complete.
+    Unavailable(String),
+}
+
+impl WireOutcome {
+    /// A call's outcome as it crosses the pipe.
+    pub fn from_result(outcome: Result<Value, codemode_sandbox::ToolError>) -> WireOutcome {
+        match outcome {
+            Ok(value) => WireOutcome::Ok(value),
+            Err(error) => match error.kind {
+                codemode_sandbox::ToolErrorKind::Tool => WireOutcome::Err(error.message),
+                codemode_sandbox::ToolErrorKind::Unavailable => {
+                    WireOutcome::Unavailable(error.message)
+                }
+            },
+        }
+    }
+
+    /// The outcome as the snippet's host sees it.
+    pub fn into_result(self) -> Result<Value, codemode_sandbox::ToolError> {
+        match self {
+            WireOutcome::Ok(value) => Ok(value),
+            WireOutcome::Err(message) => Err(codemode_sandbox::ToolError::new(message)),
+            WireOutcome::Unavailable(message) => {
+                Err(codemode_sandbox::ToolError::unavailable(message))
+            }
+        }
+    }
 }
 
 /// [`Limits`] on the wire, durations in milliseconds.
@@ -142,6 +171,9 @@ fn millis(duration: Duration) -> u64 {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireCatalog {
     pub namespaces: BTreeMap<String, Vec<String>>,
+    /// Namespaces whose tools are not listed (their server is starting or down).
+    #[serde(default)]
+    pub open: Vec<String>,
     pub root: Vec<String>,
 }
 
@@ -150,6 +182,7 @@ impl From<&ToolCatalog> for WireCatalog {
         WireCatalog {
             namespaces: catalog
                 .namespaces()
+                .filter(|ns| !catalog.is_open(ns))
                 .map(|ns| {
                     (
                         ns.to_string(),
@@ -157,6 +190,7 @@ impl From<&ToolCatalog> for WireCatalog {
                     )
                 })
                 .collect(),
+            open: catalog.open_namespaces().map(String::from).collect(),
             root: catalog.root_functions().map(String::from).collect(),
         }
     }
@@ -169,6 +203,9 @@ impl From<WireCatalog> for ToolCatalog {
             for tool in tools {
                 catalog.add_tool(namespace.clone(), tool);
             }
+        }
+        for namespace in wire.open {
+            catalog.add_open_namespace(namespace);
         }
         for name in wire.root {
             catalog.add_root_function(name);

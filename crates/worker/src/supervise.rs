@@ -189,10 +189,7 @@ async fn converse(
             },
             Some((id, outcome)) = calls.next(), if !calls.is_empty() => {
                 ledger.close(id, &outcome);
-                let outcome = match outcome {
-                    Ok(value) => WireOutcome::Ok(value),
-                    Err(error) => WireOutcome::Err(error.message),
-                };
+                let outcome = WireOutcome::from_result(outcome);
                 // A failed write means the worker is gone; the reader reports that next.
                 let _ = worker.send(&ToWorker::ToolResult { id, outcome }).await;
             }

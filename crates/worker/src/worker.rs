@@ -1,11 +1,14 @@
-//! The worker process: `codemode __worker`. Locks itself down, greets the gateway, runs one
-//! execution with tool calls forwarded over the pipe, hands the result back and exits.
+//! The worker process: `codemode __worker [--cpu-seconds N] [--address-space-bytes B]`.
+//! Locks itself down (with those rlimits, from the pool's [`crate::Backstop`]), greets the
+//! gateway, runs one execution with tool calls forwarded over the pipe, hands the result
+//! back and exits.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use codemode_confine::Policy;
 use codemode_sandbox::{Limits, Sandbox, ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost};
 use tokio::sync::oneshot;
 
@@ -19,13 +22,31 @@ use crate::{confinement, hooks};
 pub struct WorkerOptions {
     /// Serve the `__test` namespace (see the pool's `test_hooks`).
     pub test_hooks: bool,
+    /// RLIMIT_CPU (`--cpu-seconds`); `None`: [`Policy::default`]'s.
+    pub cpu_seconds: Option<u64>,
+    /// RLIMIT_AS (`--address-space-bytes`); `None`: [`Policy::default`]'s.
+    pub address_space_bytes: Option<u64>,
+}
+
+impl WorkerOptions {
+    /// The lock-down policy: [`Policy::default`] with the rlimits this worker was given.
+    fn policy(&self) -> Policy {
+        let default = Policy::default();
+        Policy {
+            cpu_seconds: self.cpu_seconds.unwrap_or(default.cpu_seconds),
+            address_space_bytes: self
+                .address_space_bytes
+                .unwrap_or(default.address_space_bytes),
+            ..default
+        }
+    }
 }
 
 /// The worker's whole life. Call it first thing in `main`, before any thread or async
 /// runtime exists: the lock-down must cover every thread the process will have.
 pub fn worker_main(options: WorkerOptions) -> ExitCode {
     die_with_parent();
-    let confinement = match confinement::lock_down() {
+    let confinement = match confinement::lock_down(&options.policy()) {
         Ok(report) => report,
         Err(message) => {
             eprintln!("codemode worker: refusing to run code: {message}");
@@ -202,8 +223,7 @@ impl ToolHost for PipeHost {
         }
         Box::pin(async move {
             match rx.await {
-                Ok(WireOutcome::Ok(value)) => Ok(value),
-                Ok(WireOutcome::Err(message)) => Err(ToolError::new(message)),
+                Ok(outcome) => outcome.into_result(),
                 Err(_) => Err(ToolError::new("the gateway dropped the call")),
             }
         })
@@ -222,4 +242,31 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_rlimits_mean_the_default_policy() {
+        assert_eq!(WorkerOptions::default().policy(), Policy::default());
+    }
+
+    #[test]
+    fn given_rlimits_replace_only_themselves() {
+        let options = WorkerOptions {
+            test_hooks: false,
+            cpu_seconds: Some(6),
+            address_space_bytes: Some(3 << 30),
+        };
+        assert_eq!(
+            options.policy(),
+            Policy {
+                cpu_seconds: 6,
+                address_space_bytes: 3 << 30,
+                ..Policy::default()
+            }
+        );
+    }
 }
