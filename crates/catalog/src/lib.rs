@@ -16,11 +16,13 @@
 //!   tools for `search`, and renders the declarations.
 
 pub mod naming;
+mod observe;
 mod registry;
 mod search;
 pub mod typescript;
 
+pub use observe::{CallContext, CallObserver, ObservedCatalog, Progress, ProgressSink};
 pub use registry::{
-    Catalog, NamespaceSummary, SearchGroup, SearchHit, SearchResults, SourceNamespace, ToolSource,
-    ToolSpec, SEARCH_FUNCTION,
+    Catalog, NamespaceStatus, NamespaceSummary, SearchGroup, SearchHit, SearchResults,
+    SourceNamespace, ToolSource, ToolSpec, SEARCH_FUNCTION,
 };

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::naming::{identifier, NameMap};
+use crate::observe::CallContext;
 use crate::search::{document_text, SearchDoc, SearchIndex};
 use crate::typescript::{
     render_tools_global, CompiledNamespace, NamespaceDecl, ToolDecl, DEFAULT_SIGNATURE_CAP,
@@ -43,6 +44,42 @@ pub struct SourceNamespace {
     pub name: String,
     pub description: Option<String>,
     pub tools: Vec<ToolSpec>,
+    /// Whether the namespace can be called now. Only a [`NamespaceStatus::Ready`] one has
+    /// tools; the others are listed so the agent is told why they are missing.
+    pub status: NamespaceStatus,
+}
+
+impl SourceNamespace {
+    /// A ready namespace with these tools.
+    pub fn ready(
+        name: impl Into<String>,
+        description: Option<String>,
+        tools: Vec<ToolSpec>,
+    ) -> Self {
+        SourceNamespace {
+            name: name.into(),
+            description,
+            tools,
+            status: NamespaceStatus::Ready,
+        }
+    }
+}
+
+/// Where a configured namespace is: serving, still starting, or down with a reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum NamespaceStatus {
+    Ready,
+    /// Configured and on its way up: a call waits for it (up to the source's own startup
+    /// budget).
+    Starting,
+    /// Configured but not callable: failed to start, kept crashing, disabled, or its entry
+    /// is invalid. `reason` is one line for the agent; `retrying` says whether the source
+    /// is still trying to bring it up.
+    Unavailable {
+        reason: String,
+        retrying: bool,
+    },
 }
 
 /// Where tools come from. An MCP upstream, the demo and (later) an OpenAPI spec are all
@@ -54,6 +91,26 @@ pub trait ToolSource: Send + Sync + 'static {
     /// Calls a tool by its source names. `args` is what the snippet passed (`{}` when it
     /// passed nothing to a tool that takes an object).
     fn call(&self, namespace: &str, tool: &str, args: Value) -> ToolFuture;
+
+    /// [`Self::call`] with what the caller wants to hear while the call runs (progress).
+    /// Sources that can report progress override this; the default ignores the context.
+    fn call_with(
+        &self,
+        namespace: &str,
+        tool: &str,
+        args: Value,
+        context: &CallContext,
+    ) -> ToolFuture {
+        let _ = context;
+        self.call(namespace, tool, args)
+    }
+
+    /// Resolves once `namespace` is no longer [`NamespaceStatus::Starting`] (ready, or given
+    /// up on). The source bounds the wait by its own startup budget.
+    fn wait_ready(&self, namespace: &str) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let _ = namespace;
+        Box::pin(std::future::ready(()))
+    }
 
     /// Bumps whenever [`Self::namespaces`] would answer differently.
     fn changes(&self) -> Option<watch::Receiver<u64>> {
@@ -67,6 +124,7 @@ pub struct NamespaceSummary {
     pub ident: String,
     pub description: Option<String>,
     pub tool_count: usize,
+    pub status: NamespaceStatus,
 }
 
 /// What `search` found, grouped by namespace in ranking order.
@@ -126,6 +184,7 @@ struct NamespaceEntry {
     ident: String,
     original: String,
     description: Option<String>,
+    status: NamespaceStatus,
     source: usize,
     compiled: CompiledNamespace,
     tools: Vec<ToolEntry>,
@@ -205,6 +264,7 @@ impl Catalog {
                 ident: ns.ident.clone(),
                 description: ns.description.clone(),
                 tool_count: ns.tools.len(),
+                status: ns.status.clone(),
             })
             .collect()
     }
@@ -309,13 +369,15 @@ impl Catalog {
                     "// Namespaces (search with words from the task to see signatures):\n",
                 );
             }
-            for ns in self.namespaces() {
+            let all = self.namespaces();
+            for ns in all.iter().filter(|ns| ns.status == NamespaceStatus::Ready) {
                 out.push_str(&namespace_line(
                     &ns.ident,
                     ns.description.as_deref(),
                     ns.tool_count,
                 ));
             }
+            out.push_str(&not_ready_lines(&all));
             return out;
         }
         let shown: usize = results.namespaces.iter().map(|g| g.tools.len()).sum();
@@ -349,7 +411,66 @@ impl Catalog {
                 out.push_str(&format!("tools.{}.{};\n", group.namespace, hit.signature));
             }
         }
+        let not_ready = not_ready_lines(&self.namespaces());
+        if !not_ready.is_empty() {
+            out.push('\n');
+            out.push_str(&not_ready);
+        }
         out
+    }
+}
+
+/// Namespaces listed in the search text that are not ready; beyond, a count.
+const LISTED_NOT_READY: usize = 20;
+/// Characters of an unavailable namespace's reason in one line.
+const REASON_CHARS: usize = 160;
+
+/// One line per namespace that is starting or down, so the agent knows it exists and why
+/// its tools are missing.
+fn not_ready_lines(namespaces: &[NamespaceSummary]) -> String {
+    let not_ready: Vec<&NamespaceSummary> = namespaces
+        .iter()
+        .filter(|ns| ns.status != NamespaceStatus::Ready)
+        .collect();
+    let mut out = String::new();
+    for ns in not_ready.iter().take(LISTED_NOT_READY) {
+        out.push_str(&format!(
+            "// tools.{}: {}\n",
+            ns.ident,
+            ns.status.one_line(REASON_CHARS)
+        ));
+    }
+    if not_ready.len() > LISTED_NOT_READY {
+        out.push_str(&format!(
+            "// ...and {} more namespaces that are not available now\n",
+            not_ready.len() - LISTED_NOT_READY
+        ));
+    }
+    out
+}
+
+impl NamespaceStatus {
+    /// `starting: ...` or `unavailable: <reason>`, on one line of at most about `max_chars`.
+    pub fn one_line(&self, max_chars: usize) -> String {
+        match self {
+            NamespaceStatus::Ready => "ready".to_string(),
+            NamespaceStatus::Starting => {
+                "starting (its tools appear when it is ready; a call waits for it)".to_string()
+            }
+            NamespaceStatus::Unavailable { reason, retrying } => {
+                let flat: String = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+                let mut line = if flat.chars().count() > max_chars {
+                    let cut: String = flat.chars().take(max_chars.saturating_sub(1)).collect();
+                    format!("{cut}…")
+                } else {
+                    flat
+                };
+                if *retrying {
+                    line.push_str(" (retrying)");
+                }
+                format!("unavailable: {line}")
+            }
+        }
     }
 }
 
@@ -399,9 +520,13 @@ fn build_snapshot(sources: &[Arc<dyn ToolSource>]) -> Snapshot {
         } else {
             format!("{base}_{seen}")
         };
-        let tool_names = NameMap::new(namespace.tools.iter().map(|t| t.name.clone()));
-        let tools: Vec<ToolEntry> = namespace
-            .tools
+        let ready = namespace.status == NamespaceStatus::Ready;
+        if !ready {
+            tool_catalog.add_open_namespace(ident.clone());
+        }
+        let specs = if ready { namespace.tools } else { Vec::new() };
+        let tool_names = NameMap::new(specs.iter().map(|t| t.name.clone()));
+        let tools: Vec<ToolEntry> = specs
             .into_iter()
             .map(|spec| ToolEntry {
                 ident: tool_names
@@ -447,6 +572,7 @@ fn build_snapshot(sources: &[Arc<dyn ToolSource>]) -> Snapshot {
             ident,
             original: namespace.name,
             description: namespace.description,
+            status: namespace.status,
             source,
             compiled: decl.compile(),
             tools,
@@ -489,18 +615,22 @@ impl ToolHost for Catalog {
     }
 
     fn call(&self, call: ToolCall) -> ToolFuture {
+        self.call_in(call, &CallContext::default())
+    }
+}
+
+impl Catalog {
+    /// The choke point: resolves a snippet's call to its source and runs it there. A call
+    /// into a namespace that is still starting waits for it; one into a namespace that is
+    /// down fails at once with the reason.
+    pub(crate) fn call_in(&self, call: ToolCall, context: &CallContext) -> ToolFuture {
         if call.namespace.is_empty() && call.name == SEARCH_FUNCTION {
             return Box::pin(std::future::ready(self.search_from_snippet(&call.args)));
         }
         let snapshot = self.snapshot();
         let key = (call.namespace.clone(), call.name.clone());
         let Some(&(ns_index, tool_index)) = snapshot.by_ident.get(&key) else {
-            // The snippet's view of the catalogue was built before a refresh removed it.
-            let message = format!(
-                "tools.{}.{} is no longer available (the tool list changed)",
-                call.namespace, call.name
-            );
-            return Box::pin(std::future::ready(Err(ToolError::new(message))));
+            return self.call_unlisted(&snapshot, call, context);
         };
         let ns = &snapshot.namespaces[ns_index];
         let tool = &ns.tools[tool_index];
@@ -513,8 +643,92 @@ impl ToolHost for Catalog {
             source_name = %tool.spec.name,
         );
         let future: Pin<Box<dyn Future<Output = _> + Send>> =
-            source.call(&ns.original, &tool.spec.name, args);
+            source.call_with(&ns.original, &tool.spec.name, args, context);
         Box::pin(future.instrument(span))
+    }
+
+    /// A call whose name is not in the current snapshot: its namespace is starting (wait,
+    /// then resolve again), down (say why), or has no such tool (say what is close).
+    fn call_unlisted(
+        &self,
+        snapshot: &Snapshot,
+        call: ToolCall,
+        context: &CallContext,
+    ) -> ToolFuture {
+        let namespace = snapshot
+            .namespaces
+            .iter()
+            .find(|ns| ns.ident == call.namespace);
+        let failure = match namespace.map(|ns| (&ns.status, ns)) {
+            Some((NamespaceStatus::Starting, ns)) => {
+                let source = self.inner.sources[ns.source].clone();
+                let original = ns.original.clone();
+                let catalog = self.clone();
+                let context = context.clone();
+                return Box::pin(async move {
+                    source.wait_ready(&original).await;
+                    if catalog.status_of(&call.namespace) == Some(NamespaceStatus::Starting) {
+                        // The source moved on but the watcher has not rebuilt us yet.
+                        catalog.refresh();
+                    }
+                    match catalog.status_of(&call.namespace) {
+                        Some(NamespaceStatus::Starting) => Err(ToolError::unavailable(format!(
+                            "tools.{} is configured but unavailable: still starting",
+                            call.namespace
+                        ))),
+                        _ => catalog.call_in(call, &context).await,
+                    }
+                });
+            }
+            Some((NamespaceStatus::Unavailable { reason, .. }, ns)) => ToolError::unavailable(
+                format!("tools.{} is configured but unavailable: {reason}", ns.ident),
+            ),
+            Some((NamespaceStatus::Ready, _)) | None => ToolError::new(
+                snapshot
+                    .tool_catalog
+                    .missing_message(&call.namespace, Some(&call.name))
+                    + " (the tool list changed while the code ran)",
+            ),
+        };
+        Box::pin(std::future::ready(Err(failure)))
+    }
+
+    /// Waits up to `limit` for the namespaces that are still starting to come up (or fail),
+    /// so that a search made just after start-up sees their tools. Returns at once when
+    /// none is starting.
+    pub async fn settle_starting(&self, limit: std::time::Duration) {
+        let starting: Vec<(Arc<dyn ToolSource>, String)> = self
+            .snapshot()
+            .namespaces
+            .iter()
+            .filter(|ns| ns.status == NamespaceStatus::Starting)
+            .map(|ns| (self.inner.sources[ns.source].clone(), ns.original.clone()))
+            .collect();
+        if starting.is_empty() {
+            return;
+        }
+        let waits = starting
+            .iter()
+            .map(|(source, name)| source.wait_ready(name));
+        let _ = tokio::time::timeout(limit, futures_join_all(waits)).await;
+        if self
+            .snapshot()
+            .namespaces
+            .iter()
+            .any(|ns| ns.status == NamespaceStatus::Starting)
+        {
+            // Some moved on but the watcher has not rebuilt us yet.
+            self.refresh();
+        }
+    }
+
+    /// The status of the namespace called `ident` now.
+    pub fn status_of(&self, ident: &str) -> Option<NamespaceStatus> {
+        self.snapshot()
+            .namespaces
+            .iter()
+            .find(|ns| ns.ident == ident)
+            .map(|ns| ns.status.clone())
     }
 }
 
@@ -551,5 +765,12 @@ impl Catalog {
             })
             .collect();
         Ok(Value::Array(hits))
+    }
+}
+
+/// Awaits every future (the catalogue has no `futures` dependency for one join).
+async fn futures_join_all<F: Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    for future in futures {
+        future.await;
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use codemode_catalog::{Catalog, SourceNamespace, ToolSource, ToolSpec};
+use codemode_catalog::{Catalog, NamespaceStatus, SourceNamespace, ToolSource, ToolSpec};
 use codemode_demo::DemoSource;
 use codemode_sandbox::{Limits, Sandbox, ToolError, ToolFuture, ToolHost};
 use serde_json::{json, Value};
@@ -87,6 +87,7 @@ impl ToolSource for Changing {
     fn namespaces(&self) -> Vec<SourceNamespace> {
         vec![SourceNamespace {
             name: "live".into(),
+            status: NamespaceStatus::Ready,
             description: None,
             tools: self
                 .tools

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use codemode_catalog::{SourceNamespace, ToolSource, ToolSpec};
+use codemode_catalog::{NamespaceStatus, SourceNamespace, ToolSource, ToolSpec};
 use codemode_sandbox::{ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost};
 use serde_json::{json, Map, Value};
 
@@ -379,6 +379,7 @@ impl ToolSource for DemoSource {
         let mut namespaces: Vec<SourceNamespace> = vec![
             SourceNamespace {
                 name: "orders".into(),
+                status: NamespaceStatus::Ready,
                 description: Some(format!(
                     "Demo shop orders: {ORDER_COUNT} generated orders from 2025-07-01 to 2026-06-30."
                 )),
@@ -386,6 +387,7 @@ impl ToolSource for DemoSource {
             },
             SourceNamespace {
                 name: "customers".into(),
+                status: NamespaceStatus::Ready,
                 description: Some(format!(
                     "Demo shop customers: {CUSTOMER_COUNT} generated customers with name, email and country."
                 )),

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use codemode_catalog::{Catalog, SourceNamespace, ToolSource, ToolSpec};
+use codemode_catalog::{Catalog, NamespaceStatus, SourceNamespace, ToolSource, ToolSpec};
 use codemode_demo::DemoSource;
 use codemode_gateway::{tokens::token_report, Gateway, GatewayOptions, ALL_TYPES_URI};
 use codemode_sandbox::ToolFuture;
@@ -348,6 +348,7 @@ impl ToolSource for ChangingSource {
 fn namespace(name: &str, tools: usize) -> SourceNamespace {
     SourceNamespace {
         name: name.to_string(),
+        status: NamespaceStatus::Ready,
         description: Some(format!(
             "The {name} service, with a description of some length."
         )),

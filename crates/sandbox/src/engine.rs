@@ -23,7 +23,7 @@ use crate::alloc::{HeapGauge, LimitedAllocator};
 use crate::bytecode;
 use crate::compile::{Compiled, SNIPPET_FILE};
 use crate::error::{ErrorKind, ExecutionError};
-use crate::host::{ToolCall, ToolCatalog, ToolError, ToolHost};
+use crate::host::{ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolHost};
 use crate::limits::Limits;
 use crate::output::{CallRecord, Execution, ExecutionStats, LogEntry, LogLevel};
 use crate::stack;
@@ -366,10 +366,15 @@ impl<'js> Shared<'js> {
                 }
             }
             Err(error) => {
-                let tool = pending.site.get::<_, String>("tool").unwrap_or_default();
-                pending
-                    .site
-                    .set("message", format!("tools.{tool} failed: {}", error.message))?;
+                let message = match error.kind {
+                    ToolErrorKind::Tool => {
+                        let tool = pending.site.get::<_, String>("tool").unwrap_or_default();
+                        format!("tools.{tool} failed: {}", error.message)
+                    }
+                    ToolErrorKind::Unavailable => error.message,
+                };
+                pending.site.set("message", message)?;
+                pending.site.set("kind", error.kind.as_str())?;
                 pending.reject.call::<_, ()>((pending.site,))
             }
         }
@@ -634,6 +639,13 @@ impl<'js> EventLoop<'_, 'js> {
             "has",
             Function::new(ctx.clone(), move |namespace: String, name: String| {
                 s.catalog.has_tool(&namespace, &name)
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "isOpen",
+            Function::new(ctx.clone(), move |namespace: String| {
+                s.catalog.is_open(&namespace)
             })?,
         )?;
         let s = shared.clone();

@@ -25,16 +25,57 @@ pub struct ToolCall {
 }
 
 /// A failed tool call, as the host describes it. The snippet sees it as a rejected
-/// promise whose `Error` says which tool failed and this message.
+/// promise: an `Error` named `ToolError` whose `kind` is [`ToolErrorKind::as_str`] and whose
+/// message says which tool failed and this message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolError {
     pub message: String,
+    pub kind: ToolErrorKind,
+}
+
+/// Why a call failed, as a snippet can test it (`err.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolErrorKind {
+    /// The tool was reached and failed, or its answer could not be used (`"tool_error"`).
+    #[default]
+    Tool,
+    /// The tool's server is configured but cannot be reached now (`"unavailable"`). The
+    /// message is complete on its own (`tools.x is configured but unavailable: …`) and is
+    /// shown as it is, without the `tools.x.y failed:` prefix.
+    Unavailable,
+}
+
+impl ToolErrorKind {
+    /// The value of the JavaScript error's `kind` property.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolErrorKind::Tool => "tool_error",
+            ToolErrorKind::Unavailable => "unavailable",
+        }
+    }
+
+    /// The kind named by [`Self::as_str`]; anything else is a plain tool error.
+    pub fn parse(name: &str) -> ToolErrorKind {
+        match name {
+            "unavailable" => ToolErrorKind::Unavailable,
+            _ => ToolErrorKind::Tool,
+        }
+    }
 }
 
 impl ToolError {
     pub fn new(message: impl Into<String>) -> Self {
         ToolError {
             message: message.into(),
+            kind: ToolErrorKind::Tool,
+        }
+    }
+
+    /// The server behind the tool is configured but not reachable; `message` says so whole.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ToolError {
+            message: message.into(),
+            kind: ToolErrorKind::Unavailable,
         }
     }
 }
@@ -64,6 +105,9 @@ pub trait ToolHost: Send + Sync + 'static {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ToolCatalog {
     namespaces: BTreeMap<String, BTreeSet<String>>,
+    /// Namespaces whose tool names are not known here (a server still starting, or one
+    /// that is down): any name resolves to a function, and the host answers the call.
+    open: BTreeSet<String>,
     root: BTreeSet<String>,
 }
 
@@ -74,10 +118,32 @@ impl ToolCatalog {
 
     /// Adds `tools.<namespace>.<name>`.
     pub fn add_tool(&mut self, namespace: impl Into<String>, name: impl Into<String>) {
+        let namespace = namespace.into();
+        self.open.remove(&namespace);
         self.namespaces
-            .entry(namespace.into())
+            .entry(namespace)
             .or_default()
             .insert(name.into());
+    }
+
+    /// Adds a namespace whose tools are not listed: every `tools.<namespace>.<name>` is a
+    /// function and its calls go to the host, which knows whether the namespace has come up
+    /// (a server that was still starting) or why it cannot be reached.
+    pub fn add_open_namespace(&mut self, namespace: impl Into<String>) {
+        let namespace = namespace.into();
+        if !self.namespaces.contains_key(&namespace) {
+            self.open.insert(namespace);
+        }
+    }
+
+    /// True for a namespace added with [`Self::add_open_namespace`].
+    pub fn is_open(&self, namespace: &str) -> bool {
+        self.open.contains(namespace)
+    }
+
+    /// The open namespaces, in name order.
+    pub fn open_namespaces(&self) -> impl Iterator<Item = &str> {
+        self.open.iter().map(String::as_str)
     }
 
     /// Adds a function directly on `tools` (`tools.$search`).
@@ -86,21 +152,32 @@ impl ToolCatalog {
     }
 
     pub fn has_namespace(&self, namespace: &str) -> bool {
-        self.namespaces.contains_key(namespace)
+        self.namespaces.contains_key(namespace) || self.open.contains(namespace)
     }
 
-    /// True for a tool in a namespace, or a root function when `namespace` is empty.
+    /// True for a tool in a namespace (any name in an open one), or a root function when
+    /// `namespace` is empty.
     pub fn has_tool(&self, namespace: &str, name: &str) -> bool {
         if namespace.is_empty() {
             return self.root.contains(name);
         }
-        self.namespaces
-            .get(namespace)
-            .is_some_and(|tools| tools.contains(name))
+        self.open.contains(namespace)
+            || self
+                .namespaces
+                .get(namespace)
+                .is_some_and(|tools| tools.contains(name))
     }
 
+    /// Every namespace, listed and open, in name order.
     pub fn namespaces(&self) -> impl Iterator<Item = &str> {
-        self.namespaces.keys().map(String::as_str)
+        let mut all: Vec<&str> = self
+            .namespaces
+            .keys()
+            .chain(self.open.iter())
+            .map(String::as_str)
+            .collect();
+        all.sort_unstable();
+        all.into_iter()
     }
 
     pub fn tools(&self, namespace: &str) -> impl Iterator<Item = &str> {

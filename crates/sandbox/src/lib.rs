@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use error::{ErrorKind, ExecutionError, SourceLocation};
-pub use host::{ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost};
+pub use host::{ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolFuture, ToolHost};
 pub use limits::Limits;
 pub use output::{CallRecord, Execution, ExecutionStats, LogEntry, LogLevel};
 

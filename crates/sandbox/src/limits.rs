@@ -30,7 +30,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             cpu_time: Duration::from_secs(10),
-            wall_time: Duration::from_secs(60),
+            // Below the 60 s request timeout of the official SDK clients, so the agent gets
+            // the gateway's clear timeout error rather than the client giving up first.
+            wall_time: Duration::from_secs(50),
             memory_bytes: 128 * 1024 * 1024,
             stack_bytes: 1024 * 1024,
             max_result_bytes: 128 * 1024,

@@ -286,6 +286,9 @@
         if (typeof key !== "string") return undefined;
         const hit = cache[key];
         if (hit !== undefined) return hit;
+        // An open namespace (its server is still starting, or down) accepts any name, but
+        // not the names generic code probes.
+        if (PROBES[key] && host.isOpen(namespace)) return undefined;
         if (host.has(namespace, key)) return (cache[key] = toolFunction(namespace, key));
         if (PROBES[key]) return undefined;
         throw new TypeError_(host.missing(namespace, key));

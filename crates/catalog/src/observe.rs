@@ -1,0 +1,81 @@
+//! Watching one execution's calls as they happen: which finished, and what progress their
+//! sources report on the way. The gateway turns this into `notifications/progress` for the
+//! client; the catalogue only carries it from the sources to the observer.
+
+use std::sync::Arc;
+
+use codemode_sandbox::{ToolCall, ToolCatalog, ToolFuture, ToolHost};
+
+use crate::registry::{Catalog, SEARCH_FUNCTION};
+
+/// Progress a source reported for one call in flight (an MCP server's
+/// `notifications/progress`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub progress: f64,
+    pub total: Option<f64>,
+    pub message: Option<String>,
+}
+
+/// Where a source sends the progress of one call.
+pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// What the caller of one tool call wants to hear while it runs.
+#[derive(Clone, Default)]
+pub struct CallContext {
+    pub progress: Option<ProgressSink>,
+}
+
+/// Told about the calls of one execution. Called from whichever task runs the call: keep
+/// each method quick and never block.
+pub trait CallObserver: Send + Sync + 'static {
+    /// `tools.<path>` finished, successfully or not.
+    fn finished(&self, path: &str, ok: bool);
+    /// The source of `tools.<path>` reported progress while it runs.
+    fn progress(&self, path: &str, progress: &Progress);
+}
+
+/// The catalogue as one execution's [`ToolHost`]: every call goes through
+/// [`Catalog`]'s choke point as usual, and its end and progress reach the observer.
+#[derive(Clone)]
+pub struct ObservedCatalog {
+    catalog: Catalog,
+    observer: Arc<dyn CallObserver>,
+}
+
+impl Catalog {
+    /// A host for one execution whose calls `observer` follows.
+    pub fn observed(&self, observer: Arc<dyn CallObserver>) -> ObservedCatalog {
+        ObservedCatalog {
+            catalog: self.clone(),
+            observer,
+        }
+    }
+}
+
+impl ToolHost for ObservedCatalog {
+    fn catalog(&self) -> Arc<ToolCatalog> {
+        ToolHost::catalog(&self.catalog)
+    }
+
+    fn call(&self, call: ToolCall) -> ToolFuture {
+        if call.namespace.is_empty() && call.name == SEARCH_FUNCTION {
+            return self.catalog.call_in(call, &CallContext::default());
+        }
+        let path: Arc<str> = format!("{}.{}", call.namespace, call.name).into();
+        let observer = self.observer.clone();
+        let sink: ProgressSink = {
+            let (observer, path) = (observer.clone(), path.clone());
+            Arc::new(move |progress: Progress| observer.progress(&path, &progress))
+        };
+        let context = CallContext {
+            progress: Some(sink),
+        };
+        let call = self.catalog.call_in(call, &context);
+        Box::pin(async move {
+            let outcome = call.await;
+            observer.finished(&path, outcome.is_ok());
+            outcome
+        })
+    }
+}
