@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use rmcp::handler::client::progress::ProgressDispatcher;
+use rmcp::model::ProgressNotificationParam;
 #[allow(deprecated)] // see `on_logging_message`
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, LoggingLevel, LoggingMessageNotificationParam,
@@ -12,11 +14,13 @@ use tokio::sync::Notify;
 
 /// Per-connection client handler. Declares no client capabilities (no sampling, roots or
 /// elicitation: the agent's code cannot answer such requests), forwards the server's log
-/// messages to `tracing`, and signals `notifications/tools/list_changed` to the supervisor.
+/// messages to `tracing`, routes `notifications/progress` to the call that asked for it, and
+/// signals `notifications/tools/list_changed` to the supervisor.
 #[derive(Clone)]
 pub(crate) struct Handler {
     server: Arc<str>,
     tools_changed: Arc<Notify>,
+    progress: ProgressDispatcher,
 }
 
 impl Handler {
@@ -24,11 +28,26 @@ impl Handler {
         Handler {
             server: server.into(),
             tools_changed,
+            progress: ProgressDispatcher::new(),
         }
+    }
+
+    /// Where calls subscribe to the progress the server reports for them.
+    pub(crate) fn progress(&self) -> ProgressDispatcher {
+        self.progress.clone()
     }
 }
 
 impl ClientHandler for Handler {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        // Tokens nobody subscribed to (a call that already ended) are dropped.
+        self.progress.handle_notification(params).await;
+    }
+
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         tracing::debug!(server = %self.server, "tools/list_changed");
         // `notify_one` keeps a permit when nobody waits yet, and several notifications

@@ -3,9 +3,11 @@
 //!
 //! - [`Config`] reads the config format users already have (Claude Desktop / Cursor
 //!   `mcpServers`, VS Code `servers`), with `${VAR}` secrets filled from the environment.
-//! - [`Upstreams`] starts every server in parallel (stdio child processes, Streamable HTTP,
-//!   legacy HTTP+SSE), restarts crashed ones with backoff, follows `tools/list_changed`, and
-//!   calls tools with a deadline after checking arguments against the tool's `inputSchema`.
+//! - [`Upstreams`] starts every server in parallel in the background (stdio child processes
+//!   with a minimal environment, Streamable HTTP, legacy HTTP+SSE), retries those that do not
+//!   come up and restarts crashed ones with backoff, follows `tools/list_changed`, and calls
+//!   tools with a deadline after checking arguments against the tool's `inputSchema`,
+//!   forwarding the progress a server reports for a call.
 //! - Both live MCP eras are spoken: 2025-11-25 (`initialize`, sessions) and 2026-07-28
 //!   (`server/discover`, self-contained requests, `subscriptions/listen`), chosen per server by
 //!   the entry's [`Protocol`] (by default whichever the server speaks).
@@ -13,8 +15,9 @@
 //!
 //! This crate knows MCP and config, and nothing of TypeScript, the catalogue or the sandbox.
 //! It must never write to stdout (the gateway may speak MCP there: children's stderr goes to
-//! `tracing`), never let a child process outlive [`Upstreams::shutdown`], and never send a
-//! config value with an unfilled `${...}` to a server.
+//! `tracing`), never let a child process outlive [`Upstreams::shutdown`], never send a
+//! config value with an unfilled `${...}` to a server, and never pass a stdio child the
+//! gateway's environment beyond the SDK defaults and what its entry names.
 
 mod config;
 mod connect;
@@ -28,14 +31,20 @@ mod sse;
 mod stdio;
 mod supervisor;
 mod tools;
+mod units;
 mod upstreams;
 mod validate;
 
 pub use config::{
-    Config, ConfigError, HttpServer, Protocol, ServerConfig, StdioServer, ToolFilter, Transport,
-    DEFAULT_STARTUP_TIMEOUT,
+    BrokenEntry, Config, ConfigError, HttpServer, LimitSettings, Protocol, ServerConfig,
+    StdioServer, ToolFilter, Transport, DEFAULT_STARTUP_TIMEOUT,
 };
 pub use error::CallError;
 pub use output::{OutputKind, OutputLimits, ToolOutput, DEFAULT_MAX_INLINE_BYTES};
+pub use stdio::DEFAULT_INHERITED_ENV;
 pub use tools::UpstreamTool;
-pub use upstreams::{Options, RestartPolicy, ServerState, ServerStatus, TransportKind, Upstreams};
+pub use units::{parse_duration, parse_size};
+pub use upstreams::{
+    CallProgress, Options, ProgressCallback, RestartPolicy, ServerState, ServerStatus,
+    TransportKind, Upstreams,
+};

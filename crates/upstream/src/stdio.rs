@@ -52,7 +52,8 @@ pub(crate) fn spawn(server: &str, spec: &StdioServer) -> Result<Spawned, Connect
     let mut command = Command::new(&spec.command);
     command
         .args(&spec.args)
-        .envs(&spec.env)
+        .env_clear()
+        .envs(child_environment(spec, std::env::vars_os()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -174,6 +175,40 @@ enum Signal {
     Kill,
 }
 
+/// What a stdio server inherits of the gateway's environment when its entry does not say
+/// otherwise: the official MCP SDKs' default (`getDefaultEnvironment` in TypeScript,
+/// `get_default_environment` in Python), so a server sees what it would under any client.
+pub const DEFAULT_INHERITED_ENV: &[&str] = &["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"];
+
+/// The gateway's own variables: a prefix pattern in `inheritEnv` never passes them on.
+const GATEWAY_PREFIX: &str = "CODEMODE_";
+
+/// The child's whole environment: [`DEFAULT_INHERITED_ENV`] and the entry's `inheritEnv`
+/// from `parent`, then the entry's own `env` on top. Nothing else of the gateway's
+/// environment (tokens, cloud credentials) reaches an upstream.
+pub(crate) fn child_environment(
+    spec: &StdioServer,
+    parent: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> std::collections::BTreeMap<std::ffi::OsString, std::ffi::OsString> {
+    let wanted = |name: &str| {
+        DEFAULT_INHERITED_ENV.contains(&name)
+            || spec
+                .inherit_env
+                .iter()
+                .any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix) && !name.starts_with(GATEWAY_PREFIX),
+                    None => pattern == name,
+                })
+    };
+    let mut env: std::collections::BTreeMap<_, _> = parent
+        .filter(|(name, _)| name.to_str().is_some_and(wanted))
+        .collect();
+    for (name, value) in &spec.env {
+        env.insert(name.into(), value.into());
+    }
+    env
+}
+
 /// `message`, followed by the stderr tail when there is one.
 pub(crate) fn with_stderr(message: String, tail: &str) -> String {
     if tail.is_empty() {
@@ -228,5 +263,70 @@ fn truncate(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn spec(inherit: &[&str], env: &[(&str, &str)]) -> StdioServer {
+        StdioServer {
+            command: "srv".into(),
+            args: Vec::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cwd: None,
+            inherit_env: inherit.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn parent() -> impl Iterator<Item = (OsString, OsString)> {
+        [
+            ("PATH", "/bin"),
+            ("HOME", "/root"),
+            ("CODEMODE_TOKEN", "s3cret"),
+            ("GITHUB_TOKEN", "ghp_x"),
+            ("AWS_PROFILE", "dev"),
+            ("AWS_SECRET_ACCESS_KEY", "k"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+    }
+
+    fn names(env: &std::collections::BTreeMap<OsString, OsString>) -> Vec<String> {
+        env.keys()
+            .map(|k| k.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn only_the_sdk_defaults_pass_by_default() {
+        let env = child_environment(&spec(&[], &[]), parent());
+        assert_eq!(names(&env), ["HOME", "PATH"]);
+    }
+
+    #[test]
+    fn named_and_prefixed_variables_opt_in_but_gateway_ones_need_their_name() {
+        let env = child_environment(&spec(&["AWS_PROFILE"], &[]), parent());
+        assert_eq!(names(&env), ["AWS_PROFILE", "HOME", "PATH"]);
+        let env = child_environment(&spec(&["AWS_*", "*"], &[]), parent());
+        assert!(!names(&env).contains(&"CODEMODE_TOKEN".to_string()));
+        assert!(names(&env).contains(&"AWS_SECRET_ACCESS_KEY".to_string()));
+        let env = child_environment(&spec(&["CODEMODE_TOKEN"], &[]), parent());
+        assert!(names(&env).contains(&"CODEMODE_TOKEN".to_string()));
+    }
+
+    #[test]
+    fn the_entry_env_wins() {
+        let env = child_environment(&spec(&[], &[("PATH", "/opt/bin"), ("X", "1")]), parent());
+        assert_eq!(
+            env.get(&OsString::from("PATH")),
+            Some(&OsString::from("/opt/bin"))
+        );
+        assert_eq!(env.get(&OsString::from("X")), Some(&OsString::from("1")));
     }
 }

@@ -24,6 +24,8 @@ pub(crate) struct Supervisor {
     generation: Arc<watch::Sender<u64>>,
     shutdown: watch::Receiver<bool>,
     policy: RestartPolicy,
+    /// When the servers were launched, for [`crate::ServerStatus::ready_after`].
+    launched: Instant,
 }
 
 /// How a session ended.
@@ -44,6 +46,7 @@ impl Supervisor {
             generation,
             shutdown,
             policy,
+            launched: Instant::now(),
         }
     }
 
@@ -57,6 +60,9 @@ impl Supervisor {
         let mut started = Some(started);
         // Consecutive failures (crashes and failed restarts) since the server was last stable.
         let mut failures = 0u32;
+        // Failed attempts of a server that has never come up.
+        let mut never_up = 0u32;
+        let mut ever_ready = false;
         loop {
             let tools_changed = Arc::new(Notify::new());
             let handler = Handler::new(self.name(), tools_changed.clone());
@@ -69,6 +75,7 @@ impl Supervisor {
             };
             let reason = match attempt {
                 Ok(connection) => {
+                    ever_ready = true;
                     let up_since = Instant::now();
                     match self.serve(connection, &tools_changed, &mut started).await {
                         Ended::Shutdown => {
@@ -79,30 +86,53 @@ impl Supervisor {
                             if up_since.elapsed() >= self.policy.stable_after {
                                 failures = 0;
                             }
-                            tracing::warn!(server = self.name(), %reason, "upstream server stopped");
+                            tracing::warn!("upstream `{}` stopped: {reason}", self.name());
                             reason
                         }
                     }
                 }
+                Err(err) if !ever_ready => {
+                    // Never came up: unavailable with its reason, and tried again with
+                    // backoff for as long as the gateway runs (a server that starts late,
+                    // a network that comes back). Said once; retries are quiet.
+                    never_up += 1;
+                    let reason = err.to_string();
+                    if never_up == 1 {
+                        tracing::error!("upstream `{}` is unavailable: {reason}", self.name());
+                    } else {
+                        tracing::debug!(
+                            "upstream `{}` is still unavailable: {reason}",
+                            self.name()
+                        );
+                    }
+                    self.mark_unavailable(reason, never_up == 1);
+                    if let Some(started) = started.take() {
+                        let _ = started.send(());
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.policy.delay(never_up)) => {}
+                        _ = shutdown_requested(&mut self.shutdown) => {
+                            self.set_state(ServerState::Stopped);
+                            return;
+                        }
+                    }
+                    self.slot.snapshot.send_modify(|s| s.restarts += 1);
+                    continue;
+                }
                 Err(err) => {
                     let reason = err.to_string();
-                    if let Some(started) = started.take() {
-                        // Never came up: a configuration problem to report, not to retry.
-                        tracing::error!(server = self.name(), %reason, "upstream server failed to start");
-                        self.give_up(reason);
-                        let _ = started.send(());
-                        return;
-                    }
-                    tracing::warn!(server = self.name(), %reason, "restart failed");
+                    tracing::warn!("upstream `{}`: restart failed: {reason}", self.name());
                     reason
                 }
             };
             failures += 1;
             if failures > self.policy.max_restarts {
-                self.give_up(format!(
-                    "gave up after {} restarts in a row; last: {reason}",
+                let reason = format!(
+                    "crash loop: gave up after {} restarts in a row; last: {reason}",
                     self.policy.max_restarts
-                ));
+                );
+                tracing::error!("upstream `{}` is unavailable: {reason}", self.name());
+                self.give_up(reason);
                 return;
             }
             self.slot.snapshot.send_modify(|s| {
@@ -145,17 +175,19 @@ impl Supervisor {
         let session = Session {
             peer: peer.clone(),
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            progress: service.service().progress(),
         };
         let tools = Arc::new(ToolSet::build(self.name(), &self.slot.config.tools, tools));
         tracing::info!(
-            server = self.name(),
-            tools = tools.len(),
-            ?transport,
-            %protocol,
-            "upstream server ready"
+            "upstream `{}` ready: {} tools over {transport}, MCP {protocol}",
+            self.name(),
+            tools.len()
         );
+        let since_launch = self.launched.elapsed();
         self.slot.snapshot.send_modify(|s| {
             s.state = ServerState::Ready;
+            s.retrying = false;
+            s.ready_after.get_or_insert(since_launch);
             s.transport = transport;
             s.session = Some(session);
             s.tools = tools;
@@ -195,7 +227,7 @@ impl Supervisor {
                             reason
                         }
                         None => match quit {
-                            Ok(quit) => format!("the connection closed ({quit:?})"),
+                            Ok(quit) => format!("the connection closed ({})", describe_quit(&quit)),
                             Err(err) => format!("the session task failed: {err}"),
                         },
                     };
@@ -215,14 +247,14 @@ impl Supervisor {
                     match listing {
                         Ok(Ok(tools)) => {
                             let tools = Arc::new(ToolSet::build(self.name(), &self.slot.config.tools, tools));
-                            tracing::info!(server = self.name(), tools = tools.len(), "tool list changed");
+                            tracing::info!("upstream `{}`: tool list changed ({} tools)", self.name(), tools.len());
                             self.slot.snapshot.send_modify(|s| s.tools = tools);
                             self.tools_changed();
                         }
-                        Ok(Err(err)) => tracing::warn!(server = self.name(), err = %crate::error::describe_service_error(&err),
-                            "cannot refresh the tool list after list_changed"),
-                        Err(_) => tracing::warn!(server = self.name(),
-                            "tools/list did not answer after list_changed"),
+                        Ok(Err(err)) => tracing::warn!("upstream `{}`: cannot refresh the tool list after list_changed: {}",
+                            self.name(), crate::error::describe_service_error(&err)),
+                        Err(_) => tracing::warn!("upstream `{}`: tools/list did not answer after list_changed",
+                            self.name()),
                     }
                 }
             }
@@ -232,11 +264,28 @@ impl Supervisor {
     fn give_up(&self, reason: String) {
         self.slot.snapshot.send_modify(|s| {
             s.state = ServerState::Failed { reason };
+            s.retrying = false;
             s.session = None;
             s.pid = None;
             s.tools = Arc::default();
         });
         self.tools_changed();
+    }
+
+    /// A server that never came up failed again; it will be retried. Only the first failure
+    /// changes what the catalogue shows (later ones would make every client re-list tools
+    /// each time a retry fails); the reason itself is kept current.
+    fn mark_unavailable(&self, reason: String, first: bool) {
+        self.slot.snapshot.send_modify(|s| {
+            s.state = ServerState::Failed { reason };
+            s.retrying = true;
+            s.session = None;
+            s.pid = None;
+            s.tools = Arc::default();
+        });
+        if first {
+            self.tools_changed();
+        }
     }
 
     fn set_state(&self, state: ServerState) {
@@ -249,6 +298,17 @@ impl Supervisor {
 
     fn tools_changed(&self) {
         self.generation.send_modify(|g| *g += 1);
+    }
+}
+
+/// Why rmcp's session loop ended, in words.
+fn describe_quit(quit: &rmcp::service::QuitReason) -> String {
+    use rmcp::service::QuitReason;
+    match quit {
+        QuitReason::Cancelled => "cancelled".to_owned(),
+        QuitReason::Closed => "the server closed it".to_owned(),
+        QuitReason::JoinError(err) => format!("the session task failed: {err}"),
+        _ => "it ended".to_owned(),
     }
 }
 

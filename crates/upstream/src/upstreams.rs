@@ -3,7 +3,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResponse, InputRequiredResult};
+use futures::{FutureExt, StreamExt};
+use rmcp::handler::client::progress::ProgressDispatcher;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CancelledNotification,
+    CancelledNotificationParam, ClientRequest, InputRequiredResult, RequestId, ServerResult,
+};
+use rmcp::service::PeerRequestOptions;
 use rmcp::{Peer, RoleClient, ServiceError};
 use serde_json::{Map, Value};
 use tokio::sync::{oneshot, watch};
@@ -17,6 +23,9 @@ use crate::output::{OutputKind, OutputLimits, ToolOutput};
 use crate::supervisor::Supervisor;
 use crate::tools::{ToolSet, UpstreamTool};
 
+/// Beyond a server's startup timeout, how long [`Upstreams::wait_ready`] waits for its
+/// supervisor to say how the attempt ended.
+const STARTUP_WAIT_GRACE: Duration = Duration::from_secs(2);
 /// How long a call that lost its connection waits to learn why (the crash report).
 const CRASH_REPORT_WAIT: Duration = Duration::from_secs(1);
 /// Bound on `shutdown()` for one server, in case a supervisor is stuck.
@@ -73,6 +82,19 @@ pub enum TransportKind {
     StreamableHttp,
     /// Legacy HTTP+SSE, configured or fallen back to.
     Sse,
+    /// None: the entry is invalid, so it was never started.
+    Unconfigured,
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TransportKind::Stdio => "stdio",
+            TransportKind::StreamableHttp => "Streamable HTTP",
+            TransportKind::Sse => "HTTP+SSE",
+            TransportKind::Unconfigured => "no transport",
+        })
+    }
 }
 
 /// Where a server is in its life.
@@ -87,7 +109,8 @@ pub enum ServerState {
         reason: String,
         attempt: u32,
     },
-    /// It could not be started, or kept crashing; `reason` says why.
+    /// It could not be started, kept crashing, or its config entry is invalid; `reason` says
+    /// why. [`ServerStatus::retrying`] says whether it is still being tried.
     Failed {
         reason: String,
     },
@@ -111,8 +134,13 @@ pub struct ServerStatus {
     /// What the server says it is for: its `serverInfo.description`, else its title, else
     /// the first line of its `instructions`. `None` until it first connects.
     pub description: Option<String>,
-    /// How many times it has been restarted so far.
+    /// How many times it has been restarted (or, never having come up, retried) so far.
     pub restarts: u32,
+    /// For a `Failed` server that never came up: it is tried again with backoff, and joins
+    /// when it answers. False once a crash loop was given up on, or for an invalid entry.
+    pub retrying: bool,
+    /// How long after [`Upstreams::launch`] it first became ready.
+    pub ready_after: Option<Duration>,
 }
 
 /// All upstream servers. Cheap to clone; clones share the servers. When the last clone is
@@ -125,6 +153,9 @@ pub struct Upstreams {
 
 struct Inner {
     slots: Vec<Arc<Slot>>,
+    /// Invalid config entries: listed, never started.
+    broken: Vec<ServerStatus>,
+    first_attempts: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
     generation: Arc<watch::Sender<u64>>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -149,6 +180,8 @@ pub(crate) struct Snapshot {
     pub protocol: Option<String>,
     pub description: Option<String>,
     pub restarts: u32,
+    pub retrying: bool,
+    pub ready_after: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -156,7 +189,20 @@ pub(crate) struct Session {
     pub peer: Peer<RoleClient>,
     /// Distinguishes sessions across restarts.
     pub id: u64,
+    /// Routes the server's `notifications/progress` to the call that asked for them.
+    pub progress: ProgressDispatcher,
 }
+
+/// Progress an upstream server reported for one call in flight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallProgress {
+    pub progress: f64,
+    pub total: Option<f64>,
+    pub message: Option<String>,
+}
+
+/// Where [`Upstreams::call_with_progress`] delivers a call's progress.
+pub type ProgressCallback = Arc<dyn Fn(CallProgress) + Send + Sync>;
 
 impl Upstreams {
     /// Starts every enabled server of `config` in parallel and returns once each is ready or
@@ -167,6 +213,16 @@ impl Upstreams {
 
     /// [`Upstreams::start`] with non-default [`Options`].
     pub async fn start_with(config: &Config, options: Options) -> Upstreams {
+        let upstreams = Upstreams::launch(config, options);
+        upstreams.first_attempts().await;
+        upstreams
+    }
+
+    /// Starts every enabled server of `config` in the background and returns at once: each
+    /// server's tools appear when it is ready (watch [`Upstreams::changes`]), and a call to a
+    /// server that is still starting waits for it. Entries that are invalid are listed as
+    /// failed with their reason. Needs a tokio runtime.
+    pub fn launch(config: &Config, options: Options) -> Upstreams {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let generation = Arc::new(watch::channel(0u64).0);
         let mut slots: Vec<Arc<Slot>> = Vec::new();
@@ -193,6 +249,8 @@ impl Upstreams {
                     protocol: None,
                     description: None,
                     restarts: 0,
+                    retrying: false,
+                    ready_after: None,
                 })
                 .0,
             });
@@ -210,17 +268,62 @@ impl Upstreams {
             );
             tasks.push(tokio::spawn(supervisor.run(started)));
         }
+        let broken = config
+            .broken
+            .iter()
+            .filter(|entry| !slots.iter().any(|s| s.config.name == entry.name))
+            .map(|entry| ServerStatus {
+                name: entry.name.clone(),
+                transport: TransportKind::Unconfigured,
+                state: ServerState::Failed {
+                    reason: format!("invalid config entry: {}", entry.reason),
+                },
+                tools: 0,
+                pid: None,
+                protocol: None,
+                description: None,
+                restarts: 0,
+                retrying: false,
+                ready_after: None,
+            })
+            .collect();
         // A dropped sender (a panicked supervisor) counts as done too.
-        futures::future::join_all(first_attempts).await;
+        let first_attempts = futures::future::join_all(first_attempts)
+            .map(|_| ())
+            .boxed()
+            .shared();
         Upstreams {
             inner: Arc::new(Inner {
                 slots,
+                broken,
                 generation,
                 shutdown,
                 tasks: Mutex::new(tasks),
                 output: options.output,
+                first_attempts,
             }),
         }
+    }
+
+    /// Resolves once every enabled server has made its first attempt: it is ready, or
+    /// failed with its reason (each within its startup timeout).
+    pub async fn first_attempts(&self) {
+        self.inner.first_attempts.clone().await;
+    }
+
+    /// Resolves once `server` is not starting any more (ready, failed, disabled or gone):
+    /// what a call to a server that is still starting waits for.
+    pub async fn wait_ready(&self, server: &str) {
+        let Some(slot) = self.slot(server) else {
+            return;
+        };
+        let mut snapshots = slot.snapshot.subscribe();
+        let limit = slot.config.startup_timeout + STARTUP_WAIT_GRACE;
+        let _ = tokio::time::timeout(
+            limit,
+            snapshots.wait_for(|s| s.state != ServerState::Starting),
+        )
+        .await;
     }
 
     /// The status of every configured server, in config order.
@@ -239,8 +342,11 @@ impl Upstreams {
                     protocol: snapshot.protocol.clone(),
                     description: snapshot.description.clone(),
                     restarts: snapshot.restarts,
+                    retrying: snapshot.retrying,
+                    ready_after: snapshot.ready_after,
                 }
             })
+            .chain(self.inner.broken.iter().cloned())
             .collect()
     }
 
@@ -272,6 +378,21 @@ impl Upstreams {
         tool: &str,
         args: Value,
         timeout: Duration,
+    ) -> Result<ToolOutput, CallError> {
+        self.call_with_progress(server, tool, args, timeout, None)
+            .await
+    }
+
+    /// [`Upstreams::call`], asking the server for progress (`_meta.progressToken`) when
+    /// `progress` is given: each `notifications/progress` it sends for this call is handed
+    /// to `progress` while the call runs.
+    pub async fn call_with_progress(
+        &self,
+        server: &str,
+        tool: &str,
+        args: Value,
+        timeout: Duration,
+        progress: Option<ProgressCallback>,
     ) -> Result<ToolOutput, CallError> {
         let slot = self.slot(server).ok_or_else(|| CallError::UnknownServer {
             server: server.to_owned(),
@@ -317,8 +438,10 @@ impl Upstreams {
             return Err(invalid("arguments must be an object".to_owned()));
         };
         let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-        // Dropping the request future at the deadline makes rmcp send notifications/cancelled.
-        let reply = tokio::time::timeout_at(deadline, call_tool(&session.peer, request)).await;
+        let progress = progress.map(|callback| (session.progress.clone(), callback));
+        // Dropping the request future at the deadline sends notifications/cancelled.
+        let reply =
+            tokio::time::timeout_at(deadline, call_tool(&session.peer, request, progress)).await;
         let protocol = |message: String| CallError::Protocol {
             server: server.to_owned(),
             tool: tool.to_owned(),
@@ -473,11 +596,13 @@ async fn crash_report(slot: &Slot, session: u64, transport_error: String) -> Str
 
 /// One tool call. A 2026-07-28 server may answer "input required" instead of a result; one
 /// that asks for nothing but another round trip (only `requestState`) gets it, a few times.
+/// With `progress`, each round's progress notifications go to the callback.
 async fn call_tool(
     peer: &Peer<RoleClient>,
     mut request: CallToolRequestParams,
+    progress: Option<(ProgressDispatcher, ProgressCallback)>,
 ) -> Result<CallToolResponse, ServiceError> {
-    let mut reply = peer.call_tool_once(request.clone()).await?;
+    let mut reply = call_tool_once(peer, request.clone(), progress.as_ref()).await?;
     for _ in 1..MAX_STATE_ONLY_ROUNDS {
         let CallToolResponse::InputRequired(asked) = &reply else {
             break;
@@ -487,9 +612,76 @@ async fn call_tool(
             break;
         }
         request.request_state = asked.request_state.clone();
-        reply = peer.call_tool_once(request.clone()).await?;
+        reply = call_tool_once(peer, request.clone(), progress.as_ref()).await?;
     }
     Ok(reply)
+}
+
+/// One `tools/call` round trip. rmcp gives every request a progress token of its own; to
+/// hear the server's progress for this call, subscribe to that token as soon as the request
+/// is on its way. Dropping the future cancels the request on the server, as
+/// `Peer::call_tool_once` does.
+async fn call_tool_once(
+    peer: &Peer<RoleClient>,
+    request: CallToolRequestParams,
+    progress: Option<&(ProgressDispatcher, ProgressCallback)>,
+) -> Result<CallToolResponse, ServiceError> {
+    let Some((dispatcher, callback)) = progress else {
+        return peer.call_tool_once(request).await;
+    };
+    let handle = peer
+        .send_request_with_option(
+            ClientRequest::CallToolRequest(CallToolRequest::new(request)),
+            PeerRequestOptions::no_options(),
+        )
+        .await?;
+    let mut updates = dispatcher.subscribe(handle.progress_token.clone()).await;
+    let mut abandoned = CancelOnDrop {
+        peer: peer.clone(),
+        id: Some(handle.id.clone()),
+    };
+    let response = handle.await_response();
+    tokio::pin!(response);
+    let result = loop {
+        tokio::select! {
+            result = &mut response => break result,
+            Some(update) = updates.next() => callback(CallProgress {
+                progress: update.progress,
+                total: update.total,
+                message: update.message,
+            }),
+        }
+    };
+    abandoned.id = None;
+    match result? {
+        ServerResult::CallToolResult(result) => Ok(CallToolResponse::Complete(result)),
+        ServerResult::InputRequiredResult(result) => Ok(CallToolResponse::InputRequired(result)),
+        ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
+        ServerResult::EmptyResult(_) => Ok(CallToolResponse::Complete(Default::default())),
+        _ => Err(ServiceError::UnexpectedResponse),
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose caller went away before its answer.
+struct CancelOnDrop {
+    peer: Peer<RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let peer = self.peer.clone();
+        let notification = CancelledNotification::new(CancelledNotificationParam::new(
+            Some(id),
+            Some("request abandoned by the caller".into()),
+        ));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = peer.send_notification(notification.into()).await;
+            });
+        }
+    }
 }
 
 /// What an "input required" result asks for: each request's kind and, for a form, its

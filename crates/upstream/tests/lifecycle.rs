@@ -90,7 +90,7 @@ async fn crash_loop_is_reported_and_retrying_stops() {
         unreachable!()
     };
     assert!(
-        reason.starts_with("gave up after 2 restarts in a row"),
+        reason.starts_with("crash loop: gave up after 2 restarts in a row"),
         "{reason}"
     );
     assert!(reason.contains("exit status: 4"), "{reason}");

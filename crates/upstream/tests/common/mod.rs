@@ -59,6 +59,7 @@ pub fn stdio(name: &str, command: &str, args: &[&str], env: &[(&str, &str)]) -> 
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             cwd: None,
+            inherit_env: Vec::new(),
         }),
     )
 }
@@ -95,6 +96,8 @@ pub fn config(servers: Vec<ServerConfig>) -> Config {
     Config {
         origin: "test".to_owned(),
         servers,
+        broken: Vec::new(),
+        limits: Default::default(),
     }
 }
 
