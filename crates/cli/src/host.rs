@@ -1,30 +1,112 @@
 //! Wiring: from an optional config file to a live [`Catalog`] (and the upstream servers
-//! behind it), shared by `run`, `serve`, `types`, `search` and `tokens`.
+//! behind it) and the limits in force, shared by `run`, `serve`, `types`, `search`,
+//! `tokens` and `doctor`.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use codemode_catalog::{Catalog, SourceNamespace, ToolSource, ToolSpec};
+use codemode_catalog::{
+    CallContext, Catalog, NamespaceStatus, Progress, SourceNamespace, ToolSource, ToolSpec,
+};
 use codemode_demo::DemoSource;
-use codemode_sandbox::{ToolError, ToolFuture};
-use codemode_upstream::{CallError, Config, ServerState, Upstreams};
+use codemode_sandbox::{Limits, ToolError, ToolFuture};
+use codemode_upstream::{
+    CallError, CallProgress, Config, LimitSettings, Options, ProgressCallback, ServerState,
+    Upstreams,
+};
 use serde_json::Value;
 use tokio::sync::watch;
 
-/// How long one upstream call may take unless the server's `callTimeoutMs` says less; the
-/// sandbox's wall clock bounds the whole execution anyway.
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The environment variable naming the config file when `--config` is absent.
+pub const CONFIG_ENV: &str = "CODEMODE_CONFIG";
 
-/// A catalogue and what keeps it alive.
+/// The per-execution limits an operator can set on `serve` and `run`; each wins over the
+/// config file's `codemode.limits`, which wins over the defaults.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitArgs {
+    /// CPU time one execution may burn, e.g. `500ms`, `10s`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub cpu_time: Option<Duration>,
+    /// Wall-clock time for one execution, waiting on tools included, e.g. `30s`, `2m`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wall_time: Option<Duration>,
+    /// JavaScript heap one execution may hold, e.g. `256MiB`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory: Option<u64>,
+    /// Tool calls one execution may make.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_tool_calls: Option<u64>,
+    /// Bytes of JSON the returned value may take before it is truncated, e.g. `64KiB`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_result_bytes: Option<u64>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    codemode_upstream::parse_duration(text)
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    codemode_upstream::parse_size(text)
+}
+
+impl LimitArgs {
+    /// Flags over the config's settings over [`Limits::default`].
+    pub fn resolve(&self, settings: &LimitSettings) -> Limits {
+        let defaults = Limits::default();
+        let size = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
+        Limits {
+            cpu_time: self
+                .cpu_time
+                .or(settings.cpu_time)
+                .unwrap_or(defaults.cpu_time),
+            wall_time: self
+                .wall_time
+                .or(settings.wall_time)
+                .unwrap_or(defaults.wall_time),
+            memory_bytes: self
+                .memory
+                .or(settings.memory_bytes)
+                .map_or(defaults.memory_bytes, size),
+            max_tool_calls: self
+                .max_tool_calls
+                .or(settings.max_tool_calls)
+                .map_or(defaults.max_tool_calls, size),
+            max_result_bytes: self
+                .max_result_bytes
+                .or(settings.max_result_bytes)
+                .map_or(defaults.max_result_bytes, size),
+            ..defaults
+        }
+    }
+}
+
+/// Whether loading waits for every upstream's first attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Startup {
+    /// Return at once; servers join the catalogue as they come up (`serve`, `run`).
+    Background,
+    /// Return once each server is ready or has failed (`types`, `search`, `tokens`,
+    /// `doctor`, which report the whole catalogue).
+    Wait,
+}
+
+/// A catalogue, the limits in force, and what keeps them alive.
 pub struct Loaded {
     pub catalog: Catalog,
+    pub limits: Limits,
     upstreams: Option<Upstreams>,
 }
 
 impl Loaded {
+    /// The upstream servers, when a config is in use.
+    pub fn upstreams(&self) -> Option<&Upstreams> {
+        self.upstreams.as_ref()
+    }
+
     /// Stops every upstream child process and connection.
     pub async fn shutdown(self) {
         if let Some(upstreams) = self.upstreams {
@@ -33,89 +115,154 @@ impl Loaded {
     }
 }
 
+/// `--config`, else `$CODEMODE_CONFIG`, else none (the demo tools).
+pub fn config_path(flag: Option<&Path>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os(CONFIG_ENV)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    })
+}
+
 /// [`load`] for a command: a config that cannot be used is printed on stderr and becomes
 /// exit code 2.
-pub async fn load_or_exit(config: Option<&Path>) -> Result<Loaded, ExitCode> {
-    load(config).await.map_err(|message| {
+pub async fn load_or_exit(
+    config: Option<&Path>,
+    limits: &LimitArgs,
+    startup: Startup,
+) -> Result<Loaded, ExitCode> {
+    load(config, limits, startup).await.map_err(|message| {
         eprintln!("codemode: {message}");
         ExitCode::from(2)
     })
 }
 
 /// With no config, the built-in demo tools; with one, every server it lists (started in
-/// parallel; a server that fails is reported on stderr and left out, the rest serve).
-pub async fn load(config: Option<&Path>) -> Result<Loaded, String> {
-    let Some(path) = config else {
+/// parallel; a server that fails, or whose entry is invalid, is listed as unavailable with
+/// its reason and the rest serve).
+pub async fn load(
+    config: Option<&Path>,
+    limit_args: &LimitArgs,
+    startup: Startup,
+) -> Result<Loaded, String> {
+    let Some(path) = config_path(config) else {
         return Ok(Loaded {
             catalog: Catalog::new(vec![Arc::new(DemoSource::new())]),
+            limits: limit_args.resolve(&LimitSettings::default()),
             upstreams: None,
         });
     };
-    let config = Config::load(path).map_err(|e| e.to_string())?;
-    let upstreams = Upstreams::start(&config).await;
-    for server in upstreams.servers() {
-        match &server.state {
-            ServerState::Failed { reason } => {
-                tracing::error!("upstream {} is unavailable: {reason}", server.name);
-            }
-            ServerState::Ready => {
-                tracing::info!(server = %server.name, tools = server.tools, "upstream ready");
-            }
-            _ => {}
-        }
+    let config = Config::load(&path).map_err(|e| e.to_string())?;
+    let limits = limit_args.resolve(&config.limits);
+    let upstreams = Upstreams::launch(&config, Options::default());
+    if startup == Startup::Wait {
+        upstreams.first_attempts().await;
     }
     let catalog = Catalog::new(vec![Arc::new(UpstreamSource {
         upstreams: upstreams.clone(),
+        call_timeout: limits.wall_time,
     })]);
     catalog.watch_sources();
     Ok(Loaded {
         catalog,
+        limits,
         upstreams: Some(upstreams),
     })
 }
 
-/// The upstream MCP servers as one catalogue source: a namespace per server.
+/// The upstream MCP servers as one catalogue source: a namespace per configured server,
+/// with its tools when it is ready and its reason when it is not.
 struct UpstreamSource {
     upstreams: Upstreams,
+    /// The longest one call may take; the execution's wall clock bounds it too.
+    call_timeout: Duration,
 }
 
 impl ToolSource for UpstreamSource {
     fn namespaces(&self) -> Vec<SourceNamespace> {
-        let mut by_server: BTreeMap<String, Vec<ToolSpec>> = BTreeMap::new();
+        let mut tools_by_server: std::collections::BTreeMap<String, Vec<ToolSpec>> =
+            Default::default();
         for tool in self.upstreams.tools() {
-            by_server.entry(tool.server).or_default().push(ToolSpec {
-                name: tool.name,
-                title: tool.title,
-                description: tool.description,
-                input_schema: tool.input_schema,
-                output_schema: tool.output_schema,
-            });
+            tools_by_server
+                .entry(tool.server)
+                .or_default()
+                .push(ToolSpec {
+                    name: tool.name,
+                    title: tool.title,
+                    description: tool.description,
+                    input_schema: tool.input_schema,
+                    output_schema: tool.output_schema,
+                });
         }
-        let descriptions: BTreeMap<String, String> = self
-            .upstreams
-            .servers()
+        let mut servers = self.upstreams.servers();
+        servers.sort_by(|a, b| a.name.cmp(&b.name));
+        servers
             .into_iter()
-            .filter_map(|server| Some((server.name, server.description?)))
-            .collect();
-        by_server
-            .into_iter()
-            .map(|(name, tools)| SourceNamespace {
-                description: descriptions.get(&name).cloned(),
-                name,
-                tools,
+            .map(|server| {
+                let status = match server.state {
+                    ServerState::Ready | ServerState::Restarting { .. } => NamespaceStatus::Ready,
+                    ServerState::Starting => NamespaceStatus::Starting,
+                    ServerState::Failed { reason } => NamespaceStatus::Unavailable {
+                        reason,
+                        retrying: server.retrying,
+                    },
+                    ServerState::Disabled => NamespaceStatus::Unavailable {
+                        reason: "disabled in the config".to_string(),
+                        retrying: false,
+                    },
+                    ServerState::Stopped => NamespaceStatus::Unavailable {
+                        reason: "shut down".to_string(),
+                        retrying: false,
+                    },
+                };
+                SourceNamespace {
+                    tools: tools_by_server.remove(&server.name).unwrap_or_default(),
+                    name: server.name,
+                    description: server.description,
+                    status,
+                }
             })
             .collect()
     }
 
     fn call(&self, namespace: &str, tool: &str, args: Value) -> ToolFuture {
+        self.call_with(namespace, tool, args, &CallContext::default())
+    }
+
+    fn call_with(
+        &self,
+        namespace: &str,
+        tool: &str,
+        args: Value,
+        context: &CallContext,
+    ) -> ToolFuture {
         let upstreams = self.upstreams.clone();
         let (server, tool) = (namespace.to_string(), tool.to_string());
+        let timeout = self.call_timeout;
+        let progress: Option<ProgressCallback> = context.progress.clone().map(|sink| {
+            Arc::new(move |update: CallProgress| {
+                sink(Progress {
+                    progress: update.progress,
+                    total: update.total,
+                    message: update.message,
+                })
+            }) as ProgressCallback
+        });
         Box::pin(async move {
-            match upstreams.call(&server, &tool, args, CALL_TIMEOUT).await {
+            match upstreams
+                .call_with_progress(&server, &tool, args, timeout, progress)
+                .await
+            {
                 Ok(output) => Ok(output.value),
-                Err(error) => Err(ToolError::new(describe(error))),
+                Err(error) => Err(describe(error)),
             }
         })
+    }
+
+    fn wait_ready(&self, namespace: &str) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let upstreams = self.upstreams.clone();
+        let server = namespace.to_string();
+        Box::pin(async move { upstreams.wait_ready(&server).await })
     }
 
     fn changes(&self) -> Option<watch::Receiver<u64>> {
@@ -124,9 +271,14 @@ impl ToolSource for UpstreamSource {
 }
 
 /// The snippet's error already names the tool (`tools.x.y failed: …`); say only what
-/// went wrong.
-fn describe(error: CallError) -> String {
-    match error {
+/// went wrong. A server that cannot be reached says so whole.
+fn describe(error: CallError) -> ToolError {
+    let message = match error {
+        CallError::Unavailable { server, reason } => {
+            return ToolError::unavailable(format!(
+                "tools.{server} is configured but unavailable: {reason}"
+            ))
+        }
         CallError::Tool { message, .. } => message,
         CallError::InvalidArguments { message, .. } => format!("invalid arguments: {message}"),
         CallError::Timeout { timeout, .. } => format!(
@@ -136,5 +288,6 @@ fn describe(error: CallError) -> String {
         CallError::Connection { message, .. } => format!("connection lost: {message}"),
         CallError::Protocol { message, .. } => format!("protocol error: {message}"),
         other => other.to_string(),
-    }
+    };
+    ToolError::new(message)
 }

@@ -4,10 +4,12 @@
 //! It must never hold logic that a library crate should own, and must never print anything
 //! but protocol or results on stdout (logs go to stderr).
 
+mod doctor;
 mod host;
 mod run;
 mod search;
 mod serve;
+mod summary;
 mod tokens;
 mod types;
 
@@ -37,10 +39,12 @@ enum Command {
         /// Print the whole execution (value, logs, calls, notes, stats) as one JSON object.
         #[arg(long)]
         json: bool,
-        /// An `mcpServers` config (Claude Desktop, Cursor, VS Code format); without one the
-        /// snippet sees the built-in demo tools.
+        /// An `mcpServers` config (Claude Desktop, Cursor, VS Code format; default
+        /// `$CODEMODE_CONFIG`); without one the snippet sees the built-in demo tools.
         #[arg(long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        limits: host::LimitArgs,
     },
     /// Serve the gateway (the `search` and `execute` tools) over MCP: stdio by default, or
     /// Streamable HTTP with `--http 127.0.0.1:8080`. Stops on SIGINT/SIGTERM or when the
@@ -54,22 +58,39 @@ enum Command {
     /// against this gateway's two tools.
     Tokens(tokens::TokensArgs),
     /// Print which isolation layers this machine gives the sandbox's worker processes
-    /// (seccomp, Landlock, namespaces, rlimits, ...). Exits non-zero if one would fail.
-    Doctor,
+    /// (seccomp, Landlock, namespaces, rlimits, ...) and, with a config, start each upstream
+    /// and report its health, tool count and start time. Exits non-zero if a layer would
+    /// fail or an upstream is unavailable.
+    Doctor(doctor::DoctorArgs),
     /// Internal: serve one execution as a locked-down worker process, speaking the pool's
     /// pipe protocol on stdin and stdout (started by `serve`, never by hand).
     #[command(name = "__worker", hide = true)]
     Worker {
         #[arg(long, hide = true)]
         test_hooks: bool,
+        /// RLIMIT_CPU in seconds (the pool derives it from the execution limits).
+        #[arg(long, hide = true)]
+        cpu_seconds: Option<u64>,
+        /// RLIMIT_AS in bytes (the pool derives it from the execution limits).
+        #[arg(long, hide = true)]
+        address_space_bytes: Option<u64>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Worker { test_hooks } = cli.command {
+    if let Command::Worker {
+        test_hooks,
+        cpu_seconds,
+        address_space_bytes,
+    } = cli.command
+    {
         // Before logging and the async runtime: the lock-down needs a single-threaded process.
-        return codemode_worker::worker_main(codemode_worker::WorkerOptions { test_hooks });
+        return codemode_worker::worker_main(codemode_worker::WorkerOptions {
+            test_hooks,
+            cpu_seconds,
+            address_space_bytes,
+        });
     }
     init_logging(&cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -84,12 +105,17 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async move {
         match cli.command {
-            Command::Run { file, json, config } => run::run(&file, json, config.as_deref()).await,
+            Command::Run {
+                file,
+                json,
+                config,
+                limits,
+            } => run::run(&file, json, config.as_deref(), &limits).await,
             Command::Serve(args) => serve::serve(args).await,
             Command::Search(args) => search::search(args).await,
             Command::Types(args) => types::types(args).await,
             Command::Tokens(args) => tokens::tokens(args).await,
-            Command::Doctor => doctor(),
+            Command::Doctor(args) => doctor::doctor(args).await,
             Command::Worker { .. } => ExitCode::FAILURE,
         }
     });
@@ -99,27 +125,20 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(level: &str) {
+    // rmcp logs its transport failures itself, as Rust `Debug` dumps; the gateway says the
+    // same once, in words (the upstream's status reason). Its own logs show only when asked
+    // for (`--log-level debug`, or `RUST_LOG`).
+    let directives = match level {
+        "debug" | "trace" => level.to_string(),
+        _ => format!("{level},rmcp=off"),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&directives))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rmcp=off"));
     // Colours only for a person at a terminal; a client capturing stderr gets plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-}
-
-fn doctor() -> ExitCode {
-    let report = codemode_confine::probe();
-    print!("{report}");
-    let failed = report
-        .layers
-        .iter()
-        .any(|(_, state)| matches!(state, codemode_confine::LayerState::Failed(_)));
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
 }

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use codemode_sandbox::{Execution, Limits, LogLevel, Sandbox, ToolHost};
+use codemode_sandbox::{Execution, LogLevel, Sandbox, ToolHost};
 
-use crate::host;
+use crate::host::{self, LimitArgs, Startup};
 
-pub async fn run(file: &Path, json: bool, config: Option<&Path>) -> ExitCode {
+pub async fn run(file: &Path, json: bool, config: Option<&Path>, limits: &LimitArgs) -> ExitCode {
     let code = match read_snippet(file) {
         Ok(code) => code,
         Err(message) => {
@@ -17,12 +17,12 @@ pub async fn run(file: &Path, json: bool, config: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let loaded = match host::load_or_exit(config).await {
+    let loaded = match host::load_or_exit(config, limits, Startup::Background).await {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let host: Arc<dyn ToolHost> = Arc::new(loaded.catalog.clone());
-    let execution = Sandbox::execute(&code, host, Limits::default()).await;
+    let execution = Sandbox::execute(&code, host, loaded.limits.clone()).await;
     loaded.shutdown().await;
     if json {
         match serde_json::to_string_pretty(&execution) {

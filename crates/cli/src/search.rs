@@ -23,7 +23,13 @@ pub struct SearchArgs {
 }
 
 pub async fn search(args: SearchArgs) -> ExitCode {
-    let loaded = match host::load_or_exit(args.config.as_deref()).await {
+    let loaded = match host::load_or_exit(
+        args.config.as_deref(),
+        &host::LimitArgs::default(),
+        host::Startup::Wait,
+    )
+    .await
+    {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

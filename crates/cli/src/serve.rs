@@ -11,17 +11,21 @@ use codemode_gateway::{
     PoolOptions, MCP_PATH,
 };
 
-use crate::host;
+use codemode_sandbox::Limits;
+
+use crate::host::{self, LimitArgs, Startup};
+use crate::summary;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The upstream servers (`mcpServers` JSON, as Claude Desktop and Cursor use). Without
-    /// it, the built-in demo tools are served.
+    /// The upstream servers (`mcpServers` JSON, as Claude Desktop and Cursor use; default
+    /// `$CODEMODE_CONFIG`). Without it, the built-in demo tools are served.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8080).
+    /// Serve Streamable HTTP at http://ADDR/mcp instead of stdio (e.g. 127.0.0.1:8080 or
+    /// localhost:8080).
     #[arg(long, value_name = "ADDR")]
-    pub http: Option<SocketAddr>,
+    pub http: Option<String>,
     /// Require `Authorization: Bearer <TOKEN>` on /mcp (HTTP only; ignored on stdio, where
     /// the client owns the process).
     #[arg(long, env = "CODEMODE_TOKEN", hide_env_values = true)]
@@ -58,17 +62,31 @@ pub struct ServeArgs {
         conflicts_with = "in_process"
     )]
     pub max_queued: usize,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Time beyond the wall-clock limit that a shutdown waits for executions in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(3);
 
 pub async fn serve(args: ServeArgs) -> ExitCode {
-    let loaded = match host::load_or_exit(args.config.as_deref()).await {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
+    // A bad address is a usage error: say so before starting any upstream.
+    let http_addr = match &args.http {
+        None => None,
+        Some(text) => match resolve_addr(text).await {
+            Ok(addr) => Some(addr),
+            Err(message) => {
+                eprintln!("codemode: --http {text}: {message}");
+                return ExitCode::from(2);
+            }
+        },
     };
-    let options = match gateway_options(&args) {
+    let loaded =
+        match host::load_or_exit(args.config.as_deref(), &args.limits, Startup::Background).await {
+            Ok(loaded) => loaded,
+            Err(code) => return code,
+        };
+    let options = match gateway_options(&args, loaded.limits.clone()) {
         Ok(options) => options,
         Err(message) => {
             eprintln!("codemode: {message}");
@@ -77,26 +95,27 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let gateway = Gateway::new(loaded.catalog.clone(), options);
-    if let Some(pool) = gateway.worker_pool() {
-        match pool.probe().await {
+    let isolation = match gateway.worker_pool() {
+        None => "isolation: in process (no worker walls; trusted code only)".to_string(),
+        Some(pool) => match pool.probe().await {
             Ok(confinement) => {
-                tracing::info!(
-                    "snippets run in worker processes; {}",
-                    confinement["summary"]
-                        .as_str()
-                        .unwrap_or("confinement unknown")
-                );
                 // Start the warm workers now, so the first execute does not pay for a
                 // process start.
                 pool.warm_up();
+                format!(
+                    "isolation: worker processes, {}",
+                    confinement["summary"]
+                        .as_str()
+                        .unwrap_or("confinement unknown")
+                )
             }
             Err(error) => {
                 eprintln!("codemode: the sandbox worker does not start: {error}");
                 loaded.shutdown().await;
                 return ExitCode::FAILURE;
             }
-        }
-    }
+        },
+    };
     let shutdown = CancellationToken::new();
     let signalled = CancellationToken::new();
     tokio::spawn(cancel_on_signal(signalled.clone()));
@@ -110,22 +129,25 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         shutdown.clone(),
     ));
 
-    let outcome = match args.http {
-        None => serve_stdio(&gateway, shutdown.clone()).await,
+    let outcome = match http_addr {
+        None => {
+            announce(&loaded, "stdio", &isolation, &shutdown);
+            serve_stdio(&gateway, shutdown.clone()).await
+        }
         Some(addr) => {
             let mut options = HttpOptions::new(addr);
             options.token = args.token;
             options.allowed_hosts = args.allowed_hosts;
             options.allowed_origins = args.allowed_origins;
+            if let Some(host) = args.http.as_deref().and_then(named_host) {
+                // Reached by the name it was started with (`localhost:8080` is already
+                // loopback; `myhost:8080` is not).
+                options.allowed_hosts.push(host);
+            }
             match BoundHttp::bind(&gateway, options).await {
                 Ok(bound) => {
-                    // The one line a person starting the server needs, whatever the log level.
-                    eprintln!(
-                        "codemode: serving MCP on http://{}{MCP_PATH} ({} tools in {} namespaces)",
-                        bound.local_addr(),
-                        gateway.catalog().tool_count(),
-                        gateway.catalog().namespaces().len()
-                    );
+                    let place = format!("http://{}{MCP_PATH}", bound.local_addr());
+                    announce(&loaded, &place, &isolation, &shutdown);
                     bound.serve(shutdown.clone()).await
                 }
                 Err(error) => Err(error),
@@ -146,9 +168,68 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-fn gateway_options(args: &ServeArgs) -> Result<GatewayOptions, String> {
+/// The lines a person starting the gateway needs, whatever the log level: where it serves
+/// and how snippets are isolated at once, then, when every upstream has made its first
+/// attempt, which are ready and which are not (with why).
+fn announce(loaded: &host::Loaded, place: &str, isolation: &str, shutdown: &CancellationToken) {
+    let catalog = loaded.catalog.clone();
+    match loaded.upstreams() {
+        None => eprintln!(
+            "codemode: serving MCP on {place} ({} demo tools in {} namespaces; {isolation})",
+            catalog.tool_count(),
+            catalog.namespaces().len()
+        ),
+        Some(upstreams) => {
+            let count = upstreams.servers().len();
+            eprintln!("codemode: serving MCP on {place} ({isolation}; starting {count} upstreams)");
+            let upstreams = upstreams.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = upstreams.first_attempts() => {
+                        eprintln!("codemode: {}", summary::upstreams_line(&upstreams.servers()));
+                    }
+                    () = shutdown.cancelled() => {}
+                }
+            });
+        }
+    }
+}
+
+/// `127.0.0.1:8080` as it is; `localhost:8080` or `[::1]:8080` looked up, preferring IPv4
+/// (what most clients try first for `localhost`).
+async fn resolve_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err("expected HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080".to_string());
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(text)
+        .await
+        .map_err(|e| format!("cannot resolve it: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| "it resolves to no address".to_string())
+}
+
+/// The host name of `--http NAME:PORT` when it is a name, not an address.
+fn named_host(text: &str) -> Option<String> {
+    if text.parse::<SocketAddr>().is_ok() {
+        return None;
+    }
+    let (host, _port) = text.rsplit_once(':')?;
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+fn gateway_options(args: &ServeArgs, limits: Limits) -> Result<GatewayOptions, String> {
     let mut options = GatewayOptions {
         max_concurrent_executions: args.max_executions.max(1),
+        limits,
         ..GatewayOptions::default()
     };
     if !args.in_process {

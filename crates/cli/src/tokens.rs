@@ -20,7 +20,13 @@ pub struct TokensArgs {
 }
 
 pub async fn tokens(args: TokensArgs) -> ExitCode {
-    let loaded = match host::load_or_exit(args.config.as_deref()).await {
+    let loaded = match host::load_or_exit(
+        args.config.as_deref(),
+        &host::LimitArgs::default(),
+        host::Startup::Wait,
+    )
+    .await
+    {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

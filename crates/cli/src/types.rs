@@ -16,7 +16,13 @@ pub struct TypesArgs {
 }
 
 pub async fn types(args: TypesArgs) -> ExitCode {
-    let loaded = match host::load_or_exit(args.config.as_deref()).await {
+    let loaded = match host::load_or_exit(
+        args.config.as_deref(),
+        &host::LimitArgs::default(),
+        host::Startup::Wait,
+    )
+    .await
+    {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

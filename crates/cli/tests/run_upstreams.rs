@@ -125,12 +125,40 @@ fn a_failing_snippet_exits_non_zero_with_the_line() {
 }
 
 #[test]
-fn a_broken_config_names_the_file_and_field() {
+fn a_broken_entry_names_the_file_and_field_and_costs_only_itself() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let config = write(
         dir.path(),
         "mcp.json",
         r#"{ "mcpServers": { "memory": { "command": "x", "args": [1] } } }"#,
+    );
+    let snippet = write(
+        dir.path(),
+        "call.ts",
+        "try { await tools.memory.read_graph(); } catch (e) { return e.message; }",
+    );
+    let (code, stdout, stderr) = codemode(&[
+        "run",
+        snippet.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("mcp.json"), "{stderr}");
+    assert!(stderr.contains("mcpServers.memory.args[0]"), "{stderr}");
+    assert!(
+        stdout.contains("tools.memory is configured but unavailable: invalid config entry: mcpServers.memory.args[0]"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_config_that_is_not_json_names_the_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = write(
+        dir.path(),
+        "mcp.json",
+        "{ \"mcpServers\": {\n  \"memory\": { \"command\" \"x\" } } }",
     );
     let snippet = write(dir.path(), "ok.ts", "return 1");
     let (code, _, stderr) = codemode(&[
@@ -140,8 +168,7 @@ fn a_broken_config_names_the_file_and_field() {
         config.to_str().unwrap(),
     ]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("mcp.json"), "{stderr}");
-    assert!(stderr.contains("mcpServers.memory.args"), "{stderr}");
+    assert!(stderr.contains("mcp.json:2:"), "{stderr}");
 }
 
 #[test]
@@ -160,7 +187,9 @@ fn an_unreachable_upstream_is_reported_and_the_rest_serve() {
     let snippet = write(
         dir.path(),
         "ns.ts",
-        "return Object.keys(tools).filter((k) => !k.startsWith('$'));",
+        "await tools.time.get_current_time({ timezone: 'UTC' });\n\
+         let ghost; try { await tools.ghost.anything(); } catch (e) { ghost = e.message; }\n\
+         return { namespaces: Object.keys(tools).filter((k) => !k.startsWith('$')), ghost };",
     );
     let (code, stdout, stderr) = codemode(&[
         "run",
@@ -169,9 +198,17 @@ fn an_unreachable_upstream_is_reported_and_the_rest_serve() {
         config.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&stdout).unwrap(),
-        json!(["time"])
+    let value: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["namespaces"], json!(["ghost", "time"]), "{value}");
+    let ghost = value["ghost"].as_str().unwrap_or_default();
+    assert!(
+        ghost.starts_with("tools.ghost is configured but unavailable: cannot start"),
+        "{ghost}"
     );
-    assert!(stderr.contains("upstream ghost is unavailable"), "{stderr}");
+    assert!(ghost.contains("command not found"), "{ghost}");
+    assert_eq!(
+        stderr.matches("upstream `ghost` is unavailable").count(),
+        1,
+        "said once: {stderr}"
+    );
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use codemode_catalog::{Catalog, NamespaceSummary};
+use codemode_catalog::{Catalog, NamespaceStatus, NamespaceSummary};
 use codemode_sandbox::Limits;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::json;
@@ -87,10 +87,8 @@ pub(crate) fn execute_tool(catalog: &Catalog, limits: &Limits) -> Tool {
         "required": ["code"]
     });
     let description = format!(
-        "{EXECUTE_INTRO} Limits: {} s of CPU, {} s in all, {} tool calls.\n\n{EXECUTE_EXAMPLE}\n\n{}",
-        limits.cpu_time.as_secs(),
-        limits.wall_time.as_secs(),
-        limits.max_tool_calls,
+        "{EXECUTE_INTRO} {}\n\n{EXECUTE_EXAMPLE}\n\n{}",
+        limits_sentence(limits),
         namespace_list(&catalog.namespaces(), catalog.tool_count())
     );
     // What a snippet does depends on the tools it calls, which may write: no read-only or
@@ -103,15 +101,86 @@ pub(crate) fn execute_tool(catalog: &Catalog, limits: &Limits) -> Tool {
     .with_annotations(ToolAnnotations::new().read_only(false).open_world(true))
 }
 
-/// `Namespaces under tools (2 with 10 tools): - a (3): ...`, capped in count and line length.
-pub(crate) fn namespace_list(namespaces: &[NamespaceSummary], tool_count: usize) -> String {
-    if namespaces.is_empty() {
-        return "No tools are available right now.".to_string();
+/// The limits in force, as the agent should plan for them.
+pub(crate) fn limits_sentence(limits: &Limits) -> String {
+    format!(
+        "Limits per call: {} of CPU, {} in all, {} of memory, {} tool calls, {} of returned JSON.",
+        duration_text(limits.cpu_time),
+        duration_text(limits.wall_time),
+        size_text(limits.memory_bytes as u64),
+        limits.max_tool_calls,
+        size_text(limits.max_result_bytes as u64),
+    )
+}
+
+/// `50 s`, `500 ms`, `1.5 s`.
+pub(crate) fn duration_text(duration: std::time::Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
     }
-    let mut out = format!(
-        "Namespaces under `tools` ({} with {tool_count} tools; tool count in brackets):",
-        namespaces.len()
-    );
+}
+
+/// `128 MiB`, `64 KiB`, `1000 bytes`.
+pub(crate) fn size_text(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let unit = |size: u64, name: &str| {
+        if bytes.is_multiple_of(size) {
+            format!("{} {name}", bytes / size)
+        } else {
+            format!("{:.1} {name}", bytes as f64 / size as f64)
+        }
+    };
+    match bytes {
+        b if b >= GIB => unit(GIB, "GiB"),
+        b if b >= MIB => unit(MIB, "MiB"),
+        b if b >= KIB => unit(KIB, "KiB"),
+        b => format!("{b} bytes"),
+    }
+}
+
+/// `Namespaces under tools (2 with 10 tools): - a (3): ...`, capped in count and line length.
+/// Namespaces that are starting or down follow, each with its one-line reason.
+pub(crate) fn namespace_list(all: &[NamespaceSummary], tool_count: usize) -> String {
+    let (namespaces, not_ready): (Vec<&NamespaceSummary>, Vec<&NamespaceSummary>) = all
+        .iter()
+        .partition(|ns| ns.status == NamespaceStatus::Ready);
+    let mut out = if namespaces.is_empty() {
+        "No tools are available right now.".to_string()
+    } else {
+        format!(
+            "Namespaces under `tools` ({} with {tool_count} tools; tool count in brackets):",
+            namespaces.len()
+        )
+    };
+    out.push_str(&ready_lines(&namespaces));
+    if !not_ready.is_empty() {
+        out.push_str("\nNot available now (calling them throws with the reason):");
+        for ns in not_ready.iter().take(LISTED_NAMESPACES) {
+            out.push_str(&format!(
+                "\n- {}: {}",
+                ns.ident,
+                ns.status.one_line(NAMESPACE_LINE_CHARS)
+            ));
+        }
+        if not_ready.len() > LISTED_NAMESPACES {
+            out.push_str(&format!(
+                "\n- ...and {} more: search with an empty query lists them all.",
+                not_ready.len() - LISTED_NAMESPACES
+            ));
+        }
+    }
+    out
+}
+
+fn ready_lines(namespaces: &[&NamespaceSummary]) -> String {
+    let mut out = String::new();
     for ns in namespaces.iter().take(LISTED_NAMESPACES) {
         out.push_str(&format!("\n- {} ({})", ns.ident, ns.tool_count));
         if let Some(line) = ns.description.as_deref().and_then(first_line) {
@@ -159,8 +228,22 @@ mod tests {
                 ident: format!("namespace{i}"),
                 description: Some(description.to_string()),
                 tool_count: 10,
+                status: NamespaceStatus::Ready,
             })
             .collect()
+    }
+
+    #[test]
+    fn limits_read_in_units() {
+        assert_eq!(size_text(128 * 1024 * 1024), "128 MiB");
+        assert_eq!(size_text(1536 * 1024 * 1024), "1.5 GiB");
+        assert_eq!(size_text(64 * 1024), "64 KiB");
+        assert_eq!(size_text(1000), "1000 bytes");
+        assert_eq!(
+            duration_text(std::time::Duration::from_millis(500)),
+            "500 ms"
+        );
+        assert_eq!(duration_text(std::time::Duration::from_secs(50)), "50 s");
     }
 
     #[test]

@@ -29,9 +29,13 @@ pub(crate) enum Executor {
 }
 
 impl Executor {
-    pub fn new(isolation: &Isolation, max_concurrent: usize) -> Executor {
+    /// `limits` are those every execution runs with: the pool's workers get rlimits to match.
+    pub fn new(isolation: &Isolation, limits: &Limits, max_concurrent: usize) -> Executor {
         match isolation {
-            Isolation::Workers(options) => Executor::Pool(WorkerPool::new(options.clone())),
+            Isolation::Workers(options) => Executor::Pool(WorkerPool::new(PoolOptions {
+                limits: limits.clone(),
+                ..options.clone()
+            })),
             Isolation::InProcess => Executor::InProcess(Semaphore::new(max_concurrent.max(1))),
         }
     }
@@ -79,6 +83,11 @@ impl InFlight {
         }
         self.count.send_modify(|n| *n += 1);
         Some(InFlightGuard(self.clone()))
+    }
+
+    /// True once [`Self::drain`] has begun.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// Stops accepting executions and waits up to `patience` for those in flight; true when

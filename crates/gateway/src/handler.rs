@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use codemode_catalog::Catalog;
+use codemode_catalog::{CallObserver, Catalog};
 use codemode_sandbox::{Execution, Limits, LogLevel, ToolHost};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -19,12 +19,14 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::describe::{execute_tool, search_tool};
 use crate::execute::{execution_result, level_name};
 use crate::executor::{shutting_down, Executor, InFlight, Isolation};
 use crate::notify;
+use crate::progress::{self, ProgressReporter};
 use crate::resources;
 use crate::search::{search_result, SearchArgs};
 use crate::session::SessionState;
@@ -38,6 +40,9 @@ const INSTRUCTIONS: &str = "\
 Every tool behind this server is a typed async function `tools.<namespace>.<name>(args)`. \
 Find functions with `search`, then do the whole task in one `execute` call: the code calls \
 the tools, keeps intermediate data to itself, and returns only the answer.";
+
+/// How long `search` waits for upstream servers that are still starting.
+const SEARCH_STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How the gateway runs snippets.
 #[derive(Debug, Clone)]
@@ -81,7 +86,11 @@ struct Shared {
 
 impl Gateway {
     pub fn new(catalog: Catalog, options: GatewayOptions) -> Gateway {
-        let executor = Executor::new(&options.isolation, options.max_concurrent_executions);
+        let executor = Executor::new(
+            &options.isolation,
+            &options.limits,
+            options.max_concurrent_executions,
+        );
         Gateway {
             shared: Arc::new(Shared {
                 catalog,
@@ -119,12 +128,30 @@ impl Gateway {
 
     /// Runs a snippet as the `execute` tool does, without MCP around it.
     pub async fn execute(&self, code: &str) -> Execution {
+        self.execute_observed(code, None).await
+    }
+
+    /// [`Gateway::execute`], telling `observer` about each call as it finishes and the
+    /// progress its server reports.
+    pub async fn execute_observed(
+        &self,
+        code: &str,
+        observer: Option<Arc<dyn CallObserver>>,
+    ) -> Execution {
         let Some(_in_flight) = self.shared.in_flight.enter() else {
             return shutting_down();
         };
-        let host: Arc<dyn ToolHost> = Arc::new(self.shared.catalog.clone());
+        let host: Arc<dyn ToolHost> = match observer {
+            Some(observer) => Arc::new(self.shared.catalog.observed(observer)),
+            None => Arc::new(self.shared.catalog.clone()),
+        };
         let limits = self.shared.options.limits.clone();
         self.shared.executor.run(code, host, limits).await
+    }
+
+    /// True once [`Gateway::drain`] has begun: new executions are refused.
+    pub fn is_draining(&self) -> bool {
+        self.shared.in_flight.is_closing()
     }
 
     /// The worker pool, when snippets run in workers.
@@ -164,10 +191,24 @@ impl Gateway {
             }
         };
         let started = Instant::now();
+        // With a progress token, calls and upstream progress become notifications/progress
+        // while the snippet runs.
+        let progress_done = CancellationToken::new();
+        let observer = context.meta.get_progress_token().map(|token| {
+            let reporter = Arc::new(ProgressReporter::default());
+            tokio::spawn(progress::pump(
+                reporter.clone(),
+                context.peer.clone(),
+                token,
+                progress_done.clone(),
+            ));
+            reporter as Arc<dyn CallObserver>
+        });
+        let _stop_progress = progress_done.drop_guard();
         // A `notifications/cancelled` from the client drops the execution, which stops the
         // snippet and its pending tool calls.
         let execution = tokio::select! {
-            execution = self.execute(code) => execution,
+            execution = self.execute_observed(code, observer) => execution,
             () = context.ct.cancelled() => {
                 tracing::info!("execute cancelled by the client");
                 return Err(ErrorData::internal_error("cancelled by the client", None));
@@ -258,7 +299,15 @@ impl ServerHandler for Gateway {
         let arguments = request.arguments.as_ref();
         let result = match request.name.as_ref() {
             SEARCH_TOOL => match SearchArgs::parse(arguments) {
-                Ok(args) => span.in_scope(|| search_result(&self.shared.catalog, &args)),
+                Ok(args) => {
+                    // Just after start-up, servers that are still coming up get a moment,
+                    // so the first search sees their tools.
+                    self.shared
+                        .catalog
+                        .settle_starting(SEARCH_STARTUP_WAIT)
+                        .await;
+                    span.in_scope(|| search_result(&self.shared.catalog, &args))
+                }
                 Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
             },
             EXECUTE_TOOL => {

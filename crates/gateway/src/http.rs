@@ -3,8 +3,8 @@
 //!
 //! Security: `Host` must name this machine's loopback (or a host the operator allowed) and a
 //! browser's `Origin` must be a loopback origin (or allowed), which stops DNS rebinding; a
-//! bearer token, when configured, guards `/mcp`. `/healthz` answers without either, for
-//! load balancers and readiness checks.
+//! bearer token, when configured, guards `/mcp`. `/healthz` (and `/health`) answers without
+//! either, for load balancers and readiness checks: names, states and tool counts only.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +25,9 @@ use crate::{Gateway, GatewayError};
 
 /// Where the MCP endpoint lives.
 pub const MCP_PATH: &str = "/mcp";
-const HEALTH_PATH: &str = "/healthz";
+/// Readiness per upstream, without authentication (see [`health`]).
+pub const HEALTH_PATH: &str = "/healthz";
+const HEALTH_ALIAS: &str = "/health";
 
 /// Loopback names always accepted in `Host` (any port).
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -187,9 +189,59 @@ fn router(
         )),
         None => mcp_router,
     };
+    let health_gateway = gateway.clone();
+    let health = get(move || {
+        let gateway = health_gateway.clone();
+        async move { health(&gateway) }
+    });
     Router::new()
-        .route(HEALTH_PATH, get(|| async { "ok\n" }))
+        .route(HEALTH_PATH, health.clone())
+        .route(HEALTH_ALIAS, health)
         .merge(mcp_router)
+}
+
+/// `{"status": "ready" | "starting" | "draining", "namespaces": [{name, state, tools}]}`:
+/// readiness per upstream for load balancers and operators. Names, states and counts only:
+/// no reasons (they may quote a server's stderr), commands, URLs or headers. 503 while the
+/// gateway drains, so a balancer stops sending it work.
+fn health(gateway: &Gateway) -> Response {
+    let namespaces = gateway.catalog().namespaces();
+    let draining = gateway.is_draining();
+    let starting = namespaces
+        .iter()
+        .any(|ns| ns.status == codemode_catalog::NamespaceStatus::Starting);
+    let status = if draining {
+        "draining"
+    } else if starting {
+        "starting"
+    } else {
+        "ready"
+    };
+    let listed: Vec<serde_json::Value> = namespaces
+        .iter()
+        .map(|ns| {
+            let state = match &ns.status {
+                codemode_catalog::NamespaceStatus::Ready => "ready",
+                codemode_catalog::NamespaceStatus::Starting => "starting",
+                codemode_catalog::NamespaceStatus::Unavailable { retrying: true, .. } => {
+                    "unavailable (retrying)"
+                }
+                codemode_catalog::NamespaceStatus::Unavailable { .. } => "unavailable",
+            };
+            serde_json::json!({ "name": ns.ident, "state": state, "tools": ns.tool_count })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "status": status,
+        "tools": gateway.catalog().tool_count(),
+        "namespaces": listed,
+    });
+    let code = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, axum::Json(body)).into_response()
 }
 
 async fn require_bearer(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {

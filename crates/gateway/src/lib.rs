@@ -23,6 +23,7 @@ mod executor;
 mod handler;
 mod http;
 mod notify;
+mod progress;
 mod resources;
 mod search;
 mod session;

@@ -188,7 +188,10 @@ async fn a_configured_token_guards_mcp_but_not_health() {
 
     let health = request(addr, "GET", "/healthz", &[], "").await;
     assert_eq!(health.status, 200);
-    assert_eq!(health.body.trim(), "ok");
+    let body: serde_json::Value = serde_json::from_str(health.body.trim()).expect("JSON");
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["namespaces"][0]["name"], "orders", "{body}");
+    assert_eq!(body["namespaces"][0]["state"], "ready", "{body}");
     server.shutdown.cancel();
 }
 

@@ -58,9 +58,14 @@ pub struct HttpGateway {
 
 impl HttpGateway {
     pub fn start(extra_args: &[&str], env: &[(&str, &str)]) -> HttpGateway {
+        HttpGateway::start_at("127.0.0.1:0", extra_args, env)
+    }
+
+    /// [`HttpGateway::start`] listening on `addr` (e.g. `localhost:0`).
+    pub fn start_at(addr: &str, extra_args: &[&str], env: &[(&str, &str)]) -> HttpGateway {
         let mut command = Command::new(codemode());
         command
-            .args(["serve", "--http", "127.0.0.1:0"])
+            .args(["serve", "--http", addr])
             .args(extra_args)
             .env_remove("CODEMODE_TOKEN")
             .stdin(Stdio::null())
@@ -215,4 +220,228 @@ pub fn alive(pid: u32) -> bool {
             .is_some_and(|state| state != "Z" && state != "X"),
         Err(_) => false,
     }
+}
+
+/// Runs the Node script `tests/clients/<script>` with `spec` (plus `nodeModules`) and returns
+/// the JSON report it prints last.
+pub fn run_node_script(script: &str, spec: &Value) -> Value {
+    let mut spec = spec.clone();
+    spec["nodeModules"] = Value::String(path_str(&node_modules()));
+    let output = Command::new(node())
+        .arg(repo_root().join("tests/clients").join(script))
+        .arg(spec.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("node starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("{script} printed no JSON report ({e}): {stdout}\n{stderr}"))
+}
+
+/// `codemode serve` over stdio driven by hand, one JSON-RPC line at a time: for tests that
+/// time the handshake or watch notifications arrive.
+pub struct StdioSession {
+    pub child: Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<Value>,
+    next_id: u64,
+    /// Notifications received while waiting for answers, in order.
+    pub notifications: Vec<Value>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl StdioSession {
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> StdioSession {
+        let mut command = Command::new(codemode());
+        command
+            .arg("serve")
+            .args(args)
+            .env_remove("CODEMODE_TOKEN")
+            .env_remove("CODEMODE_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("codemode starts");
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(message) => {
+                        if tx.send(message).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => panic!("codemode wrote a non-JSON line on stdout ({e}): {line}"),
+                }
+            }
+        });
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut log = sink.lock().expect("not poisoned");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        StdioSession {
+            child,
+            stdin,
+            lines,
+            next_id: 1,
+            notifications: Vec::new(),
+            stderr: log,
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().expect("not poisoned").clone()
+    }
+
+    fn write(&mut self, message: &Value) {
+        use std::io::Write;
+        let mut line = message.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| self.stdin.flush())
+            .expect("codemode reads stdin");
+    }
+
+    /// Sends a request and waits up to `timeout` for its answer (its `result`, or panics
+    /// on an error answer); notifications meanwhile are kept.
+    pub fn request(&mut self, method: &str, params: Value, timeout: Duration) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.write(
+            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        );
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "no answer to {method} within {timeout:?}; stderr:\n{}",
+                    self.stderr()
+                )
+            });
+            if message.get("id") == Some(&serde_json::json!(id)) {
+                if let Some(error) = message.get("error") {
+                    panic!("{method} failed: {error}");
+                }
+                return message["result"].clone();
+            }
+            if message.get("id").is_none() {
+                self.notifications.push(message);
+            }
+        }
+    }
+
+    /// `initialize` and `notifications/initialized`; returns how long the answer took.
+    pub fn initialize(&mut self) -> Duration {
+        let started = Instant::now();
+        self.request(
+            "initialize",
+            serde_json::json!({
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "codemode-test", "version": "1"}
+            }),
+            Duration::from_secs(30),
+        );
+        let elapsed = started.elapsed();
+        self.write(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        elapsed
+    }
+
+    /// Waits up to `timeout` for a notification with `method` (one already received counts).
+    pub fn wait_for_notification(&mut self, method: &str, timeout: Duration) -> bool {
+        let seen = |n: &Value| n["method"] == method;
+        if self.notifications.iter().any(seen) {
+            return true;
+        }
+        let deadline = Instant::now() + timeout;
+        while let Ok(message) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            let hit = seen(&message);
+            self.notifications.push(message);
+            if hit {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `tools/call` of `execute`: (isError, the first text block: the value as JSON, or
+    /// the error).
+    pub fn execute(&mut self, code: &str, timeout: Duration) -> (bool, String) {
+        let result = self.request(
+            "tools/call",
+            serde_json::json!({"name": "execute", "arguments": {"code": code}}),
+            timeout,
+        );
+        let first = result["content"][0]["text"].as_str().unwrap_or_default();
+        (result["isError"] == true, first.to_string())
+    }
+
+    /// `tools/call` of `search`: its text.
+    pub fn search(&mut self, query: &str) -> String {
+        let result = self.request(
+            "tools/call",
+            serde_json::json!({"name": "search", "arguments": {"query": query}}),
+            Duration::from_secs(30),
+        );
+        content_text(&result)
+    }
+
+    /// The `execute` tool's description, as `tools/list` gives it now.
+    pub fn execute_description(&mut self) -> String {
+        let tools = self.request("tools/list", serde_json::json!({}), Duration::from_secs(10));
+        tools["tools"]
+            .as_array()
+            .and_then(|tools| tools.iter().find(|t| t["name"] == "execute"))
+            .and_then(|t| t["description"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Drop for StdioSession {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The text blocks of a `CallToolResult`, joined by newlines.
+pub fn content_text(result: &Value) -> String {
+    result["content"]
+        .as_array()
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
 }
