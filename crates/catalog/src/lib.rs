@@ -15,6 +15,7 @@
 //!   [`codemode_sandbox::ToolHost`] (every call from a snippet passes through it), ranks
 //!   tools for `search`, and renders the declarations.
 
+pub mod blocking;
 pub mod naming;
 mod observe;
 mod registry;
@@ -24,5 +25,5 @@ pub mod typescript;
 pub use observe::{CallContext, CallObserver, ObservedCatalog, Progress, ProgressSink};
 pub use registry::{
     Catalog, NamespaceStatus, NamespaceSummary, SearchGroup, SearchHit, SearchResults,
-    SourceNamespace, ToolSource, ToolSpec, SEARCH_FUNCTION,
+    SourceNamespace, ToolSource, ToolSpec, MAX_QUERY_BYTES, SEARCH_FUNCTION,
 };

@@ -195,6 +195,10 @@ struct ToolEntry {
     spec: ToolSpec,
 }
 
+/// Longest query `search` and `tools.$search` accept: a task is a few words, and ranking
+/// work grows with the query.
+pub const MAX_QUERY_BYTES: usize = 4 * 1024;
+
 /// The root function agents call inside `execute` to look tools up.
 pub const SEARCH_FUNCTION: &str = "$search";
 
@@ -625,7 +629,9 @@ impl Catalog {
     /// down fails at once with the reason.
     pub(crate) fn call_in(&self, call: ToolCall, context: &CallContext) -> ToolFuture {
         if call.namespace.is_empty() && call.name == SEARCH_FUNCTION {
-            return Box::pin(std::future::ready(self.search_from_snippet(&call.args)));
+            let catalog = self.clone();
+            let internal = Err(ToolError::new("tools.$search failed inside the gateway"));
+            return crate::blocking::run(move || catalog.search_from_snippet(&call.args), internal);
         }
         let snapshot = self.snapshot();
         let key = (call.namespace.clone(), call.name.clone());
@@ -750,6 +756,12 @@ impl Catalog {
                 ))
             }
         };
+        if query.len() > MAX_QUERY_BYTES {
+            return Err(ToolError::new(format!(
+                "the query is {} bytes; at most {MAX_QUERY_BYTES} are searched (use a few words from the task)",
+                query.len()
+            )));
+        }
         let results = self.search(&query, limit.clamp(1, 50));
         let hits: Vec<Value> = results
             .namespaces

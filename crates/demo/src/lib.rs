@@ -409,8 +409,11 @@ impl ToolSource for DemoSource {
     }
 
     fn call(&self, namespace: &str, tool: &str, args: Value) -> ToolFuture {
-        Box::pin(std::future::ready(DemoHost::call_sync(
-            namespace, tool, &args,
-        )))
+        // Listing 10,000 orders is real work: on the bounded pool when called from a task.
+        let (namespace, tool) = (namespace.to_string(), tool.to_string());
+        codemode_catalog::blocking::run(
+            move || DemoHost::call_sync(&namespace, &tool, &args),
+            Err(ToolError::new("the demo tool failed inside the gateway")),
+        )
     }
 }

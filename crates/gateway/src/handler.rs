@@ -306,7 +306,16 @@ impl ServerHandler for Gateway {
                         .catalog
                         .settle_starting(SEARCH_STARTUP_WAIT)
                         .await;
-                    span.in_scope(|| search_result(&self.shared.catalog, &args))
+                    // Ranking is CPU work: off the async runtime, on the bounded pool.
+                    let catalog = self.shared.catalog.clone();
+                    let failed = CallToolResult::error(vec![ContentBlock::text(
+                        "search failed inside the gateway",
+                    )]);
+                    codemode_catalog::blocking::run(
+                        move || span.in_scope(|| search_result(&catalog, &args)),
+                        failed,
+                    )
+                    .await
                 }
                 Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
             },

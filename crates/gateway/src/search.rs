@@ -1,7 +1,7 @@
 //! The `search` tool: the catalogue's ranking, rendered as TypeScript signatures for the
 //! model (text) and as data for programs (`structuredContent`).
 
-use codemode_catalog::Catalog;
+use codemode_catalog::{Catalog, MAX_QUERY_BYTES};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::Value;
 
@@ -27,6 +27,12 @@ impl SearchArgs {
             }
             Some(other) => return Err(format!("`query` must be a string, not {other}")),
         };
+        if query.len() > MAX_QUERY_BYTES {
+            return Err(format!(
+                "`query` is {} bytes; at most {MAX_QUERY_BYTES} are searched (use a few words from the task)",
+                query.len()
+            ));
+        }
         let limit = match arguments.get("limit") {
             None | Some(Value::Null) => DEFAULT_SEARCH_LIMIT,
             Some(Value::Number(n)) => n

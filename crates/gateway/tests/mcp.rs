@@ -471,3 +471,43 @@ impl ToolSource for StaticSource {
         Box::pin(std::future::ready(Ok(args)))
     }
 }
+
+/// However large the thrown value, the reply stays small: the message goes out twice (text
+/// and `structuredContent`), so each copy is cut.
+#[tokio::test]
+async fn huge_errors_are_cut_to_the_reply_budget() {
+    let gateway = demo_gateway();
+    let connected = connect(&gateway, legacy()).await;
+    for code in [
+        "throw new Error('x'.repeat(20e6))",
+        "throw 'y'.repeat(20e6)",
+        "throw { message: 'z'.repeat(20e6) }",
+    ] {
+        let result = call(&connected.client, "execute", json!({ "code": code })).await;
+        assert_eq!(result.is_error, Some(true), "{code}");
+        let reply = serde_json::to_string(&result).expect("serializes");
+        assert!(
+            reply.len() < 64 * 1024,
+            "{code}: a {} byte reply",
+            reply.len()
+        );
+        assert!(text(&result).contains("more bytes cut"), "{code}");
+    }
+    // The gateway still serves.
+    let result = call(&connected.client, "execute", json!({ "code": "return 1" })).await;
+    assert_eq!(result.is_error, Some(false));
+}
+
+#[tokio::test]
+async fn search_queries_are_capped() {
+    let gateway = demo_gateway();
+    let connected = connect(&gateway, legacy()).await;
+    let long = "orders ".repeat(2_000);
+    let result = call(&connected.client, "search", json!({ "query": long })).await;
+    assert_eq!(result.is_error, Some(true));
+    assert!(text(&result).contains("at most 4096"), "{}", text(&result));
+    let code = format!("return await tools.$search({:?});", long);
+    let result = call(&connected.client, "execute", json!({ "code": code })).await;
+    assert_eq!(result.is_error, Some(true));
+    assert!(text(&result).contains("at most 4096"), "{}", text(&result));
+}
