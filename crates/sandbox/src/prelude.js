@@ -39,7 +39,6 @@
   const dateToISOString = DateProto.toISOString;
   const arrayFrom = Array.from;
   const stringSlice = String.prototype.slice;
-  const arrayJoin = Array.prototype.join;
   const arrayPush = Array.prototype.push;
   const promiseThen = Promise.prototype.then;
   const PromiseCtor = Promise;
@@ -52,7 +51,10 @@
   const MAX_DEPTH = 64;
 
   const push = (array, item) => apply(arrayPush, array, [item]);
-  const join = (array, separator) => apply(arrayJoin, array, [separator]);
+  // Appends as an own data property: `push` and `a[i] = x` go through setters a snippet may
+  // have put on `Array.prototype`.
+  const append = (array, item) =>
+    defineProperty(array, array.length, { value: item, writable: true, enumerable: true, configurable: true });
   const slice = (string, start, end) => apply(stringSlice, string, [start, end]);
   const isInstance = (value, proto) => {
     for (let p = getPrototypeOf(value); p !== null; p = getPrototypeOf(p)) {
@@ -142,17 +144,26 @@
       const entries = arrayFrom(apply(mapEntries, value, []));
       const names = [];
       const lookup = create(null);
-      for (const [k, v] of entries) {
-        const name = String_(k);
-        push(names, name);
-        lookup[name] = v;
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i];
+        const name = String_(entry[0]);
+        if (!(name in lookup)) append(names, name);
+        lookup[name] = entry[1];
       }
       return writeFields(names, (name) => lookup[name], depth, state);
     }
     if (isInstance(value, ErrorProto)) {
-      const fields = { name: String_(value.name), message: String_(value.message) };
-      for (const k of keys(value)) fields[k] = value[k];
-      return writeFields(keys(fields), (name) => fields[name], depth, state);
+      const fields = create(null);
+      const names = ["name", "message"];
+      fields.name = String_(value.name);
+      fields.message = String_(value.message);
+      const own = keys(value);
+      for (let i = 0; i < own.length; i++) {
+        const k = own[i];
+        if (!(k in fields)) append(names, k);
+        fields[k] = value[k];
+      }
+      return writeFields(names, (name) => fields[name], depth, state);
     }
     if (isInstance(value, RegExpProto)) return writeString(String_(value), state);
     if (isInstance(value, ArrayBufferProto)) {
@@ -161,38 +172,43 @@
     return writeFields(keys(value), (name) => value[name], depth, state);
   }
 
+  // Output is built by string concatenation, never in arrays: a snippet's accessors on
+  // `Array.prototype` must not reach the text (they once spliced raw strings into it).
   function writeArray(items, length, at, depth, state) {
-    const parts = [];
+    let out = "[";
     emit(state, "[]");
     for (let i = 0; i < length; i++) {
+      const comma = i === 0 ? "" : ",";
       if (state.left <= 0) {
         state.truncated = true;
-        push(parts, emit(state, stringify("… " + (length - i) + " more items")));
+        out += comma + emit(state, stringify("… " + (length - i) + " more items"));
         break;
       }
       const item = write(at(i), String_(i), depth + 1, state);
-      push(parts, item === SKIP ? emit(state, "null") : item);
+      out += comma + (item === SKIP ? emit(state, "null") : item);
       state.left -= 1;
     }
-    return "[" + join(parts, ",") + "]";
+    return out + "]";
   }
 
   function writeFields(names, at, depth, state) {
-    const parts = [];
+    let out = "{";
+    let comma = "";
     emit(state, "{}");
     for (let i = 0; i < names.length; i++) {
       const name = names[i];
       if (state.left <= 0) {
         state.truncated = true;
-        push(parts, emit(state, '"…":' + stringify(names.length - i + " more keys")));
+        out += comma + emit(state, '"…":' + stringify(names.length - i + " more keys"));
         break;
       }
       const item = write(at(name), name, depth + 1, state);
       if (item === SKIP) continue;
-      push(parts, emit(state, stringify(name) + ":") + item);
+      out += comma + emit(state, stringify(name) + ":") + item;
+      comma = ",";
       state.left -= 1;
     }
-    return "{" + join(parts, ",") + "}";
+    return out + "}";
   }
 
   // ---- console ------------------------------------------------------------------------
@@ -212,7 +228,7 @@
       return String_(value.name) + ": " + String_(value.message) + (stack ? "\n" + stack : "");
     }
     try {
-      const [text] = serialize(value, config.logBudget);
+      const text = serialize(value, config.logBudget)[0];
       return text === undefined ? String_(value) : text;
     } catch (e) {
       return "[unprintable: " + String_(e && e.message) + "]";
@@ -228,9 +244,9 @@
         host.log(level, undefined);
         return;
       }
-      const parts = [];
-      for (const arg of args) push(parts, render(arg));
-      logsFull = !host.log(level, join(parts, " "));
+      let line = "";
+      for (let i = 0; i < args.length; i++) line += (i === 0 ? "" : " ") + render(args[i]);
+      logsFull = !host.log(level, line);
     };
   }
 

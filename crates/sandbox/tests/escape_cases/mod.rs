@@ -107,6 +107,9 @@ return await tools.test.echo({ a: 1 });"#, Completes),
         ("an endless interval", "setInterval(() => {}, 0); await new Promise(() => {});", Fails(ErrorKind::Timeout, "")),
         ("deep JSON.parse", "return JSON.parse('['.repeat(1e6) + ']'.repeat(1e6))", FailsAs(&[ErrorKind::Runtime, ErrorKind::Limit])),
         ("microtask flood", "const spin = (): Promise<void> => Promise.resolve().then(spin); spin(); await new Promise(() => {});", Fails(ErrorKind::Timeout, "")),
+        // --- accessors on shared prototypes must not reach the output ------------------
+        ("holes read through a poisoned Array.prototype", "Object.defineProperty(Array.prototype, 0, { get() { return 'p'; }, configurable: true }); console.log([,]); return [, 1];", Returns(json!(["p", 1]))),
+        ("a throwing setter on Array.prototype", "Object.defineProperty(Array.prototype, 0, { set() { throw new Error('trap'); }, configurable: true }); console.log([1], new Map([['a', 1]])); return [[1], new Map([['a', 1]]), new Error('e')];", Returns(json!([[1], {"a": 1}, {"name": "Error", "message": "e"}]))),
         // --- rejections and late errors -----------------------------------------------
         ("unhandled rejection", "Promise.reject(new Error('ignored')); return 1;", Returns(json!(1))),
         ("error thrown in a timer", "setTimeout(() => { throw new Error('late'); }, 0); await new Promise((r) => setTimeout(r, 5)); return 2;", Returns(json!(2))),
