@@ -245,7 +245,9 @@ impl Catalog {
                     let Some(inner) = weak.upgrade() else {
                         break;
                     };
-                    Catalog { inner }.refresh();
+                    // Rendering thousands of declarations is CPU work: off the runtime.
+                    let catalog = Catalog { inner };
+                    crate::blocking::run(move || catalog.refresh(), ()).await;
                 }
             });
         }

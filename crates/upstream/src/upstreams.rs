@@ -26,6 +26,8 @@ use crate::tools::{ToolSet, UpstreamTool};
 /// Beyond a server's startup timeout, how long [`Upstreams::wait_ready`] waits for its
 /// supervisor to say how the attempt ended.
 const STARTUP_WAIT_GRACE: Duration = Duration::from_secs(2);
+/// A result with more text than this is converted on a blocking thread.
+const LARGE_RESULT_BYTES: usize = 64 * 1024;
 /// How long a call that lost its connection waits to learn why (the crash report).
 const CRASH_REPORT_WAIT: Duration = Duration::from_secs(1);
 /// Bound on `shutdown()` for one server, in case a supervisor is stuck.
@@ -474,15 +476,33 @@ impl Upstreams {
                         });
                     }
                 }
-                let wire = serde_json::to_value(&result)
-                    .map_err(|err| protocol(format!("unreadable result: {err}")))?;
-                ToolOutput::from_call_result(&wire, &self.inner.output).map_err(|message| {
-                    CallError::Tool {
+                let limits = self.inner.output.clone();
+                let size: usize = result
+                    .content
+                    .iter()
+                    .filter_map(|block| block.as_text())
+                    .map(|text| text.text.len())
+                    .sum();
+                let convert = move || {
+                    let wire = serde_json::to_value(&result)
+                        .map_err(|err| format!("unreadable result: {err}"))?;
+                    Ok::<_, String>(ToolOutput::from_call_result(&wire, &limits))
+                };
+                // Parsing megabytes of JSON text is CPU work: off the async runtime.
+                let converted = if size > LARGE_RESULT_BYTES {
+                    tokio::task::spawn_blocking(convert)
+                        .await
+                        .unwrap_or_else(|_| Err("converting the result failed".to_owned()))
+                } else {
+                    convert()
+                };
+                converted
+                    .map_err(protocol)?
+                    .map_err(|message| CallError::Tool {
                         server: server.to_owned(),
                         tool: tool.to_owned(),
                         message,
-                    }
-                })
+                    })
             }
             Ok(Ok(other)) => Err(protocol(format!("unexpected reply: {other:?}"))),
             Ok(Err(ServiceError::McpError(error))) => Err(protocol(format!(
