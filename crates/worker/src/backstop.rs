@@ -2,11 +2,12 @@
 //! [`Limits`] its execution runs with, in one place: [`Backstop::for_limits`].
 //!
 //! The sandbox enforces its own limits and reports them clearly (a CPU-limit or memory-limit
-//! error the agent can act on). The rlimits are the hard stop behind them, for what the
-//! sandbox cannot catch (a long native call that never reaches the interrupt handler, memory
-//! outside the JavaScript heap). So they must sit a little *above* the sandbox's limits:
-//! below, the kernel would cut an execution short with SIGXCPU or a failed allocation,
-//! reported as a crashed worker; far above, they would hold back nothing.
+//! error the agent can act on). A long native call never reaches the sandbox's CPU check;
+//! the gateway's CPU watchdog (`crate::cpu`) ends it at the CPU limit plus one second. The
+//! rlimits are the hard stop behind both, for what neither catches (a gateway that cannot
+//! read the worker's CPU clock or is itself stalled, memory outside the JavaScript heap). So
+//! they must sit a little *above* those limits: below, the kernel would cut an execution
+//! short with SIGXCPU or a failed allocation; far above, they would hold back nothing.
 //!
 //! The pool computes the backstop once from [`crate::PoolOptions::limits`] and passes it to
 //! each worker on its command line (`__worker --cpu-seconds N --address-space-bytes B`); the
@@ -32,8 +33,9 @@ pub struct Backstop {
 impl Backstop {
     /// CPU seconds a worker may spend beyond its execution's CPU limit. The sandbox counts only
     /// the snippet's thread; the process also spends CPU starting up, warming up, and reading
-    /// tool answers from the pipe on another thread. The sandbox's interrupt must fire first, so
-    /// that the agent gets "CPU time limit exceeded", not a worker killed by SIGXCPU.
+    /// tool answers from the pipe on another thread. The sandbox's interrupt, or else the
+    /// gateway's CPU watchdog (one second past the limit, counted from the execution's start),
+    /// must fire first.
     pub const CPU_MARGIN_SECONDS: u64 = 5;
 
     /// RLIMIT_AS per byte of JavaScript heap limit. The heap limit counts the bytes QuickJS asks

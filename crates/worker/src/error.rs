@@ -29,7 +29,8 @@ pub enum SpawnError {
     },
     #[error("the worker process gave no greeting within {ms} ms")]
     NoHello { ms: u128 },
-    #[error("the worker process ended before greeting ({status})")]
+    /// `status` says how it ended, and what it last wrote to stderr.
+    #[error("{status}")]
     DiedAtStart { status: String },
     #[error("the worker's greeting was wrong: {0}")]
     BadHello(String),

@@ -12,8 +12,8 @@ use codemode_sandbox::{ToolCatalog, ToolError};
 use serde_json::{json, Value};
 
 pub(crate) const NAMESPACE: &str = "__test";
-const TOOLS: [&str; 9] = [
-    "open", "socket", "exec", "getenv", "pid", "flood", "garbage", "abort", "hang",
+const TOOLS: [&str; 10] = [
+    "open", "socket", "exec", "getenv", "pid", "flood", "garbage", "abort", "hang", "overflow",
 ];
 
 pub(crate) fn add_to(catalog: &mut ToolCatalog) {
@@ -85,6 +85,9 @@ pub(crate) fn call(
             Ok(Value::Null)
         }
         "abort" => std::process::abort(),
+        // Native recursion until the thread's guard page: Rust's overflow handler reports it
+        // on stderr and aborts the process.
+        "overflow" => Ok(json!(recurse(0))),
         "hang" => loop {
             // Native code that never returns and burns no CPU: only the gateway's clock
             // can end it.
@@ -92,6 +95,17 @@ pub(crate) fn call(
         },
         other => Err(ToolError::new(format!("no test hook {other}"))),
     }
+}
+
+/// 4 KiB of stack a level, kept alive across the call so that it cannot become a loop.
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth as u8; 4096]);
+    if depth == u64::MAX {
+        return 0;
+    }
+    let below = recurse(depth + 1);
+    std::hint::black_box(&frame);
+    below.wrapping_add(u64::from(frame[0]))
 }
 
 fn cstring(text: &str) -> Result<CString, ToolError> {

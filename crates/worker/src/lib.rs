@@ -15,6 +15,8 @@
 
 mod backstop;
 mod confinement;
+mod cpu;
+mod ending;
 mod error;
 mod hooks;
 mod pool;

@@ -1,16 +1,20 @@
 //! One worker process seen from the gateway: started with an empty environment and only
-//! its three pipes, greeted, and read by a task of its own (so reading is cancel-safe).
+//! its three pipes, greeted, and read by a task of its own (so reading is cancel-safe). Its
+//! stderr goes to the gateway's log, and its last lines are kept to explain its end.
 
-use std::os::unix::process::ExitStatusExt;
+use std::collections::VecDeque;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::backstop::Backstop;
+use crate::ending::{describe_end, End};
 use crate::error::{ProtocolError, SpawnError};
 use crate::pool::PoolOptions;
 use crate::protocol::{read_frame, write_frame, FromWorker, ToWorker, PROTOCOL_VERSION};
@@ -21,13 +25,21 @@ const FRAMES_AHEAD: usize = 8;
 /// A worker's stderr reaches the gateway's log up to this many bytes; the rest is drained
 /// and dropped, so a worker cannot flood the log either.
 const STDERR_LOG_BYTES: usize = 64 * 1024;
+/// Lines of a worker's stderr kept to explain how it ended.
+const TAIL_LINES: usize = 8;
+/// A longer stderr line is cut in the tail (bytes).
+const TAIL_LINE_BYTES: usize = 300;
 
 pub(crate) struct WorkerProcess {
     pub child: Child,
     pub pid: u32,
+    /// The rlimits it was locked down with.
+    pub backstop: Backstop,
     stdin: ChildStdin,
     pub frames: mpsc::Receiver<Result<FromWorker, ProtocolError>>,
     pub confinement: Value,
+    stderr: StderrTail,
+    stderr_reader: Option<JoinHandle<()>>,
 }
 
 impl WorkerProcess {
@@ -60,15 +72,19 @@ impl WorkerProcess {
                 "the worker's pipes are missing".into(),
             ));
         };
-        tokio::spawn(log_stderr(pid, stderr));
+        let tail = StderrTail::default();
+        let stderr_reader = tokio::spawn(log_stderr(pid, stderr, tail.clone()));
         let (tx, frames) = mpsc::channel(FRAMES_AHEAD);
         tokio::spawn(read_frames(stdout, tx));
         let mut worker = WorkerProcess {
             child,
             pid,
+            backstop,
             stdin,
             frames,
             confinement: Value::Null,
+            stderr: tail,
+            stderr_reader: Some(stderr_reader),
         };
         let greeting = tokio::time::timeout(options.spawn_timeout, worker.frames.recv()).await;
         match greeting {
@@ -95,8 +111,16 @@ impl WorkerProcess {
             Ok(Some(Err(error))) => Err(SpawnError::Protocol(error)),
             Ok(None) => {
                 let status = worker.exit_status(Duration::from_secs(2)).await;
+                let stderr = worker.stderr_tail().await;
+                let ending = describe_end(&End {
+                    status,
+                    killed: None,
+                    running: false,
+                    cpu_backstop_seconds: backstop.cpu_seconds,
+                    stderr: &stderr,
+                });
                 Err(SpawnError::DiedAtStart {
-                    status: status.map_or_else(|| "still running".into(), describe_exit),
+                    status: ending.message,
                 })
             }
         }
@@ -117,6 +141,20 @@ impl WorkerProcess {
             .await
             .ok()
             .and_then(Result::ok)
+    }
+
+    /// The last lines it wrote to stderr (joined by ` | `; empty if none), once its stderr
+    /// closed (it does when the process ends) or after a short wait for that.
+    pub async fn stderr_tail(&mut self) -> String {
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+        }
+        self.stderr.text()
+    }
+
+    /// Sends SIGKILL, keeping the process to be reaped ([`WorkerProcess::exit_status`]).
+    pub fn start_kill(&mut self) {
+        let _ = self.child.start_kill();
     }
 
     /// SIGKILL, and wait until it is reaped.
@@ -152,13 +190,14 @@ async fn read_frames(
     }
 }
 
-async fn log_stderr(pid: u32, mut stderr: tokio::process::ChildStderr) {
+async fn log_stderr(pid: u32, mut stderr: tokio::process::ChildStderr, tail: StderrTail) {
     let mut buffer = vec![0u8; 4096];
     let mut logged = 0usize;
     loop {
         match stderr.read(&mut buffer).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
+                tail.feed(&buffer[..n]);
                 if logged < STDERR_LOG_BYTES {
                     logged += n;
                     let text = String::from_utf8_lossy(&buffer[..n]);
@@ -175,6 +214,84 @@ async fn log_stderr(pid: u32, mut stderr: tokio::process::ChildStderr) {
     }
 }
 
+/// The last [`TAIL_LINES`] lines a worker wrote to stderr, each cut at [`TAIL_LINE_BYTES`]:
+/// bounded whatever the worker writes.
+#[derive(Clone, Default)]
+struct StderrTail(Arc<Mutex<Tail>>);
+
+#[derive(Default)]
+struct Tail {
+    lines: VecDeque<String>,
+    /// The line being written (up to [`TAIL_LINE_BYTES`]).
+    partial: Vec<u8>,
+    /// The line being written was longer than that.
+    cut: bool,
+}
+
+impl StderrTail {
+    fn feed(&self, bytes: &[u8]) {
+        let mut tail = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        tail.feed(bytes);
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).text()
+    }
+}
+
+impl Tail {
+    fn feed(&mut self, bytes: &[u8]) {
+        for piece in bytes.split_inclusive(|&b| b == b'\n') {
+            let (content, ends) = match piece.strip_suffix(b"\n") {
+                Some(content) => (content, true),
+                None => (piece, false),
+            };
+            let room = TAIL_LINE_BYTES.saturating_sub(self.partial.len());
+            if content.len() > room {
+                self.cut = true;
+            }
+            self.partial
+                .extend_from_slice(&content[..content.len().min(room)]);
+            if ends {
+                let line = line_text(&self.partial, self.cut);
+                self.partial.clear();
+                self.cut = false;
+                if !line.is_empty() {
+                    if self.lines.len() == TAIL_LINES {
+                        self.lines.pop_front();
+                    }
+                    self.lines.push_back(line);
+                }
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        let partial = line_text(&self.partial, self.cut);
+        let mut lines: Vec<&str> = self.lines.iter().map(String::as_str).collect();
+        if !partial.is_empty() {
+            if lines.len() == TAIL_LINES {
+                lines.remove(0);
+            }
+            lines.push(&partial);
+        }
+        lines.join(" | ")
+    }
+}
+
+/// One stderr line as text: control characters as spaces, trimmed, `…` if it was cut.
+fn line_text(bytes: &[u8], cut: bool) -> String {
+    let text: String = String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let mut text = text.trim().to_string();
+    if cut && !text.is_empty() {
+        text.push('…');
+    }
+    text
+}
+
 fn kind_of(message: &FromWorker) -> &'static str {
     match message {
         FromWorker::Hello { .. } => "Hello",
@@ -183,26 +300,39 @@ fn kind_of(message: &FromWorker) -> &'static str {
     }
 }
 
-/// How a worker ended, in words an agent (and an operator) can act on.
-pub(crate) fn describe_exit(status: ExitStatus) -> String {
-    if let Some(signal) = status.signal() {
-        return match signal {
-            libc::SIGSYS => {
-                "was killed by the seccomp filter (SIGSYS: a forbidden system call)".into()
-            }
-            libc::SIGKILL => "was killed (SIGKILL: out of memory, or killed from outside)".into(),
-            libc::SIGXCPU => "ran out of CPU time (SIGXCPU: the process CPU limit)".into(),
-            libc::SIGXFSZ => "exceeded its file size limit (SIGXFSZ)".into(),
-            libc::SIGABRT => {
-                "aborted (SIGABRT: often an allocation that hit the memory limit)".into()
-            }
-            libc::SIGSEGV => "crashed (SIGSEGV: a memory fault)".into(),
-            libc::SIGBUS => "crashed (SIGBUS)".into(),
-            other => format!("was killed by signal {other}"),
-        };
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tail_of(chunks: &[&[u8]]) -> String {
+        let mut tail = Tail::default();
+        for chunk in chunks {
+            tail.feed(chunk);
+        }
+        tail.text()
     }
-    match status.code() {
-        Some(code) => format!("exited with code {code}"),
-        None => "ended".into(),
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_across_chunks() {
+        assert_eq!(tail_of(&[]), "");
+        assert_eq!(
+            tail_of(&[b"thread 'codemode-snippet' has over", b"flowed its stack\n\nfatal runtime error: stack overflow\n"]),
+            "thread 'codemode-snippet' has overflowed its stack | fatal runtime error: stack overflow"
+        );
+        assert_eq!(tail_of(&[b"done\nno newline yet"]), "done | no newline yet");
+        let many: String = (0..20).map(|i| format!("line {i}\n")).collect();
+        let expected: Vec<String> = (12..20).map(|i| format!("line {i}")).collect();
+        assert_eq!(tail_of(&[many.as_bytes()]), expected.join(" | "));
+    }
+
+    #[test]
+    fn the_tail_is_bounded_and_printable() {
+        let long = vec![b'x'; 10 * TAIL_LINE_BYTES];
+        let text = tail_of(&[&long, &long, b"\n\x1b[31mred\x07\n"]);
+        let (first, second) = text.split_once(" | ").expect("two lines");
+        assert_eq!(first, format!("{}…", "x".repeat(TAIL_LINE_BYTES)));
+        assert_eq!(second, "[31mred");
+        let endless = tail_of(&[&vec![b'y'; 1 << 20]]);
+        assert_eq!(endless.chars().count(), TAIL_LINE_BYTES + 1);
     }
 }

@@ -1,6 +1,8 @@
 //! One execution in one worker, from the gateway's side: send the code, serve its tool
 //! calls (checking each against the catalogue: the worker is not trusted), keep the audit
-//! trail, and turn every way a worker can fail into an execution error.
+//! trail, hold the worker to the execution's CPU and wall-clock limits from outside (native
+//! code never reaches the sandbox's own checks), and turn every way a worker can fail into an
+//! execution error.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -15,8 +17,10 @@ use codemode_sandbox::{
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
 
+use crate::cpu::CpuClock;
+use crate::ending::{describe_end, End, Kill};
 use crate::error::ProtocolError;
-use crate::process::{describe_exit, WorkerProcess};
+use crate::process::WorkerProcess;
 use crate::protocol::{FromWorker, ToWorker, WireCatalog, WireLimits, WireOutcome};
 
 /// Time beyond the wall-clock limit a worker gets to report its own timeout before it is
@@ -25,11 +29,16 @@ pub(crate) const GRACE: Duration = Duration::from_secs(2);
 
 type CallFuture = Pin<Box<dyn Future<Output = (u64, Result<Value, ToolError>)> + Send>>;
 
+/// How long a worker that ended (or was killed) gets to be reaped, for its exit status.
+const REAP_PATIENCE: Duration = Duration::from_secs(2);
+
 /// How a worker failed an execution.
 enum Fault {
     Exited,
     Protocol(ProtocolError),
     Violation(String),
+    /// The gateway's CPU watchdog or wall-clock kill ended it.
+    Killed(Kill),
 }
 
 /// Every tool call the gateway forwarded for this execution: the record that survives the
@@ -72,40 +81,55 @@ pub(crate) async fn supervise(
 ) -> Execution {
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + limits.wall_time + GRACE);
+    // The worker is idle until it gets the code: its CPU so far is its start-up's.
+    let clock = CpuClock::start(worker.pid);
     let mut ledger = Ledger {
         started,
         records: Vec::new(),
         index_of: HashMap::new(),
     };
-    let conversation = converse(&mut worker, code, host, &limits, &mut ledger);
-    let (kind, what) = match tokio::time::timeout_at(deadline, conversation).await {
-        Ok(Ok(execution)) => {
+    let outcome = tokio::select! {
+        // A result that is in wins over a limit reached at the same moment.
+        biased;
+        outcome = converse(&mut worker, code, host, &limits, &mut ledger) => outcome,
+        () = tokio::time::sleep_until(deadline) => Err(Fault::Killed(Kill::Wall {
+            limit: limits.wall_time,
+        })),
+        used = clock.exceeded(limits.cpu_time) => Err(Fault::Killed(Kill::Cpu {
+            limit: limits.cpu_time,
+            used,
+        })),
+    };
+    let fault = match outcome {
+        Ok(execution) => {
             worker.kill();
             return execution;
         }
-        Err(_) => (
-            ErrorKind::Timeout,
-            format!(
-                "the snippet did not finish within the {} ms wall-clock limit and its worker \
-                 stopped answering, so it was killed",
-                limits.wall_time.as_millis()
-            ),
-        ),
-        Ok(Err(Fault::Exited)) => {
-            let how = match worker.exit_status(Duration::from_secs(2)).await {
-                Some(status) => describe_exit(status),
-                None => "closed its pipe".into(),
+        Err(fault) => fault,
+    };
+    if matches!(fault, Fault::Killed(_)) {
+        worker.start_kill();
+    }
+    // Read before the worker is reaped (its pid is only its own until then).
+    let cpu_used = clock.used();
+    let (kind, what) = match fault {
+        Fault::Killed(kill) => {
+            let kill = match kill {
+                // The clock read at the kill, if it could still be read, is the closer figure.
+                Kill::Cpu { limit, used } => Kill::Cpu {
+                    limit,
+                    used: cpu_used.map_or(used, |now| now.max(used)),
+                },
+                wall => wall,
             };
-            (
-                ErrorKind::Internal,
-                format!("the worker process running this snippet {how} before it finished"),
-            )
+            ended(&mut worker, Some(kill)).await
         }
-        Ok(Err(Fault::Protocol(error))) => (
+        Fault::Exited => ended(&mut worker, None).await,
+        Fault::Protocol(error) => (
             ErrorKind::Internal,
             format!("the worker process running this snippet broke the protocol ({error}) and was killed"),
         ),
-        Ok(Err(Fault::Violation(what))) => (
+        Fault::Violation(what) => (
             ErrorKind::Internal,
             format!("the worker process running this snippet {what} and was killed"),
         ),
@@ -116,10 +140,31 @@ pub(crate) async fn supervise(
         "execution failed: {what}"
     );
     worker.kill();
-    failed(kind, what, ledger, started)
+    failed(kind, what, ledger, started, cpu_used)
 }
 
-fn failed(kind: ErrorKind, what: String, ledger: Ledger, started: Instant) -> Execution {
+/// The error for a worker that ended (or that the gateway killed, `killed`): its exit status
+/// and last stderr lines, in words.
+async fn ended(worker: &mut WorkerProcess, killed: Option<Kill>) -> (ErrorKind, String) {
+    let status = worker.exit_status(REAP_PATIENCE).await;
+    let stderr = worker.stderr_tail().await;
+    let ending = describe_end(&End {
+        status,
+        killed,
+        running: true,
+        cpu_backstop_seconds: worker.backstop.cpu_seconds,
+        stderr: &stderr,
+    });
+    (ending.kind, ending.message)
+}
+
+fn failed(
+    kind: ErrorKind,
+    what: String,
+    ledger: Ledger,
+    started: Instant,
+    cpu_used: Option<Duration>,
+) -> Execution {
     let mut notes = vec![
         "the gateway and other executions are unaffected; running the snippet again starts a fresh worker"
             .to_string(),
@@ -142,6 +187,9 @@ fn failed(kind: ErrorKind, what: String, ledger: Ledger, started: Instant) -> Ex
         notes,
         stats: ExecutionStats {
             wall_time: started.elapsed(),
+            // The worker process's CPU time (all its threads) during the execution, as the
+            // gateway read it.
+            cpu_time: cpu_used.unwrap_or_default(),
             ..ExecutionStats::default()
         },
     }

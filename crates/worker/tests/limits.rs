@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use codemode_sandbox::{ErrorKind, Limits};
 use codemode_worker::{Backstop, WorkerPool};
@@ -16,6 +16,11 @@ const MIB: usize = 1024 * 1024;
 const ALLOCATE_1_2_GIB: &str = "const a = []; \
     for (let i = 0; i < 12; i++) a.push(new Uint8Array(100 * 1024 * 1024)); \
     return a.length";
+
+/// One native call the sandbox's interrupt never reaches: `join` converts a 253,530-digit
+/// BigInt to decimal twelve times. One conversion took 3.6 s of CPU on the 2-core machine
+/// this was written on (against a 1 s limit, uninterrupted), so the whole call about 40 s.
+const NATIVE_BURN: &str = r#"return Array(12).fill(7n ** 300000n).join(",").length"#;
 
 fn pool_with(limits: Limits) -> WorkerPool {
     let mut options = pool_options();
@@ -98,4 +103,39 @@ async fn an_execution_needing_more_than_the_warm_workers_gets_a_worker_that_fits
         .await;
     let error = execution.result.expect_err("the heap limit holds");
     assert_eq!(error.kind, ErrorKind::Memory, "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_native_call_past_the_cpu_limit_is_killed_by_the_gateways_cpu_watchdog() {
+    let limits = Limits {
+        cpu_time: Duration::from_secs(1),
+        wall_time: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let pool = pool_with(limits.clone());
+    let started = Instant::now();
+    let execution = pool.execute(NATIVE_BURN, host(), limits.clone()).await;
+    let elapsed = started.elapsed();
+    let error = execution
+        .result
+        .as_ref()
+        .expect_err("the native call is stopped");
+    assert_eq!(error.kind, ErrorKind::Timeout, "{}", error.message);
+    assert!(
+        error.message.contains("CPU time limit exceeded")
+            && error.message.contains("native operation")
+            && error.message.contains("killed its worker (SIGKILL)"),
+        "{}",
+        error.message
+    );
+    // The worker's CPU time during the execution, as the gateway read it at the kill: past the
+    // 1 s limit plus the watchdog's 1 s grace, by at most a poll interval and a margin.
+    let cpu = execution.stats.cpu_time;
+    assert!(cpu > Duration::from_secs(2), "killed at {cpu:?} of CPU");
+    assert!(cpu < Duration::from_secs(3), "killed at {cpu:?} of CPU");
+    // Nowhere near the 60 s wall-clock limit (nor the ~40 s the call needs).
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+    // The pool serves the next execution.
+    let next = pool.execute("return 40 + 2", host(), limits).await;
+    assert_eq!(next.value(), json!(42), "{:?}", next.result);
 }
