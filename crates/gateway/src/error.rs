@@ -24,6 +24,8 @@ pub enum GatewayError {
     StdioRun(String),
     #[error("the bearer token is empty; give a non-empty token or none")]
     EmptyToken,
+    #[error("invalid HTTP option: {0}")]
+    HttpOption(&'static str),
     #[error("the tokenizer o200k_base could not be loaded: {0}")]
     Tokenizer(String),
 }
