@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -12,9 +13,12 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use futures::FutureExt as _;
 use rquickjs::function::Opt;
 use rquickjs::promise::PromiseState;
-use rquickjs::{Context, Ctx, Exception, Function, Object, Promise, Runtime, TypedArray, Value};
+use rquickjs::{
+    qjs, Context, Ctx, Exception, Function, Object, Promise, Runtime, TypedArray, Value,
+};
 use serde_json::Value as Json;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -80,7 +84,7 @@ fn run_in_runtime(
 ) {
     let allocator = LimitedAllocator::new(job.limits.memory_bytes, gauge.clone());
     let runtime = match Runtime::new_with_alloc(allocator) {
-        Ok(runtime) => runtime,
+        Ok(runtime) => LeakOnUnwind::new(runtime),
         Err(e) => {
             return finish(internal_failure(format!(
                 "could not start the JavaScript engine: {e}"
@@ -116,17 +120,23 @@ fn run_in_runtime(
     let rejections = Rc::new(RefCell::new(Rejections::default()));
     {
         let rejections = rejections.clone();
+        // QuickJS calls this in the middle of its own work (rejecting, or attaching a
+        // handler). It must run no JavaScript (a getter could reject another promise and
+        // re-enter it) and must not panic: the reason is read first, without running code,
+        // and the record is skipped rather than borrowed twice.
         runtime.set_host_promise_rejection_tracker(Some(Box::new(
-            move |_ctx, promise, reason, is_handled| {
-                rejections
-                    .borrow_mut()
-                    .track(identity(&promise), &reason, is_handled);
+            move |ctx, promise, reason, is_handled| {
+                let promise = identity(&promise);
+                let description = (!is_handled).then(|| describe_reason(&ctx, &reason));
+                if let Ok(mut rejections) = rejections.try_borrow_mut() {
+                    rejections.track(promise, description);
+                }
             },
         )));
     }
 
     let context = match Context::full(&runtime) {
-        Ok(context) => context,
+        Ok(context) => LeakOnUnwind::new(context),
         Err(e) => {
             return finish(internal_failure(format!(
                 "could not create a JavaScript context: {e}"
@@ -201,6 +211,35 @@ fn run_in_runtime(
     finish(execution);
     drop(context);
     drop(runtime);
+}
+
+/// Holds the runtime (or context) of an execution: freed as usual, but leaked instead when a
+/// panic unwinds past it. A panic can leave JavaScript values behind that nothing will free
+/// (QuickJS then aborts the process when the runtime is freed), and the runtime is never used
+/// again anyway: the panic boundary in `lib.rs` turns the panic into this execution's error.
+struct LeakOnUnwind<T>(std::mem::ManuallyDrop<T>);
+
+impl<T> LeakOnUnwind<T> {
+    fn new(value: T) -> Self {
+        LeakOnUnwind(std::mem::ManuallyDrop::new(value))
+    }
+}
+
+impl<T> std::ops::Deref for LeakOnUnwind<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> Drop for LeakOnUnwind<T> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            // SAFETY: dropped once, here; the value is never used after.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.0) };
+        }
+    }
 }
 
 fn internal_failure(message: String) -> Execution {
@@ -318,14 +357,41 @@ impl<'js> Shared<'js> {
     fn start(&self, id: u64, call: ToolCall) {
         self.in_flight.set(self.in_flight.get() + 1);
         let _runtime = self.handle.enter();
-        let mut future = self.host.call(call);
-        let mut context = TaskContext::from_waker(Waker::noop());
-        match future.as_mut().poll(&mut context) {
+        // The host's code runs here, called from JavaScript: rquickjs would turn a panic into
+        // an exception the snippet could catch, so it is caught first and ends the execution.
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut future = self.host.call(call);
+            let mut context = TaskContext::from_waker(Waker::noop());
+            let first = future.as_mut().poll(&mut context);
+            (future, first)
+        }));
+        let (future, first) = match started {
+            Ok(started) => started,
+            Err(payload) => {
+                let message = format!(
+                    "the tool host panicked while starting a tool call (a bug in the host; only \
+                     this execution was stopped): {}",
+                    crate::panic_message(payload.as_ref())
+                );
+                self.fatal
+                    .borrow_mut()
+                    .get_or_insert_with(|| ExecutionError::new(ErrorKind::Internal, message, None));
+                let failed = ToolError::unavailable("the tool host failed (it panicked)");
+                self.ready.borrow_mut().push_back((id, Err(failed)));
+                return;
+            }
+        };
+        match first {
             Poll::Ready(outcome) => self.ready.borrow_mut().push_back((id, outcome)),
             Poll::Pending => {
                 let tx = self.tx.clone();
                 let task = self.handle.spawn(async move {
-                    let outcome = future.await;
+                    // A panic later, on the host's runtime, fails this call rather than
+                    // leaving it unanswered.
+                    let outcome = AssertUnwindSafe(future).catch_unwind().await;
+                    let outcome = outcome.unwrap_or_else(|_| {
+                        Err(ToolError::unavailable("the tool host failed (it panicked)"))
+                    });
                     let _ = tx.send((id, outcome));
                 });
                 self.tasks.borrow_mut().insert(id, task);
@@ -462,12 +528,16 @@ struct Rejections {
 
 impl Rejections {
     const SHOWN: usize = 5;
+    const KEPT: usize = 1_000;
 
-    fn track(&mut self, promise: usize, reason: &Value, handled: bool) {
-        if handled {
-            self.unhandled.retain(|(p, _)| *p != promise);
-        } else if self.unhandled.len() < 1_000 {
-            self.unhandled.push((promise, describe_reason(reason)));
+    /// Records a rejection (`Some` description) or that a rejected promise got a handler.
+    fn track(&mut self, promise: usize, unhandled: Option<String>) {
+        match unhandled {
+            None => self.unhandled.retain(|(p, _)| *p != promise),
+            Some(description) if self.unhandled.len() < Self::KEPT => {
+                self.unhandled.push((promise, description))
+            }
+            Some(_) => {}
         }
     }
 
@@ -493,18 +563,102 @@ impl Rejections {
     }
 }
 
-/// Reads a rejection reason without running the snippet's code: only data properties of
-/// real errors and plain strings are read.
-fn describe_reason(reason: &Value) -> String {
-    if let Some(text) = reason.as_string().and_then(|s| s.to_string().ok()) {
-        return text;
+/// Reads a rejection reason without running any JavaScript: a string, or the `message` of a
+/// real error when it is an own data property (a getter is not called, a `toString` is not
+/// used), and never more than [`REASON_CHARS`] characters of it.
+fn describe_reason<'js>(ctx: &Ctx<'js>, reason: &Value<'js>) -> String {
+    if let Some(text) = reason.as_string() {
+        return short_text(ctx, text).unwrap_or_else(|| "a string".into());
     }
     if reason.is_error() {
-        if let Some(error) = reason.as_exception() {
-            return error.message().unwrap_or_else(|| "an error".into());
-        }
+        let message = own_data_property(ctx, reason, c"message");
+        return match message
+            .as_ref()
+            .and_then(Value::as_string)
+            .and_then(|text| short_text(ctx, text))
+        {
+            Some(text) if !text.is_empty() => text,
+            _ => "an error".into(),
+        };
     }
     format!("a {} value", reason.type_name())
+}
+
+/// Longest reason text kept for a note: a snippet may reject many promises with huge strings,
+/// and each would otherwise be copied out of the heap in full.
+const REASON_CHARS: i32 = 2_000;
+
+/// A JavaScript string as Rust text, if it is short enough to copy.
+fn short_text<'js>(ctx: &Ctx<'js>, text: &rquickjs::String<'js>) -> Option<String> {
+    let raw = ctx.as_raw().as_ptr();
+    // SAFETY: `text` is a live string of this context; reading `length` of a string primitive
+    // is answered from the string itself (no code runs, no property lookup is observable).
+    let length =
+        unsafe { qjs::JS_GetPropertyStr(raw, text.as_value().as_raw(), c"length".as_ptr()) };
+    // SAFETY: an owned value, handed to rquickjs to free.
+    let length = unsafe { Value::from_raw(ctx.clone(), length) };
+    match length.as_int() {
+        Some(n) if n <= REASON_CHARS => match text.to_string() {
+            Ok(text) => Some(text),
+            Err(_) => {
+                // Out of memory while copying: drop the exception so nothing later sees it.
+                drop(ctx.catch());
+                None
+            }
+        },
+        Some(n) => Some(format!("(a message of {n} characters)")),
+        None => None,
+    }
+}
+
+/// An object's own property, only if it is a data property: nothing is called, and objects
+/// with exotic behaviour (proxies) are not asked.
+fn own_data_property<'js>(
+    ctx: &Ctx<'js>,
+    object: &Value<'js>,
+    key: &std::ffi::CStr,
+) -> Option<Value<'js>> {
+    if !object.is_object() || object.is_proxy() {
+        return None;
+    }
+    let raw = ctx.as_raw().as_ptr();
+    // SAFETY: `key` is NUL-terminated; a well-known name is found among existing atoms.
+    let atom = unsafe { qjs::JS_NewAtom(raw, key.as_ptr()) };
+    if atom == qjs::JS_ATOM_NULL {
+        drop(ctx.catch());
+        return None;
+    }
+    let mut descriptor = qjs::JSPropertyDescriptor {
+        flags: 0,
+        value: qjs::JS_UNDEFINED,
+        getter: qjs::JS_UNDEFINED,
+        setter: qjs::JS_UNDEFINED,
+    };
+    // SAFETY: `object` is a live non-proxy object; the descriptor is an out-parameter whose
+    // values we own afterwards when the property was found.
+    let found = unsafe { qjs::JS_GetOwnProperty(raw, &mut descriptor, object.as_raw(), atom) };
+    // SAFETY: the atom was created above.
+    unsafe { qjs::JS_FreeAtom(raw, atom) };
+    if found < 0 {
+        drop(ctx.catch());
+        return None;
+    }
+    if found == 0 {
+        return None;
+    }
+    // SAFETY: found: the three values are owned by us now; rquickjs frees them on drop.
+    let (value, getter, setter) = unsafe {
+        (
+            Value::from_raw(ctx.clone(), descriptor.value),
+            Value::from_raw(ctx.clone(), descriptor.getter),
+            Value::from_raw(ctx.clone(), descriptor.setter),
+        )
+    };
+    drop((getter, setter));
+    if descriptor.flags & qjs::JS_PROP_GETSET as i32 != 0 {
+        return None;
+    }
+    Some(value)
 }
 
 /// A stable identity for a JavaScript object while it is alive.

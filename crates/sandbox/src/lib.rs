@@ -21,6 +21,7 @@ mod limits;
 mod output;
 mod stack;
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -29,9 +30,11 @@ pub use host::{ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolFuture, Tool
 pub use limits::Limits;
 pub use output::{CallRecord, Execution, ExecutionStats, LogEntry, LogLevel};
 
-/// Native stack for an execution's thread: well above the interpreter's own stack limit, so
-/// that QuickJS reports deep recursion before the thread could overflow.
-const THREAD_STACK_BYTES: usize = 16 * 1024 * 1024;
+/// Native stack for an execution's thread. The TypeScript compiler runs there first and needs
+/// the most ([`compile::COMPILE_STACK_BYTES`], for code at its nesting limits); QuickJS then
+/// runs well within it, so that the engine reports deep recursion before the thread could
+/// overflow. Only the pages a snippet touches are ever mapped in.
+const THREAD_STACK_BYTES: usize = compile::COMPILE_STACK_BYTES;
 
 /// Entry point: `Sandbox::execute(code, host, limits)`.
 pub struct Sandbox;
@@ -43,38 +46,38 @@ impl Sandbox {
     /// Must be called from within a tokio runtime: tool calls that do not answer at once run
     /// on it. Dropping the returned future cancels the execution.
     pub async fn execute(code: &str, host: Arc<dyn ToolHost>, limits: Limits) -> Execution {
-        // oxc is trusted to parse anything, but a panic on some odd input must cost one
-        // execution, not the gateway.
-        let compiled = match std::panic::catch_unwind(|| compile::compile(code)) {
-            Ok(Ok(compiled)) => compiled,
-            Ok(Err(error)) => return Execution::failed(error),
-            Err(_) => {
-                return Execution::failed(ExecutionError::new(
-                    ErrorKind::Internal,
-                    "the TypeScript compiler failed on this snippet (a bug in the sandbox); \
-                     simplifying the code may avoid it",
-                    None,
-                ))
-            }
-        };
         let handle = tokio::runtime::Handle::current();
         let cancel = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = engine::Job {
-            compiled,
-            host,
-            limits,
-            handle,
-            cancel,
-        };
+        let code = code.to_string();
+        let thread_cancel = cancel.clone();
         let spawned = std::thread::Builder::new()
             .name("codemode-snippet".into())
             .stack_size(THREAD_STACK_BYTES)
             .spawn(move || {
-                engine::run(job, |execution| {
-                    let _ = tx.send(execution);
-                });
+                let mut tx = Some(tx);
+                let mut deliver = |execution: Execution| {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(execution);
+                    }
+                };
+                // A panic (a bug in the sandbox or in the host's tools) costs this execution,
+                // never the process; its runtime goes down with the thread, unused again.
+                let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                    run_snippet(&code, host, limits, handle, thread_cancel, &mut deliver)
+                }));
+                if let Err(payload) = outcome {
+                    deliver(Execution::failed(ExecutionError::new(
+                        ErrorKind::Internal,
+                        format!(
+                            "the sandbox failed internally while running this snippet (a bug; \
+                             only this execution was affected): {}",
+                            panic_message(payload.as_ref())
+                        ),
+                        None,
+                    )));
+                }
             });
         if let Err(e) = spawned {
             return Execution::failed(ExecutionError::new(
@@ -87,10 +90,61 @@ impl Sandbox {
             Ok(execution) => execution,
             Err(_) => Execution::failed(ExecutionError::new(
                 ErrorKind::Internal,
-                "the sandbox thread ended without a result (it panicked)",
+                "the sandbox thread ended without a result",
                 None,
             )),
         }
+    }
+}
+
+/// Compiles and runs one snippet on the current thread (the execution's own).
+fn run_snippet(
+    code: &str,
+    host: Arc<dyn ToolHost>,
+    limits: Limits,
+    handle: tokio::runtime::Handle,
+    cancel: Arc<AtomicBool>,
+    deliver: &mut dyn FnMut(Execution),
+) {
+    // oxc is trusted to parse anything within the nesting limits, but a panic on some odd
+    // input gets its own message.
+    let compiled = match panic::catch_unwind(|| compile::compile(code)) {
+        Ok(Ok(compiled)) => compiled,
+        Ok(Err(error)) => return deliver(Execution::failed(error)),
+        Err(_) => {
+            return deliver(Execution::failed(ExecutionError::new(
+                ErrorKind::Internal,
+                "the TypeScript compiler failed on this snippet (a bug in the sandbox); \
+                 simplifying the code may avoid it",
+                None,
+            )))
+        }
+    };
+    let job = engine::Job {
+        compiled,
+        host,
+        limits,
+        handle,
+        cancel,
+    };
+    engine::run(job, deliver);
+}
+
+/// The text of a panic, cut short: enough to report the bug, not a page of it.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    let mut cut = text.len().min(200);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if cut < text.len() {
+        format!("{}…", &text[..cut])
+    } else {
+        text.to_string()
     }
 }
 

@@ -47,6 +47,10 @@
   const TypeError_ = TypeError;
   const Error_ = Error;
   const ProxyCtor = Proxy;
+  const WeakMapCtor = WeakMap;
+  const weakMapGet = WeakMap.prototype.get;
+  const weakMapSet = WeakMap.prototype.set;
+  const symbolToStringTag = Symbol.toStringTag;
   const isFinite_ = Number.isFinite;
   const MAX_DEPTH = 64;
 
@@ -482,6 +486,99 @@
   define("TextDecoder", TextDecoder);
   define("atob", (data) => host.atob(String_(data)));
   define("btoa", (data) => host.btoa(String_(data)));
+
+  // ---- stack traces ---------------------------------------------------------------------
+  // QuickJS hands an `Error.prepareStackTrace` callback its CallSite objects, whose
+  // getFunction() returns the frame's function itself: for the prelude's frames a bridge
+  // function, for native frames a host function. The snippet's callback gets copies instead,
+  // which answer what V8 answers for strict-mode frames: getFunction() and getThis() are
+  // undefined. Everything else a frame says (file, line, column, name) is kept.
+  const prepareDescriptor = O.getOwnPropertyDescriptor(Error_, "prepareStackTrace");
+  if (prepareDescriptor && typeof prepareDescriptor.set === "function") {
+    const engineSetPrepare = prepareDescriptor.set;
+    const siteFields = (site) => {
+      // Only the engine's own CallSites reach here; their prototype never reaches the snippet.
+      const field = (name) => {
+        try { return site[name](); } catch (e) { return null; }
+      };
+      return {
+        file: field("getFileName"),
+        name: field("getFunctionName"),
+        line: field("getLineNumber"),
+        column: field("getColumnNumber"),
+        native: !!field("isNative"),
+        construct: !!field("isConstructor"),
+      };
+    };
+    const frames = new WeakMapCtor();
+    const fields = (site) => {
+      const data = apply(weakMapGet, frames, [site]);
+      if (data === undefined) throw new TypeError_("not a CallSite");
+      return data;
+    };
+    const CallSite = function CallSite() {
+      throw new TypeError_("CallSite is not a constructor");
+    };
+    const siteProto = create(O.prototype, {
+      constructor: { value: CallSite },
+      getFileName: { value: function getFileName() { return fields(this).file; } },
+      getScriptNameOrSourceURL: { value: function getScriptNameOrSourceURL() { return fields(this).file; } },
+      getFunctionName: { value: function getFunctionName() { return fields(this).name; } },
+      getMethodName: { value: function getMethodName() { fields(this); return null; } },
+      getTypeName: { value: function getTypeName() { fields(this); return null; } },
+      getLineNumber: { value: function getLineNumber() { return fields(this).line; } },
+      getColumnNumber: { value: function getColumnNumber() { return fields(this).column; } },
+      getEvalOrigin: { value: function getEvalOrigin() { fields(this); return undefined; } },
+      getFunction: { value: function getFunction() { fields(this); return undefined; } },
+      getThis: { value: function getThis() { fields(this); return undefined; } },
+      isNative: { value: function isNative() { return fields(this).native; } },
+      isConstructor: { value: function isConstructor() { return fields(this).construct; } },
+      isToplevel: { value: function isToplevel() { fields(this); return false; } },
+      isEval: { value: function isEval() { fields(this); return false; } },
+      isAsync: { value: function isAsync() { fields(this); return false; } },
+      isPromiseAll: { value: function isPromiseAll() { fields(this); return false; } },
+      getPromiseIndex: { value: function getPromiseIndex() { fields(this); return null; } },
+      toString: {
+        value: function toString() {
+          const f = fields(this);
+          const where = f.native
+            ? "native"
+            : String_(f.file) + (f.line === null ? "" : ":" + f.line + ":" + f.column);
+          return f.name ? f.name + " (" + where + ")" : where;
+        },
+      },
+    });
+    defineProperty(siteProto, symbolToStringTag, { value: "CallSite", configurable: true });
+    freeze(siteProto);
+    CallSite.prototype = siteProto;
+    freeze(CallSite);
+    let snippetPrepare;
+    // What the engine calls; it stays unreachable: the snippet sees its own callback, and no
+    // frame copy hands out a function.
+    const prepare = function (error, sites) {
+      const copies = [];
+      for (let i = 0; i < sites.length; i++) {
+        const copy = create(siteProto);
+        apply(weakMapSet, frames, [copy, siteFields(sites[i])]);
+        push(copies, copy);
+      }
+      return apply(snippetPrepare, this, [error, copies]);
+    };
+    defineProperty(Error_, "prepareStackTrace", {
+      get: function prepareStackTrace() {
+        return snippetPrepare;
+      },
+      set: function prepareStackTrace(value) {
+        if (this === undefined || this === null) {
+          throw new TypeError_("Error.prepareStackTrace: not an object");
+        }
+        snippetPrepare = value;
+        apply(engineSetPrepare, Error_, [typeof value === "function" ? prepare : value]);
+      },
+      enumerable: false,
+      configurable: true,
+    });
+  }
 
   const toPromise = (value) => apply(promiseResolve, PromiseCtor, [value]);
   return { serialize, toPromise };

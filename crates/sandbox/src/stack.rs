@@ -37,6 +37,29 @@ pub(crate) fn describe<'js>(
                 ),
             )
         }
+        ("InternalError", "string too long") | ("RangeError", "invalid string length") => (
+            ErrorKind::Memory,
+            format!(
+                "string length limit exceeded: a string would be longer than the engine's \
+                 maximum of {MAX_STRING_CHARS} characters (2^30 - 1; a string doubled in a \
+                 loop?)"
+            ),
+        ),
+        ("RangeError", "invalid array length") if builds_fast_array(&raw_stack) => (
+            ErrorKind::Memory,
+            format!(
+                "array length limit exceeded: an array would be longer than the engine's \
+                 maximum of {MAX_ARRAY_ITEMS} items (2^31 - 1)"
+            ),
+        ),
+        ("InternalError", m) if m.starts_with("out of memory") => (
+            ErrorKind::Memory,
+            format!(
+                "size limit exceeded: an array, string or regular expression match grew past \
+                 what the engine can hold in one piece ({m}; arrays hold at most \
+                 {MAX_ARRAY_ITEMS} items)"
+            ),
+        ),
         ("SyntaxError", m) => (ErrorKind::Syntax, format!("SyntaxError: {m}")),
         (_, m) => (ErrorKind::Runtime, format!("{name}: {m}")),
     };
@@ -46,6 +69,24 @@ pub(crate) fn describe<'js>(
         location,
         stack: (!stack.is_empty()).then_some(stack),
     }
+}
+
+/// QuickJS's cap on a string's length, in UTF-16 code units.
+const MAX_STRING_CHARS: u32 = (1 << 30) - 1;
+
+/// QuickJS's cap on the length of an array it allocates in one piece.
+const MAX_ARRAY_ITEMS: u32 = i32::MAX as u32;
+
+/// Whether an "invalid array length" came from the engine's own cap rather than from the
+/// snippet asking for a length no array may have (`new Array(-1)`, `length = 2 ** 32`, which
+/// stay runtime errors): the copying array methods allocate their result in one piece, and
+/// refuse lengths past 2^31 - 1 that are valid in the language. The innermost frame says which
+/// method threw.
+fn builds_fast_array(stack: &str) -> bool {
+    let innermost = stack.lines().next().unwrap_or("").trim();
+    ["with", "toReversed", "toSorted", "toSpliced"]
+        .iter()
+        .any(|method| innermost == format!("at {method} (native)"))
 }
 
 /// QuickJS may throw objects that are errors by shape only (for example from `Proxy` traps

@@ -115,7 +115,22 @@ return await tools.test.echo({ a: 1 });"#, Completes),
         ("error thrown in a timer", "setTimeout(() => { throw new Error('late'); }, 0); await new Promise((r) => setTimeout(r, 5)); return 2;", Returns(json!(2))),
         ("rejection with undefined", "await Promise.reject(undefined)", Fails(ErrorKind::Runtime, "Uncaught undefined")),
         ("weak references", "new FinalizationRegistry(() => {}).register({}, 1); return new WeakRef({}) !== null;", Returns(json!(true))),
+        ("a message getter that rejects inside the rejection tracker", "const e = new Error(); Object.defineProperty(e, 'message', { get() { Promise.reject(1); return 'm'; } }); Promise.reject(e); return 1;", Returns(json!(1))),
+        // --- the compiler's recursion and the engine's own caps ------------------------
+        ("a hundred thousand nested brackets", leak(format!("return {};", "[".repeat(100_000))), Fails(ErrorKind::Syntax, "nesting deeper than 1000 levels")),
+        ("a hundred thousand nested parentheses", leak(format!("return {}1{};", "(".repeat(100_000), ")".repeat(100_000))), Fails(ErrorKind::Syntax, "nesting deeper than 1000 levels")),
+        ("a hundred thousand chained operators", leak(format!("return {}x;", "!".repeat(100_000))), Fails(ErrorKind::Syntax, "levels")),
+        ("brackets just under the nesting limit", leak(format!("return {}1{};", "(".repeat(990), ")".repeat(990))), Returns(json!(1))),
+        ("string past the engine's length cap", "return 'x'.repeat(2 ** 30).length", Fails(ErrorKind::Memory, "string length limit")),
+        ("array past the engine's length cap", "return new Array(2 ** 31).toReversed().length", Fails(ErrorKind::Memory, "array length limit")),
+        // --- stack-trace hooks ---------------------------------------------------------
+        ("prepareStackTrace cannot reach the prelude's functions", "let n: any; (Error as any).prepareStackTrace = (e: any, f: any[]) => f.filter((s) => s.getFunction() !== undefined || s.getThis() !== undefined).length; console.log({ toJSON() { n = new Error('p').stack; return 1; } }); return n;", Returns(json!(0))),
     ]
+}
+
+/// A case built at run time (repeated brackets), kept for the whole test run.
+fn leak(code: String) -> &'static str {
+    Box::leak(code.into_boxed_str())
 }
 
 pub fn check(name: &str, expect: &Expect, execution: &Execution) {
