@@ -1029,11 +1029,23 @@ impl<'js> EventLoop<'_, 'js> {
         if value.is_undefined() {
             return Ok((None, false));
         }
-        let budget = self.shared.limits.max_result_bytes as f64;
-        let serialized = bridge
-            .get::<_, Function>("serialize")
-            .and_then(|serialize| serialize.call::<_, rquickjs::Array>((value, budget)))
-            .and_then(|pair| Ok((pair.get::<Option<String>>(0)?, pair.get::<bool>(1)?)));
+        let max = self.shared.limits.max_result_bytes;
+        let serialize = |budget: usize| {
+            bridge
+                .get::<_, Function>("serialize")
+                .and_then(|serialize| {
+                    serialize.call::<_, rquickjs::Array>((value.clone(), budget as f64))
+                })
+                .and_then(|pair| Ok((pair.get::<Option<String>>(0)?, pair.get::<bool>(1)?)))
+        };
+        // The prelude counts UTF-16 units; a text of multi-byte characters can pass the byte
+        // cap. One unit is at most 3 bytes of UTF-8, so a third of the budget always fits.
+        let serialized = match serialize(max) {
+            Ok((Some(text), _)) if text.len() > max => {
+                serialize(max / 3).map(|(text, _)| (text, true))
+            }
+            other => other,
+        };
         match serialized {
             Ok((None, _)) => Ok((None, false)),
             Ok((Some(text), truncated)) => match serde_json::from_str(&text) {
@@ -1084,7 +1096,7 @@ impl<'js> EventLoop<'_, 'js> {
         if let Some(error) = self.shared.fatal.borrow_mut().take() {
             return error;
         }
-        stack::describe(&self.ctx, thrown, self.compiled, &self.shared.limits)
+        stack::describe(thrown, self.compiled, &self.shared.limits)
     }
 }
 

@@ -1,13 +1,12 @@
 //! A thrown JavaScript value, described in terms of the agent's TypeScript.
 
-use rquickjs::{Ctx, Object, Value};
+use rquickjs::{Object, Value};
 
 use crate::compile::{Compiled, SNIPPET_FILE};
 use crate::error::{ErrorKind, ExecutionError, SourceLocation};
 use crate::limits::Limits;
 
 pub(crate) fn describe<'js>(
-    ctx: &Ctx<'js>,
     thrown: Value<'js>,
     compiled: &Compiled,
     limits: &Limits,
@@ -16,7 +15,7 @@ pub(crate) fn describe<'js>(
         .as_object()
         .filter(|_| thrown.is_error() || looks_like_error(&thrown))
     else {
-        let text = describe_plain(ctx, &thrown);
+        let text = describe_plain(&thrown);
         return ExecutionError::new(ErrorKind::Runtime, format!("Uncaught {text}"), None);
     };
     let name = string_field(object, "name").unwrap_or_else(|| "Error".to_string());
@@ -104,23 +103,111 @@ fn string_field(object: &Object, key: &str) -> Option<String> {
         .and_then(|v| v.as_string().and_then(|s| s.to_string().ok()))
 }
 
-fn describe_plain<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> String {
-    if let Some(s) = value.as_string().and_then(|s| s.to_string().ok()) {
-        return s;
+/// A thrown value that is not an error, as JSON-like text of bounded size. Never
+/// `JSON.stringify`: a sparse array of 2^32 - 2 items keeps that busy in native code for
+/// seconds, out of reach of the CPU limit.
+fn describe_plain(value: &Value<'_>) -> String {
+    let mut out = String::new();
+    summarize(value, 0, &mut out);
+    out
+}
+
+/// Items and keys shown per array or object, and how deep.
+const SUMMARY_ITEMS: usize = 10;
+const SUMMARY_DEPTH: usize = 3;
+/// Characters of one string, and of the whole summary.
+const SUMMARY_STRING_CHARS: usize = 2_000;
+const SUMMARY_CHARS: usize = 4_000;
+
+fn summarize(value: &Value<'_>, depth: usize, out: &mut String) {
+    if out.len() >= SUMMARY_CHARS {
+        out.push('…');
+        return;
+    }
+    if let Some(text) = value.as_string().and_then(|s| s.to_string().ok()) {
+        let clipped: String = text.chars().take(SUMMARY_STRING_CHARS).collect();
+        let cut = text.chars().count().saturating_sub(SUMMARY_STRING_CHARS);
+        if depth == 0 {
+            out.push_str(&clipped);
+        } else {
+            out.push_str(&serde_json::to_string(&clipped).unwrap_or_default());
+        }
+        if cut > 0 {
+            out.push_str(&format!("… [{cut} more characters]"));
+        }
+        return;
     }
     if value.is_undefined() {
-        return "undefined".to_string();
+        out.push_str("undefined");
+        return;
     }
-    match ctx.json_stringify(value.clone()) {
-        Ok(Some(text)) => text
-            .to_string()
-            .unwrap_or_else(|_| "(unprintable value)".into()),
-        _ => {
-            // Drop whatever the failed stringify threw; the original value is what matters.
-            let _ = ctx.catch();
-            format!("({} value)", value.type_name())
+    if value.is_null() {
+        out.push_str("null");
+        return;
+    }
+    if let Some(b) = value.as_bool() {
+        out.push_str(if b { "true" } else { "false" });
+        return;
+    }
+    if let Some(n) = value.as_number() {
+        out.push_str(&n.to_string());
+        return;
+    }
+    if let Some(array) = value.as_array() {
+        if depth >= SUMMARY_DEPTH {
+            out.push_str("[…]");
+            return;
         }
+        // Not `Array::len`: rquickjs asserts that a length fits an i32, and a snippet can
+        // make one up to 2^32 - 1.
+        let length = array
+            .as_object()
+            .get::<_, f64>("length")
+            .map_or(0, |n| n.clamp(0.0, u32::MAX as f64) as usize);
+        out.push('[');
+        for i in 0..length.min(SUMMARY_ITEMS) {
+            if i > 0 {
+                out.push(',');
+            }
+            match array.get::<Value>(i) {
+                Ok(item) => summarize(&item, depth + 1, out),
+                Err(_) => out.push('?'),
+            }
+        }
+        if length > SUMMARY_ITEMS {
+            out.push_str(&format!(",… {} more items", length - SUMMARY_ITEMS));
+        }
+        out.push(']');
+        return;
     }
+    if let Some(object) = value.as_object().filter(|_| !value.is_function()) {
+        if depth >= SUMMARY_DEPTH {
+            out.push_str("{…}");
+            return;
+        }
+        out.push('{');
+        let mut shown = 0;
+        for key in object.keys::<String>() {
+            let Ok(key) = key else { break };
+            if shown == SUMMARY_ITEMS {
+                out.push_str(",…");
+                break;
+            }
+            if shown > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(&key).unwrap_or_default());
+            out.push(':');
+            match object.get::<_, Value>(key.as_str()) {
+                Ok(item) => summarize(&item, depth + 1, out),
+                Err(_) => out.push('?'),
+            }
+            shown += 1;
+        }
+        out.push('}');
+        return;
+    }
+    out.push_str(&format!("({} value)", value.type_name()));
 }
 
 /// Keeps only the agent's frames and rewrites their positions into the TypeScript source.

@@ -218,3 +218,47 @@ async fn many_executions_in_parallel_stay_isolated() {
         assert_eq!(value, Value::from(i));
     }
 }
+
+/// The result cap is in bytes of UTF-8, though the engine counts UTF-16 units: a value of
+/// three-byte characters must not come out three times over.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_result_cap_holds_for_multibyte_text() {
+    let limits = quick_limits();
+    let execution = run_with(
+        "return ['€'.repeat(200000), '😀'.repeat(50000)];",
+        TestHost::new(),
+        limits.clone(),
+    )
+    .await;
+    let value = execution
+        .result
+        .expect("truncated, not failed")
+        .expect("a value");
+    let bytes = serde_json::to_string(&value).expect("JSON").len();
+    assert!(
+        bytes <= limits.max_result_bytes,
+        "{bytes} bytes against a cap of {}",
+        limits.max_result_bytes
+    );
+    assert!(
+        execution.notes.iter().any(|n| n.contains("truncated")),
+        "{:?}",
+        execution.notes
+    );
+}
+
+/// Describing a thrown value never walks it whole: a sparse array of 2^32 - 2 items would
+/// keep `JSON.stringify` busy in native code, out of reach of the CPU limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thrown_sparse_array_is_described_quickly() {
+    let started = Instant::now();
+    let execution = run("const v = []; v[2 ** 32 - 2] = 1; throw v;").await;
+    let error = execution.result.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Runtime);
+    assert!(error.message.contains("more items"), "{}", error.message);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
