@@ -186,8 +186,7 @@ fn summarize(value: &Value<'_>, depth: usize, out: &mut String) {
             return;
         }
         out.push('{');
-        let mut shown = 0;
-        for key in object.keys::<String>() {
+        for (shown, key) in object.keys::<String>().enumerate() {
             let Ok(key) = key else { break };
             if shown == SUMMARY_ITEMS {
                 out.push_str(",…");
@@ -202,7 +201,6 @@ fn summarize(value: &Value<'_>, depth: usize, out: &mut String) {
                 Ok(item) => summarize(&item, depth + 1, out),
                 Err(_) => out.push('?'),
             }
-            shown += 1;
         }
         out.push('}');
         return;
