@@ -13,6 +13,9 @@ use rquickjs::allocator::Allocator;
 pub(crate) struct HeapGauge {
     pub used: Cell<usize>,
     pub peak: Cell<usize>,
+    /// Bytes the execution holds outside the heap, on the Rust side of the bridge (tool
+    /// call arguments queued or in flight): they count against the same limit.
+    pub host: Cell<usize>,
     /// Set when an allocation was refused: the snippet ran out of memory.
     pub refused: Cell<bool>,
 }
@@ -28,7 +31,12 @@ impl LimitedAllocator {
     }
 
     fn admit(&self, extra: usize) -> bool {
-        let wanted = self.gauge.used.get().saturating_add(extra);
+        let wanted = self
+            .gauge
+            .used
+            .get()
+            .saturating_add(self.gauge.host.get())
+            .saturating_add(extra);
         if wanted > self.limit {
             self.gauge.refused.set(true);
             return false;
@@ -39,8 +47,36 @@ impl LimitedAllocator {
     fn record(&self, before: usize, after: usize) {
         let used = self.gauge.used.get() - before + after;
         self.gauge.used.set(used);
-        if used > self.gauge.peak.get() {
-            self.gauge.peak.set(used);
+        self.gauge.note_peak();
+    }
+}
+
+impl HeapGauge {
+    /// Takes `bytes` held outside the heap out of the budget `limit`; false (nothing taken)
+    /// when heap and host bytes together would pass it.
+    pub fn reserve_host(&self, bytes: usize, limit: usize) -> bool {
+        let wanted = self
+            .used
+            .get()
+            .saturating_add(self.host.get())
+            .saturating_add(bytes);
+        if wanted > limit {
+            return false;
+        }
+        self.host.set(self.host.get() + bytes);
+        self.note_peak();
+        true
+    }
+
+    /// Gives back what [`Self::reserve_host`] took.
+    pub fn release_host(&self, bytes: usize) {
+        self.host.set(self.host.get().saturating_sub(bytes));
+    }
+
+    fn note_peak(&self) {
+        let total = self.used.get() + self.host.get();
+        if total > self.peak.get() {
+            self.peak.set(total);
         }
     }
 }

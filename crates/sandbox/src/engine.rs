@@ -99,8 +99,12 @@ fn run_in_runtime(
         let stop = stop.clone();
         let cpu_limit = job.limits.cpu_time;
         let cancel = job.cancel.clone();
+        let heap = gauge.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || {
-            if stop.get().is_some() {
+            // Once the heap limit refused an allocation the execution is over, even if the
+            // snippet catches the error: retrying a huge allocation in a loop would
+            // otherwise burn CPU inside native code, where the CPU limit cannot look.
+            if stop.get().is_some() || heap.refused.get() {
                 return true;
             }
             let reason = if cancel.load(Ordering::Relaxed) {
@@ -163,6 +167,7 @@ fn run_in_runtime(
             logs: RefCell::new(LogBuffer::new(job.limits.max_log_bytes)),
             calls: RefCell::new(Vec::new()),
             fatal: RefCell::new(None),
+            gauge: gauge.clone(),
         });
         let mut event_loop = EventLoop {
             ctx: ctx.clone(),
@@ -259,6 +264,8 @@ struct Pending<'js> {
     site: Object<'js>,
     record: usize,
     started: Instant,
+    /// Bytes of its arguments reserved in the heap gauge until it settles.
+    held: usize,
 }
 
 struct Shared<'js> {
@@ -282,6 +289,8 @@ struct Shared<'js> {
     calls: RefCell<Vec<CallRecord>>,
     /// A limit that ends the execution even if the snippet catches the error it caused.
     fatal: RefCell<Option<ExecutionError>>,
+    /// The heap's accounting, which also holds the bytes kept on the Rust side.
+    gauge: Rc<HeapGauge>,
 }
 
 impl<'js> Shared<'js> {
@@ -311,10 +320,31 @@ impl<'js> Shared<'js> {
             reject.call::<_, ()>((site,))?;
             return Ok(promise);
         }
+        // The arguments wait on this side of the bridge, outside the heap, while the call
+        // is queued or in flight: they count against the memory limit all the same.
+        let held = args.as_ref().map_or(0, String::len);
+        if !self.gauge.reserve_host(held, self.limits.memory_bytes) {
+            let message = format!(
+                "memory limit exceeded: the arguments of tools.{}{}{} ({} KiB) and those of the \
+                 calls still waiting would pass the {} MiB memory limit",
+                namespace,
+                if namespace.is_empty() { "" } else { "." },
+                name,
+                held / 1024,
+                self.limits.memory_bytes / (1024 * 1024)
+            );
+            self.fatal.borrow_mut().get_or_insert_with(|| {
+                ExecutionError::new(ErrorKind::Memory, message.clone(), None)
+            });
+            site.set("message", message)?;
+            reject.call::<_, ()>((site,))?;
+            return Ok(promise);
+        }
         let args = match args.as_deref().map(serde_json::from_str::<Json>) {
             None => Json::Null,
             Some(Ok(value)) => value,
             Some(Err(e)) => {
+                self.gauge.release_host(held);
                 site.set("message", format!("the arguments are not JSON: {e}"))?;
                 reject.call::<_, ()>((site,))?;
                 return Ok(promise);
@@ -337,6 +367,7 @@ impl<'js> Shared<'js> {
                 site,
                 record: made,
                 started: Instant::now(),
+                held,
             },
         );
         let call = ToolCall {
@@ -405,6 +436,7 @@ impl<'js> Shared<'js> {
         let Some(pending) = self.pending.borrow_mut().remove(&id) else {
             return Ok(());
         };
+        self.gauge.release_host(pending.held);
         self.in_flight.set(self.in_flight.get().saturating_sub(1));
         let next = self.queued.borrow_mut().pop_front();
         if let Some((next_id, call)) = next {
@@ -418,10 +450,37 @@ impl<'js> Shared<'js> {
         }
         match outcome {
             Ok(value) => {
-                let parsed = match serde_json::to_string(&value) {
-                    Ok(text) => ctx.json_parse(text),
-                    Err(e) => Err(Exception::throw_type(ctx, &e.to_string())),
+                let text = match serde_json::to_string(&value) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        pending
+                            .site
+                            .set("message", format!("the answer is not JSON: {e}"))?;
+                        return pending.reject.call::<_, ()>((pending.site,));
+                    }
                 };
+                drop(value);
+                // The answer enters the heap as its JSON text and then as values: refuse
+                // one that cannot fit in what is left, before parsing it.
+                if !self
+                    .gauge
+                    .reserve_host(text.len(), self.limits.memory_bytes)
+                {
+                    let tool = pending.site.get::<_, String>("tool").unwrap_or_default();
+                    let message = format!(
+                        "memory limit exceeded: the result of tools.{tool} ({} KiB of JSON) does \
+                         not fit in what is left of the {} MiB memory limit",
+                        text.len() / 1024,
+                        self.limits.memory_bytes / (1024 * 1024)
+                    );
+                    self.fatal.borrow_mut().get_or_insert_with(|| {
+                        ExecutionError::new(ErrorKind::Memory, message.clone(), None)
+                    });
+                    pending.site.set("message", message)?;
+                    return pending.reject.call::<_, ()>((pending.site,));
+                }
+                self.gauge.release_host(text.len());
+                let parsed = ctx.json_parse(text);
                 match parsed {
                     Ok(parsed) => pending.resolve.call::<_, ()>((parsed,)),
                     Err(_) => {

@@ -262,3 +262,52 @@ async fn a_thrown_sparse_array_is_described_quickly() {
         started.elapsed()
     );
 }
+
+/// Arguments waiting on the Rust side of the bridge count against the memory limit: calls
+/// of 8 MB each were once held outside every budget (300 of them took 2.1 GB). Without the
+/// accounting these 30 would wait on the hanging tool until the wall clock; with it, the
+/// heap and the held arguments together pass the limit after a few.
+#[tokio::test(flavor = "multi_thread")]
+async fn queued_call_arguments_count_against_the_memory_limit() {
+    let limits = Limits {
+        memory_bytes: 64 * 1024 * 1024,
+        ..quick_limits()
+    };
+    let code = "const big = 'x'.repeat(8e6);\n\
+                const calls = [];\n\
+                for (let i = 0; i < 30; i++) calls.push(tools.test.hang({ big, i }));\n\
+                await Promise.all(calls);";
+    let started = Instant::now();
+    let execution = run_with(code, TestHost::new(), limits).await;
+    let error = execution.result.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Memory, "{}", error.message);
+    assert!(
+        execution.calls.len() < 10,
+        "{} calls were admitted",
+        execution.calls.len()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_still_serving().await;
+}
+
+/// A tool answer too large for what is left of the heap fails as memory, before parsing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_larger_than_the_heap_left_is_a_memory_error() {
+    let limits = Limits {
+        memory_bytes: 32 * 1024 * 1024,
+        ..quick_limits()
+    };
+    let code = "return (await tools.test.big({ bytes: 48 * 1024 * 1024 })).length;";
+    let execution = run_with(code, TestHost::new(), limits).await;
+    let error = execution.result.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Memory, "{}", error.message);
+    assert!(
+        error.message.contains("result of tools.test.big"),
+        "{}",
+        error.message
+    );
+}
