@@ -121,11 +121,12 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, ExecutionError> {
         })
         .build(&program);
     let map = generated.map.map(SourceMap::into_owned);
+    let code = escape_nul(generated.code);
     let (js, first_line_shift) = if call_result {
-        (generated.code, 0)
+        (code, 0)
     } else {
         (
-            format!("{BODY_PREFIX}{}{BODY_SUFFIX}", generated.code),
+            format!("{BODY_PREFIX}{code}{BODY_SUFFIX}"),
             BODY_PREFIX.len() as u32,
         )
     };
@@ -136,6 +137,17 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, ExecutionError> {
         first_line_shift,
         source: source.to_string(),
     })
+}
+
+/// The engine takes a script as a C string, so a raw NUL (legal inside a string, template
+/// or regular expression literal, the only places it can stand) becomes `\u0000`, which
+/// means the same character there.
+fn escape_nul(code: String) -> String {
+    if code.contains('\0') {
+        code.replace('\0', "\\u0000")
+    } else {
+        code
+    }
 }
 
 /// `async () => {...}` (or a parenthesised or plain function expression) as the only

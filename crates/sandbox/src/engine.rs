@@ -1107,7 +1107,7 @@ impl<'js> EventLoop<'_, 'js> {
         };
         match serialized {
             Ok((None, _)) => Ok((None, false)),
-            Ok((Some(text), truncated)) => match serde_json::from_str(&text) {
+            Ok((Some(text), truncated)) => match serde_json::from_str(&well_formed(&text)) {
                 Ok(json) => Ok((Some(json), truncated)),
                 Err(e) => Err(ExecutionError::new(
                     ErrorKind::Internal,
@@ -1207,4 +1207,66 @@ fn thread_cpu_time() -> Duration {
         return Duration::ZERO;
     }
     Duration::new(spec.tv_sec as u64, spec.tv_nsec as u32)
+}
+
+/// JSON text whose `\uD800`-style escapes of lone surrogates (which `JSON.stringify` writes
+/// for strings that are not well-formed UTF-16, and serde_json refuses) are replaced by
+/// U+FFFD, as any UTF-8 consumer would do.
+fn well_formed(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("\\u") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let surrogate = |hex: &str| {
+        u16::from_str_radix(hex, 16)
+            .ok()
+            .filter(|u| (0xD800..0xE000).contains(u))
+    };
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut changed = false;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 1 < bytes.len() {
+            if bytes[i + 1] == b'u' && i + 6 <= bytes.len() {
+                if let Some(unit) = text.get(i + 2..i + 6).and_then(surrogate) {
+                    let pair = (0xD800..0xDC00).contains(&unit)
+                        && text.get(i + 6..i + 8) == Some("\\u")
+                        && text
+                            .get(i + 8..i + 12)
+                            .and_then(surrogate)
+                            .is_some_and(|low| (0xDC00..0xE000).contains(&low));
+                    if pair {
+                        out.push_str(&text[i..i + 12]);
+                        i += 12;
+                    } else {
+                        out.push_str("\\ufffd");
+                        changed = true;
+                        i += 6;
+                    }
+                    continue;
+                }
+            }
+            // Any other escape is copied whole, so an escaped backslash before a `u` is
+            // never read as the start of an escape.
+            match text.get(i..i + 2) {
+                Some(escape) => {
+                    out.push_str(escape);
+                    i += 2;
+                }
+                None => {
+                    out.push('\\');
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        let next = text[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&text[i..i + next]);
+        i += next;
+    }
+    if changed {
+        std::borrow::Cow::Owned(out)
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }

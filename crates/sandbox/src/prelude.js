@@ -96,6 +96,14 @@
     return emit(state, stringify(cut + "… [" + (s.length - cut.length) + " more characters]"));
   }
 
+  // Keys count against the budget like strings do; a long one is cut the same way.
+  function writeKey(name, state) {
+    if (name.length <= 256 || name.length + 2 <= state.left) return stringify(name);
+    state.truncated = true;
+    const cut = slice(name, 0, 200);
+    return stringify(cut + "… [" + (name.length - cut.length) + " more characters]");
+  }
+
   function write(value, key, depth, state) {
     switch (typeof value) {
       case "string":
@@ -208,7 +216,7 @@
       }
       const item = write(at(name), name, depth + 1, state);
       if (item === SKIP) continue;
-      out += comma + emit(state, stringify(name) + ":") + item;
+      out += comma + emit(state, writeKey(name, state) + ":") + item;
       comma = ",";
       state.left -= 1;
     }

@@ -78,29 +78,8 @@ struct Known {
 /// The skip list: known findings are printed as known and do not fail the test. Remove an
 /// entry once its bug is fixed.
 const KNOWN_FINDINGS: &[Known] = &[
-    // `return '\uD800'`: the prelude's serializer writes a lone surrogate as JSON.stringify
-    // does (the escape `\ud800`), which serde_json refuses, so a snippet returning such a
-    // string fails as an *internal* error instead of returning U+FFFD or a clear error.
-    Known {
-        signature: "internal: the returned value serialized to invalid JSON",
-        skip_snippets_with: &[],
-        why: "a returned string with a lone surrogate fails as an internal error",
-    },
-    // "return `a<NUL>b`" with a raw NUL byte inside a template literal: oxc's codegen keeps
-    // the byte, and rquickjs's `eval` passes the script as a C string, so valid TypeScript
-    // fails as an internal error ("String contained internal null bytes").
-    Known {
-        signature: "internal: String contained internal null bytes",
-        skip_snippets_with: &[],
-        why: "a raw NUL byte in a template literal fails as an internal error",
-    },
-    // `return { ['k'.repeat(200000)]: 1 }`: the serializer cuts long strings, arrays and
-    // objects but writes object keys whole, so a long key passes the result limit.
-    Known {
-        signature: "result-over-limit-key",
-        skip_snippets_with: &[],
-        why: "object keys are not cut by the result limit",
-    },
+    // Fixed since first found (and kept as escape cases): a lone surrogate returned, a raw
+    // NUL in a template literal, and long object keys past the result limit.
     // A sparse array of length 2**32 - 1 (`v[2 ** 32 - 2] = 1`) given to native
     // JSON.stringify runs past the CPU and wall-clock limits: QuickJS's stringify loop does
     // not poll the interrupt handler, only the heap limit ends it (~5.5 s in a debug build

@@ -311,3 +311,20 @@ async fn a_result_larger_than_the_heap_left_is_a_memory_error() {
         error.message
     );
 }
+
+/// Object keys count against the result cap too: a 300,000-character key is cut like a
+/// string.
+#[tokio::test(flavor = "multi_thread")]
+async fn long_object_keys_are_cut_to_the_result_cap() {
+    let limits = quick_limits();
+    let execution = run_with(
+        "return { ['k'.repeat(300000)]: 1, short: 2 };",
+        TestHost::new(),
+        limits.clone(),
+    )
+    .await;
+    let value = execution.result.expect("a value").expect("not empty");
+    let bytes = serde_json::to_string(&value).expect("JSON").len();
+    assert!(bytes <= limits.max_result_bytes, "{bytes} bytes");
+    assert_eq!(value["short"], 2, "{value}");
+}

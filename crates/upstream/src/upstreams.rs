@@ -476,7 +476,7 @@ impl Upstreams {
                         });
                     }
                 }
-                let limits = self.inner.output.clone();
+                let limits = self.inner.output;
                 let size: usize = result
                     .content
                     .iter()

@@ -110,6 +110,10 @@ return await tools.test.echo({ a: 1 });"#, Completes),
         // --- accessors on shared prototypes must not reach the output ------------------
         ("holes read through a poisoned Array.prototype", "Object.defineProperty(Array.prototype, 0, { get() { return 'p'; }, configurable: true }); console.log([,]); return [, 1];", Returns(json!(["p", 1]))),
         ("a throwing setter on Array.prototype", "Object.defineProperty(Array.prototype, 0, { set() { throw new Error('trap'); }, configurable: true }); console.log([1], new Map([['a', 1]])); return [[1], new Map([['a', 1]]), new Error('e')];", Returns(json!([[1], {"a": 1}, {"name": "Error", "message": "e"}]))),
+        // --- found by the fuzz suite --------------------------------------------------
+        ("a returned lone surrogate", "return ['\\uD800', '\\uD83D\\uDE00', '\\\\uD800'];", Returns(json!(["\u{FFFD}", "\u{1F600}", "\\uD800"]))),
+        ("a raw NUL in a template literal", "return `a\u{0}b`.length;", Returns(json!(3))),
+        ("a long object key", "return Object.keys({ ['k'.repeat(300000)]: 1 })[0].length;", Returns(json!(300000))),
         // --- rejections and late errors -----------------------------------------------
         ("unhandled rejection", "Promise.reject(new Error('ignored')); return 1;", Returns(json!(1))),
         ("error thrown in a timer", "setTimeout(() => { throw new Error('late'); }, 0); await new Promise((r) => setTimeout(r, 5)); return 2;", Returns(json!(2))),
