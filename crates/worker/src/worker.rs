@@ -42,10 +42,23 @@ impl WorkerOptions {
     }
 }
 
+/// Niceness of a worker: below the gateway, so that however many snippets burn CPU, the
+/// gateway's own work (answering `tools/list`, relaying calls, other clients) comes first.
+pub const WORKER_NICENESS: libc::c_int = 10;
+
+/// Lowers this process's scheduling priority (before the lock-down, which forbids it).
+fn yield_to_the_gateway() {
+    // SAFETY: setpriority only changes this process's niceness; failure leaves it as it was.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, WORKER_NICENESS);
+    }
+}
+
 /// The worker's whole life. Call it first thing in `main`, before any thread or async
 /// runtime exists: the lock-down must cover every thread the process will have.
 pub fn worker_main(options: WorkerOptions) -> ExitCode {
     die_with_parent();
+    yield_to_the_gateway();
     let confinement = match confinement::lock_down(&options.policy()) {
         Ok(report) => report,
         Err(message) => {
