@@ -40,7 +40,8 @@ pub struct ServeArgs {
     pub allowed_origins: Vec<String>,
     /// Run snippets inside the gateway's own process instead of locked-down worker
     /// processes. Only for trusted code: a sandbox escape would then reach the gateway's
-    /// memory, environment and credentials.
+    /// memory, environment and credentials, and a long native operation can run past the
+    /// CPU limit (only workers are watched from outside).
     #[arg(long)]
     pub in_process: bool,
     /// Worker processes kept warm, so an execution does not wait for one to start.
@@ -62,8 +63,19 @@ pub struct ServeArgs {
         conflicts_with = "in_process"
     )]
     pub max_queued: usize,
+    /// HTTP sessions kept at once; past it the least recently used idle one is closed, or a
+    /// new client gets 503 when all are busy (HTTP only).
+    #[arg(long, value_name = "N", default_value_t = HttpOptions::DEFAULT_MAX_SESSIONS, requires = "http")]
+    pub max_sessions: usize,
+    /// How long an idle HTTP session lives, e.g. `10m` (HTTP only).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "http")]
+    pub session_idle_timeout: Option<Duration>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    codemode_upstream::parse_duration(text)
 }
 
 /// Time beyond the wall-clock limit that a shutdown waits for executions in flight.
@@ -139,6 +151,10 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             options.token = args.token;
             options.allowed_hosts = args.allowed_hosts;
             options.allowed_origins = args.allowed_origins;
+            options.max_sessions = args.max_sessions.max(1);
+            if let Some(idle) = args.session_idle_timeout {
+                options.session_idle_timeout = idle;
+            }
             if let Some(host) = args.http.as_deref().and_then(named_host) {
                 // Reached by the name it was started with (`localhost:8080` is already
                 // loopback; `myhost:8080` is not).

@@ -16,7 +16,11 @@ pub(crate) fn describe<'js>(
         .filter(|_| thrown.is_error() || looks_like_error(&thrown))
     else {
         let text = describe_plain(&thrown);
-        return ExecutionError::new(ErrorKind::Runtime, format!("Uncaught {text}"), None);
+        return ExecutionError::new(
+            ErrorKind::Runtime,
+            clip_bytes(format!("Uncaught {text}"), MAX_MESSAGE_BYTES),
+            None,
+        );
     };
     let name = string_field(object, "name").unwrap_or_else(|| "Error".to_string());
     let message = string_field(object, "message").unwrap_or_default();
@@ -64,10 +68,27 @@ pub(crate) fn describe<'js>(
     };
     ExecutionError {
         kind,
-        message,
+        message: clip_bytes(message, MAX_MESSAGE_BYTES),
         location,
-        stack: (!stack.is_empty()).then_some(stack),
+        stack: (!stack.is_empty()).then(|| clip_bytes(stack, MAX_STACK_BYTES)),
     }
+}
+
+/// Bytes of an error's message and stack kept: a snippet can throw a 40 MB message, and
+/// every front end prints it (twice, in an MCP reply).
+const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+const MAX_STACK_BYTES: usize = 8 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, saying how much was cut.
+fn clip_bytes(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… [{} more bytes cut]", &text[..cut], text.len() - cut)
 }
 
 /// QuickJS's cap on a string's length, in UTF-16 code units.
