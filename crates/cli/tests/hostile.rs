@@ -106,16 +106,23 @@ fn nested_brackets() -> String {
     format!("return {}1{};", "[".repeat(100_000), "]".repeat(100_000))
 }
 
-fn check(
-    mode: &str,
-    name: &str,
-    outcome: Outcome,
+/// What one case came back with.
+struct Seen {
     failed: bool,
-    kind: &str,
-    text: &str,
+    kind: String,
+    text: String,
     bytes: usize,
     took: Duration,
-) {
+}
+
+fn check(mode: &str, name: &str, outcome: Outcome, seen: Seen) {
+    let Seen {
+        failed,
+        kind,
+        text,
+        bytes,
+        took,
+    } = seen;
     let context = || {
         format!(
             "{mode}: {name}: {}",
@@ -179,7 +186,18 @@ fn serve_mode(mode: &str, extra: &[&str]) {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        check(mode, &name, outcome, failed, &kind, &text, bytes, took);
+        check(
+            mode,
+            &name,
+            outcome,
+            Seen {
+                failed,
+                kind,
+                text,
+                bytes,
+                took,
+            },
+        );
         let (failed, text) = session.execute("return 1 + 1", Duration::from_secs(30));
         assert!(
             !failed && text == "2",
@@ -247,15 +265,18 @@ fn hostile_snippets_through_run() {
             ),
             None => (false, String::new(), json["result"]["Ok"].to_string()),
         };
+        let bytes = stdout.len();
         check(
             "run",
             &name,
             outcome,
-            failed,
-            &kind,
-            &text,
-            stdout.len(),
-            took,
+            Seen {
+                failed,
+                kind,
+                text,
+                bytes,
+                took,
+            },
         );
     }
 }
