@@ -1022,11 +1022,14 @@ impl<'js> EventLoop<'_, 'js> {
             match next {
                 Some(outcome) => self.shared.settle(&self.ctx, outcome)?,
                 None => {
-                    if !self.ctx.execute_pending_job() {
-                        return Ok(());
-                    }
+                    let ran = self.ctx.execute_pending_job();
+                    // A limit that interrupted a job ends the chain of jobs it was part of;
+                    // the queue may then look drained, but the limit is what happened.
                     if self.stop.get().is_some() || self.gauge.refused.get() {
                         return Err(rquickjs::Error::Exception);
+                    }
+                    if !ran {
+                        return Ok(());
                     }
                 }
             }
@@ -1044,6 +1047,9 @@ impl<'js> EventLoop<'_, 'js> {
         let (fired, next_timer) = self.shared.fire_timers(now).map_err(|e| self.failure(e))?;
         if fired || !self.shared.ready.borrow().is_empty() {
             return Ok(());
+        }
+        if let Some(stop) = self.stop.get() {
+            return Err(stopped(stop, &self.shared.limits));
         }
         if !self.shared.has_calls() && !self.shared.has_timers() {
             return Err(ExecutionError::new(
