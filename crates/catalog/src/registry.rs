@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
-use codemode_sandbox::{ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost};
+use codemode_sandbox::{ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolFuture, ToolHost};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -89,7 +89,9 @@ pub trait ToolSource: Send + Sync + 'static {
     fn namespaces(&self) -> Vec<SourceNamespace>;
 
     /// Calls a tool by its source names. `args` is what the snippet passed (`{}` when it
-    /// passed nothing to a tool that takes an object).
+    /// passed nothing to a tool that takes an object). A namespace the source cannot reach
+    /// now fails with [`ToolError::unavailable`] and just the reason; the catalogue tells
+    /// the agent which namespace, in its own names.
     fn call(&self, namespace: &str, tool: &str, args: Value) -> ToolFuture;
 
     /// [`Self::call`] with what the caller wants to hear while the call runs (progress).
@@ -650,9 +652,19 @@ impl Catalog {
             tool = %tool.ident,
             source_name = %tool.spec.name,
         );
-        let future: Pin<Box<dyn Future<Output = _> + Send>> =
-            source.call_with(&ns.original, &tool.spec.name, args, context);
-        Box::pin(future.instrument(span))
+        let future = source.call_with(&ns.original, &tool.spec.name, args, context);
+        let ident = ns.ident.clone();
+        Box::pin(
+            async move {
+                // A source says only why it cannot reach the namespace; the agent is told in
+                // its own names.
+                future.await.map_err(|error| match error.kind {
+                    ToolErrorKind::Unavailable => unavailable(&ident, &error.message),
+                    ToolErrorKind::Tool => error,
+                })
+            }
+            .instrument(span),
+        )
     }
 
     /// A call whose name is not in the current snapshot: its namespace is starting (wait,
@@ -667,8 +679,8 @@ impl Catalog {
             .namespaces
             .iter()
             .find(|ns| ns.ident == call.namespace);
-        let failure = match namespace.map(|ns| (&ns.status, ns)) {
-            Some((NamespaceStatus::Starting, ns)) => {
+        let failure = match namespace {
+            Some(ns) if ns.status == NamespaceStatus::Starting => {
                 let source = self.inner.sources[ns.source].clone();
                 let original = ns.original.clone();
                 let catalog = self.clone();
@@ -680,18 +692,19 @@ impl Catalog {
                         catalog.refresh();
                     }
                     match catalog.status_of(&call.namespace) {
-                        Some(NamespaceStatus::Starting) => Err(ToolError::unavailable(format!(
-                            "tools.{} is configured but unavailable: still starting",
-                            call.namespace
-                        ))),
+                        Some(NamespaceStatus::Starting) => {
+                            Err(unavailable(&call.namespace, "still starting"))
+                        }
                         _ => catalog.call_in(call, &context).await,
                     }
                 });
             }
-            Some((NamespaceStatus::Unavailable { reason, .. }, ns)) => ToolError::unavailable(
-                format!("tools.{} is configured but unavailable: {reason}", ns.ident),
-            ),
-            Some((NamespaceStatus::Ready, _)) | None => ToolError::new(
+            Some(NamespaceEntry {
+                ident,
+                status: NamespaceStatus::Unavailable { reason, .. },
+                ..
+            }) => unavailable(ident, reason),
+            _ => ToolError::new(
                 snapshot
                     .tool_catalog
                     .missing_message(&call.namespace, Some(&call.name))
@@ -780,6 +793,13 @@ impl Catalog {
             .collect();
         Ok(Value::Array(hits))
     }
+}
+
+/// What a call into a namespace that cannot be reached throws.
+fn unavailable(ident: &str, reason: &str) -> ToolError {
+    ToolError::unavailable(format!(
+        "tools.{ident} is configured but unavailable: {reason}"
+    ))
 }
 
 /// Awaits every future (the catalogue has no `futures` dependency for one join).

@@ -270,15 +270,11 @@ impl ToolSource for UpstreamSource {
     }
 }
 
-/// The snippet's error already names the tool (`tools.x.y failed: …`); say only what
-/// went wrong. A server that cannot be reached says so whole.
+/// The snippet's error already names the tool (`tools.x.y failed: …`), and the catalogue
+/// names an unreachable namespace; say only what went wrong.
 fn describe(error: CallError) -> ToolError {
     let message = match error {
-        CallError::Unavailable { server, reason } => {
-            return ToolError::unavailable(format!(
-                "tools.{server} is configured but unavailable: {reason}"
-            ))
-        }
+        CallError::Unavailable { reason, .. } => return ToolError::unavailable(reason),
         CallError::Tool { message, .. } => message,
         CallError::InvalidArguments { message, .. } => format!("invalid arguments: {message}"),
         CallError::Timeout { timeout, .. } => format!(

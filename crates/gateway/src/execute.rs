@@ -6,7 +6,7 @@
 //! `{ error: { kind, message, line, column, sourceLine, stack }, logs, calls, ... }` on
 //! failure; `result` is absent when the snippet returned nothing.
 
-use codemode_sandbox::{CallRecord, Execution, ExecutionError, LogEntry, LogLevel};
+use codemode_sandbox::{clip_bytes, CallRecord, Execution, ExecutionError, LogEntry, LogLevel};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{json, Map, Value};
 
@@ -36,7 +36,7 @@ pub(crate) fn execution_result(execution: &Execution) -> CallToolResult {
         Err(error) => {
             // However the snippet built its error, what leaves is bounded (the message is
             // said twice: as text and in structuredContent).
-            let error = bounded_error(error);
+            let error = error.clone().bounded();
             structured.insert("error".into(), error_json(&error));
             content.push(ContentBlock::text(format!("{} error: {error}", error.kind)));
             true
@@ -123,41 +123,9 @@ fn side_channel_text(execution: &Execution) -> Option<String> {
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
-/// Bytes of an error's message kept in a reply; the rest is cut with a note of the size.
-pub(crate) const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
-/// Bytes of an error's stack kept in a reply.
-const MAX_STACK_BYTES: usize = 8 * 1024;
-/// Bytes of the quoted source line kept.
-const MAX_SOURCE_LINE_BYTES: usize = 1024;
 /// Notes kept in a reply, and bytes of each.
 const MAX_NOTES: usize = 20;
 const MAX_NOTE_BYTES: usize = 1024;
-
-/// The error with every text cut to its budget.
-fn bounded_error(error: &ExecutionError) -> ExecutionError {
-    let mut bounded = error.clone();
-    bounded.message = clip_bytes(&error.message, MAX_ERROR_MESSAGE_BYTES);
-    bounded.stack = error
-        .stack
-        .as_deref()
-        .map(|s| clip_bytes(s, MAX_STACK_BYTES));
-    if let Some(location) = &mut bounded.location {
-        location.source_line = clip_bytes(&location.source_line, MAX_SOURCE_LINE_BYTES);
-    }
-    bounded
-}
-
-/// `text` cut to at most `max` bytes (on a character boundary), saying how much was cut.
-fn clip_bytes(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}… [{} more bytes cut]", &text[..cut], text.len() - cut)
-}
 
 fn error_json(error: &ExecutionError) -> Value {
     let mut out = json!({ "kind": error.kind, "message": error.message });

@@ -395,7 +395,7 @@ impl SessionManager for BoundedSessions {
 }
 
 /// A poisoned lock only means a panic mid-update of plain bookkeeping; carry on.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use codemode_catalog::{CallObserver, Progress};
+
+use crate::describe::clip;
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::{Peer, RoleServer};
 use tokio::sync::Notify;
@@ -83,20 +85,13 @@ impl CallObserver for ProgressReporter {
 
     fn progress(&self, path: &str, progress: &Progress) {
         let detail = match (&progress.message, progress.total) {
-            (Some(message), _) => clip(message),
+            (Some(message), _) => clip(message, MESSAGE_CHARS),
             (None, Some(total)) => format!("{} of {}", progress.progress, total),
             (None, None) => format!("{}", progress.progress),
         };
         self.update(|state| {
             state.message = Some(format!("tools.{path}: {detail}"));
         });
-    }
-}
-
-fn clip(text: &str) -> String {
-    match text.char_indices().nth(MESSAGE_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
     }
 }
 

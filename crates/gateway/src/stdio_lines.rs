@@ -19,7 +19,7 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ErrorData, JsonRpcMessage, RequestId,
@@ -29,6 +29,8 @@ use rmcp::transport::Transport;
 use rmcp::RoleServer;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::http_sessions::lock;
 
 /// The longest line (one JSON-RPC message) read on stdio: 8 MiB, twice the HTTP
 /// transport's 4 MiB body cap, so whatever is accepted over HTTP is accepted here.
@@ -582,12 +584,6 @@ fn value_start(bytes: &[u8], last: usize) -> Option<usize> {
             Some(before + 1)
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

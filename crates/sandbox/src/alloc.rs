@@ -55,17 +55,21 @@ impl HeapGauge {
     /// Takes `bytes` held outside the heap out of the budget `limit`; false (nothing taken)
     /// when heap and host bytes together would pass it.
     pub fn reserve_host(&self, bytes: usize, limit: usize) -> bool {
-        let wanted = self
-            .used
-            .get()
-            .saturating_add(self.host.get())
-            .saturating_add(bytes);
-        if wanted > limit {
+        if !self.fits(bytes, limit) {
             return false;
         }
         self.host.set(self.host.get() + bytes);
         self.note_peak();
         true
+    }
+
+    /// Whether `bytes` more would stay within `limit`, heap and host bytes together.
+    pub fn fits(&self, bytes: usize, limit: usize) -> bool {
+        self.used
+            .get()
+            .saturating_add(self.host.get())
+            .saturating_add(bytes)
+            <= limit
     }
 
     /// Gives back what [`Self::reserve_host`] took.

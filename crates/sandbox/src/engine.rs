@@ -294,6 +294,22 @@ struct Shared<'js> {
 }
 
 impl<'js> Shared<'js> {
+    /// Ends the execution with this error, even if the snippet catches the rejection, and
+    /// rejects the call with it.
+    fn refuse(
+        &self,
+        site: Object<'js>,
+        reject: &Function<'js>,
+        kind: ErrorKind,
+        message: String,
+    ) -> rquickjs::Result<()> {
+        self.fatal
+            .borrow_mut()
+            .get_or_insert_with(|| ExecutionError::new(kind, message.clone(), None));
+        site.set("message", message)?;
+        reject.call::<_, ()>((site,))
+    }
+
     fn call(
         &self,
         ctx: &Ctx<'js>,
@@ -304,20 +320,18 @@ impl<'js> Shared<'js> {
     ) -> rquickjs::Result<Promise<'js>> {
         let (promise, resolve, reject) = ctx.promise()?;
         let made = self.calls.borrow().len();
+        let path = if namespace.is_empty() {
+            name.clone()
+        } else {
+            format!("{namespace}.{name}")
+        };
         if made >= self.limits.max_tool_calls {
             let message = format!(
                 "tool call limit reached: the snippet tried to make more than {} tool calls in \
-                 one execution (the call to tools.{}{}{} was refused)",
+                 one execution (the call to tools.{path} was refused)",
                 self.limits.max_tool_calls,
-                namespace,
-                if namespace.is_empty() { "" } else { "." },
-                name
             );
-            self.fatal.borrow_mut().get_or_insert_with(|| {
-                ExecutionError::new(ErrorKind::Limit, message.clone(), None)
-            });
-            site.set("message", message)?;
-            reject.call::<_, ()>((site,))?;
+            self.refuse(site, &reject, ErrorKind::Limit, message)?;
             return Ok(promise);
         }
         // The arguments wait on this side of the bridge, outside the heap, while the call
@@ -325,19 +339,12 @@ impl<'js> Shared<'js> {
         let held = args.as_ref().map_or(0, String::len);
         if !self.gauge.reserve_host(held, self.limits.memory_bytes) {
             let message = format!(
-                "memory limit exceeded: the arguments of tools.{}{}{} ({} KiB) and those of the \
+                "memory limit exceeded: the arguments of tools.{path} ({} KiB) and those of the \
                  calls still waiting would pass the {} MiB memory limit",
-                namespace,
-                if namespace.is_empty() { "" } else { "." },
-                name,
                 held / 1024,
                 self.limits.memory_bytes / (1024 * 1024)
             );
-            self.fatal.borrow_mut().get_or_insert_with(|| {
-                ExecutionError::new(ErrorKind::Memory, message.clone(), None)
-            });
-            site.set("message", message)?;
-            reject.call::<_, ()>((site,))?;
+            self.refuse(site, &reject, ErrorKind::Memory, message)?;
             return Ok(promise);
         }
         let args = match args.as_deref().map(serde_json::from_str::<Json>) {
@@ -462,10 +469,7 @@ impl<'js> Shared<'js> {
                 drop(value);
                 // The answer enters the heap as its JSON text and then as values: refuse
                 // one that cannot fit in what is left, before parsing it.
-                if !self
-                    .gauge
-                    .reserve_host(text.len(), self.limits.memory_bytes)
-                {
+                if !self.gauge.fits(text.len(), self.limits.memory_bytes) {
                     let tool = pending.site.get::<_, String>("tool").unwrap_or_default();
                     let message = format!(
                         "memory limit exceeded: the result of tools.{tool} ({} KiB of JSON) does \
@@ -473,13 +477,8 @@ impl<'js> Shared<'js> {
                         text.len() / 1024,
                         self.limits.memory_bytes / (1024 * 1024)
                     );
-                    self.fatal.borrow_mut().get_or_insert_with(|| {
-                        ExecutionError::new(ErrorKind::Memory, message.clone(), None)
-                    });
-                    pending.site.set("message", message)?;
-                    return pending.reject.call::<_, ()>((pending.site,));
+                    return self.refuse(pending.site, &pending.reject, ErrorKind::Memory, message);
                 }
-                self.gauge.release_host(text.len());
                 let parsed = ctx.json_parse(text);
                 match parsed {
                     Ok(parsed) => pending.resolve.call::<_, ()>((parsed,)),

@@ -63,7 +63,27 @@ pub struct ExecutionError {
     pub stack: Option<String>,
 }
 
+/// Bytes of an error's message and of its stack kept: a snippet can throw a 40 MB message,
+/// and every front end prints it (an MCP reply twice).
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 8 * 1024;
+pub const MAX_ERROR_STACK_BYTES: usize = 8 * 1024;
+/// Bytes of the quoted source line kept.
+pub const MAX_SOURCE_LINE_BYTES: usize = 1024;
+
 impl ExecutionError {
+    /// The error with its message, stack and quoted line cut to their budgets. The sandbox
+    /// applies it where errors are made; a gateway applies it again to what a worker says.
+    pub fn bounded(mut self) -> ExecutionError {
+        self.message = clip_bytes(&self.message, MAX_ERROR_MESSAGE_BYTES);
+        self.stack = self
+            .stack
+            .map(|stack| clip_bytes(&stack, MAX_ERROR_STACK_BYTES));
+        if let Some(location) = &mut self.location {
+            location.source_line = clip_bytes(&location.source_line, MAX_SOURCE_LINE_BYTES);
+        }
+        self
+    }
+
     pub fn new(
         kind: ErrorKind,
         message: impl Into<String>,
@@ -98,3 +118,15 @@ impl fmt::Display for ExecutionError {
 }
 
 impl std::error::Error for ExecutionError {}
+
+/// `text` cut to at most `max` bytes (on a character boundary), saying how much was cut.
+pub fn clip_bytes(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… [{} more bytes cut]", &text[..cut], text.len() - cut)
+}

@@ -40,8 +40,8 @@ pub enum ToolErrorKind {
     #[default]
     Tool,
     /// The tool's server is configured but cannot be reached now (`"unavailable"`). The
-    /// message is complete on its own (`tools.x is configured but unavailable: …`) and is
-    /// shown as it is, without the `tools.x.y failed:` prefix.
+    /// host makes the message complete on its own (`tools.x is configured but unavailable:
+    /// …`); it is shown as it is, without the `tools.x.y failed:` prefix.
     Unavailable,
 }
 

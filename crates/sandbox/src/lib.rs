@@ -25,7 +25,10 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub use error::{ErrorKind, ExecutionError, SourceLocation};
+pub use error::{
+    clip_bytes, ErrorKind, ExecutionError, SourceLocation, MAX_ERROR_MESSAGE_BYTES,
+    MAX_ERROR_STACK_BYTES, MAX_SOURCE_LINE_BYTES,
+};
 pub use host::{ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolFuture, ToolHost};
 pub use limits::Limits;
 pub use output::{CallRecord, Execution, ExecutionStats, LogEntry, LogLevel};

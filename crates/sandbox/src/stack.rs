@@ -3,7 +3,9 @@
 use rquickjs::{Object, Value};
 
 use crate::compile::{Compiled, SNIPPET_FILE};
-use crate::error::{ErrorKind, ExecutionError, SourceLocation};
+use crate::error::{
+    clip_bytes, ErrorKind, ExecutionError, SourceLocation, MAX_ERROR_MESSAGE_BYTES,
+};
 use crate::limits::Limits;
 
 pub(crate) fn describe<'js>(
@@ -18,7 +20,7 @@ pub(crate) fn describe<'js>(
         let text = describe_plain(&thrown);
         return ExecutionError::new(
             ErrorKind::Runtime,
-            clip_bytes(format!("Uncaught {text}"), MAX_MESSAGE_BYTES),
+            clip_bytes(&format!("Uncaught {text}"), MAX_ERROR_MESSAGE_BYTES),
             None,
         );
     };
@@ -68,27 +70,11 @@ pub(crate) fn describe<'js>(
     };
     ExecutionError {
         kind,
-        message: clip_bytes(message, MAX_MESSAGE_BYTES),
+        message,
         location,
-        stack: (!stack.is_empty()).then(|| clip_bytes(stack, MAX_STACK_BYTES)),
+        stack: (!stack.is_empty()).then_some(stack),
     }
-}
-
-/// Bytes of an error's message and stack kept: a snippet can throw a 40 MB message, and
-/// every front end prints it (twice, in an MCP reply).
-const MAX_MESSAGE_BYTES: usize = 8 * 1024;
-const MAX_STACK_BYTES: usize = 8 * 1024;
-
-/// `text` cut to at most `max` bytes on a character boundary, saying how much was cut.
-fn clip_bytes(text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}… [{} more bytes cut]", &text[..cut], text.len() - cut)
+    .bounded()
 }
 
 /// QuickJS's cap on a string's length, in UTF-16 code units.
