@@ -26,10 +26,12 @@ use tokio::task::JoinHandle;
 use crate::alloc::{HeapGauge, LimitedAllocator};
 use crate::bytecode;
 use crate::compile::{Compiled, SNIPPET_FILE};
+use crate::console::LogBuffer;
 use crate::error::{ErrorKind, ExecutionError};
 use crate::host::{ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolHost};
 use crate::limits::Limits;
-use crate::output::{CallRecord, Execution, ExecutionStats, LogEntry, LogLevel};
+use crate::output::{CallRecord, Execution, ExecutionStats, LogLevel};
+use crate::serialize::{self, identity, Halt, Intrinsics};
 use crate::stack;
 
 const PRELUDE: &str = include_str!("prelude.js");
@@ -47,6 +49,41 @@ enum Stop {
 }
 
 type CallOutcome = (u64, Result<Json, ToolError>);
+
+/// What ends an execution from outside its code: cancellation, the CPU and the wall-clock
+/// limits. Asked by the interrupt handler and by the Rust work done for the snippet
+/// (serialising its value and its logs), so neither outruns the limits.
+struct Watch {
+    stop: Rc<Cell<Option<Stop>>>,
+    heap: Rc<HeapGauge>,
+    cancel: Arc<AtomicBool>,
+    cpu_start: Duration,
+    cpu_limit: Duration,
+    deadline: Instant,
+}
+
+impl Watch {
+    /// Whether the execution must stop now; records why.
+    fn expired(&self) -> bool {
+        // Once the heap limit refused an allocation the execution is over, even if the
+        // snippet catches the error: retrying a huge allocation in a loop would otherwise
+        // burn CPU inside native code, where the CPU limit cannot look.
+        if self.stop.get().is_some() || self.heap.refused.get() {
+            return true;
+        }
+        let reason = if self.cancel.load(Ordering::Relaxed) {
+            Some(Stop::Cancelled)
+        } else if thread_cpu_time().saturating_sub(self.cpu_start) > self.cpu_limit {
+            Some(Stop::Cpu)
+        } else if Instant::now() >= self.deadline {
+            Some(Stop::Wall)
+        } else {
+            None
+        };
+        self.stop.set(reason);
+        reason.is_some()
+    }
+}
 
 /// Everything one execution needs, owned by its thread.
 pub(crate) struct Job {
@@ -95,30 +132,17 @@ fn run_in_runtime(
 
     let stop = Rc::new(Cell::new(None::<Stop>));
     let deadline = started + job.limits.wall_time;
+    let watch = Rc::new(Watch {
+        stop: stop.clone(),
+        heap: gauge.clone(),
+        cancel: job.cancel.clone(),
+        cpu_start,
+        cpu_limit: job.limits.cpu_time,
+        deadline,
+    });
     {
-        let stop = stop.clone();
-        let cpu_limit = job.limits.cpu_time;
-        let cancel = job.cancel.clone();
-        let heap = gauge.clone();
-        runtime.set_interrupt_handler(Some(Box::new(move || {
-            // Once the heap limit refused an allocation the execution is over, even if the
-            // snippet catches the error: retrying a huge allocation in a loop would
-            // otherwise burn CPU inside native code, where the CPU limit cannot look.
-            if stop.get().is_some() || heap.refused.get() {
-                return true;
-            }
-            let reason = if cancel.load(Ordering::Relaxed) {
-                Some(Stop::Cancelled)
-            } else if thread_cpu_time().saturating_sub(cpu_start) > cpu_limit {
-                Some(Stop::Cpu)
-            } else if Instant::now() >= deadline {
-                Some(Stop::Wall)
-            } else {
-                None
-            };
-            stop.set(reason);
-            reason.is_some()
-        })));
+        let watch = watch.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || watch.expired())));
     }
 
     let rejections = Rc::new(RefCell::new(Rejections::default()));
@@ -168,6 +192,8 @@ fn run_in_runtime(
             calls: RefCell::new(Vec::new()),
             fatal: RefCell::new(None),
             gauge: gauge.clone(),
+            watch: watch.clone(),
+            intrinsics: RefCell::new(None),
         });
         let mut event_loop = EventLoop {
             ctx: ctx.clone(),
@@ -247,9 +273,13 @@ impl<T> Drop for LeakOnUnwind<T> {
     }
 }
 
+fn internal(message: &str) -> ExecutionError {
+    ExecutionError::new(ErrorKind::Internal, message, None)
+}
+
 fn internal_failure(message: String) -> Execution {
     Execution {
-        result: Err(ExecutionError::new(ErrorKind::Internal, message, None)),
+        result: Err(internal(&message)),
         logs: Vec::new(),
         calls: Vec::new(),
         notes: Vec::new(),
@@ -291,6 +321,9 @@ struct Shared<'js> {
     fatal: RefCell<Option<ExecutionError>>,
     /// The heap's accounting, which also holds the bytes kept on the Rust side.
     gauge: Rc<HeapGauge>,
+    watch: Rc<Watch>,
+    /// The builtins the serializer uses, from the prelude; `None` until it has run.
+    intrinsics: RefCell<Option<Rc<Intrinsics<'js>>>>,
 }
 
 impl<'js> Shared<'js> {
@@ -561,6 +594,30 @@ impl<'js> Shared<'js> {
         !self.pending.borrow().is_empty()
     }
 
+    /// One `console` call: its arguments rendered into what is left of the log budget.
+    /// Returns whether more will fit; without `args` the entry is only counted.
+    fn log(
+        &self,
+        ctx: &Ctx<'js>,
+        level: LogLevel,
+        args: Option<rquickjs::Array<'js>>,
+    ) -> rquickjs::Result<bool> {
+        let (Some(args), Some(js)) = (args, self.intrinsics.borrow().clone()) else {
+            return Ok(self.logs.borrow_mut().drop_entry());
+        };
+        let args = args.iter::<Value>().collect::<rquickjs::Result<Vec<_>>>()?;
+        // Not borrowed while rendering: a getter of a logged value may log too.
+        let room = self.logs.borrow().room();
+        let watch = self.watch.clone();
+        match serialize::to_log_line(ctx, &js, args, room, &|| watch.expired()) {
+            Ok(line) => Ok(self.logs.borrow_mut().push(level, line)),
+            // The interrupt handler ends the execution at its next look, even if this
+            // error is caught.
+            Err(Halt::Expired) => Err(Exception::throw_internal(ctx, "interrupted")),
+            Err(Halt::Js(e)) => Err(e),
+        }
+    }
+
     /// Cancels what is still running and lets go of every JavaScript value held from Rust,
     /// before the runtime that owns them is freed. Returns how many calls were abandoned.
     fn shutdown(&self) -> usize {
@@ -573,6 +630,7 @@ impl<'js> Shared<'js> {
         self.ready.borrow_mut().clear();
         self.sleepers.borrow_mut().clear();
         self.timers.borrow_mut().clear();
+        self.intrinsics.borrow_mut().take();
         abandoned
     }
 }
@@ -719,60 +777,6 @@ fn own_data_property<'js>(
     Some(value)
 }
 
-/// A stable identity for a JavaScript object while it is alive.
-fn identity(value: &Value) -> usize {
-    // SAFETY: reading the pointer bits of a value we hold a reference to.
-    unsafe { rquickjs::qjs::JS_VALUE_GET_PTR(value.as_raw()) as usize }
-}
-
-/// Console output within a byte budget: what fits is kept, the rest is counted.
-struct LogBuffer {
-    entries: Vec<LogEntry>,
-    left: usize,
-    limit: usize,
-    dropped: usize,
-}
-
-impl LogBuffer {
-    fn new(limit: usize) -> Self {
-        LogBuffer {
-            entries: Vec::new(),
-            left: limit,
-            limit,
-            dropped: 0,
-        }
-    }
-
-    fn push(&mut self, level: LogLevel, message: &str) {
-        if self.left == 0 {
-            self.dropped += 1;
-            return;
-        }
-        let message = if message.len() <= self.left {
-            message.to_string()
-        } else {
-            let mut cut = self.left;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            format!("{}… [truncated]", &message[..cut])
-        };
-        self.left = self.left.saturating_sub(message.len());
-        self.entries.push(LogEntry { level, message });
-    }
-
-    fn finish(self) -> (Vec<LogEntry>, Vec<String>) {
-        let mut notes = Vec::new();
-        if self.left == 0 {
-            notes.push(format!(
-                "Console output reached the log limit of {} bytes; {} later entries were dropped.",
-                self.limit, self.dropped
-            ));
-        }
-        (self.entries, notes)
-    }
-}
-
 struct EventLoop<'a, 'js> {
     ctx: Ctx<'js>,
     shared: Rc<Shared<'js>>,
@@ -809,7 +813,7 @@ impl<'js> EventLoop<'_, 'js> {
             match main.state() {
                 PromiseState::Resolved => {
                     let value = main.result::<Value>().and_then(Result::ok);
-                    return self.serialize_result(&bridge, value);
+                    return self.serialize_result(value);
                 }
                 PromiseState::Rejected => {
                     let reason = match main.result::<Value>() {
@@ -903,13 +907,8 @@ impl<'js> EventLoop<'_, 'js> {
             "log",
             Function::new(
                 ctx.clone(),
-                move |level: String, message: Option<String>| {
-                    let mut logs = s.logs.borrow_mut();
-                    match message {
-                        Some(message) => logs.push(LogLevel::parse(&level), &message),
-                        None => logs.dropped += 1,
-                    }
-                    logs.left > 0
+                move |ctx: Ctx<'js>, level: String, args: Value<'js>| {
+                    s.log(&ctx, LogLevel::parse(&level), args.into_array())
                 },
             )?,
         )?;
@@ -992,9 +991,11 @@ impl<'js> EventLoop<'_, 'js> {
         )?;
 
         let config = Object::new(ctx.clone())?;
-        config.set("logBudget", self.shared.limits.max_log_bytes as f64)?;
         let prelude: Function = bytecode::eval_prelude(ctx, PRELUDE, "prelude.js")?.get()?;
-        prelude.call((host, config))
+        let bridge: Object = prelude.call((host, config))?;
+        let intrinsics = Intrinsics::from_prelude(&bridge)?;
+        *self.shared.intrinsics.borrow_mut() = Some(Rc::new(intrinsics));
+        Ok(bridge)
     }
 
     /// Evaluates the agent's code; returns the promise that settles with its value.
@@ -1086,41 +1087,25 @@ impl<'js> EventLoop<'_, 'js> {
         }
     }
 
-    fn serialize_result(&self, bridge: &Object<'js>, value: Option<Value<'js>>) -> Outcome {
+    fn serialize_result(&self, value: Option<Value<'js>>) -> Outcome {
         let Some(value) = value else {
             return Ok((None, false));
         };
-        if value.is_undefined() {
-            return Ok((None, false));
-        }
+        let Some(js) = self.shared.intrinsics.borrow().clone() else {
+            return Err(internal("the prelude did not hand over its builtins"));
+        };
+        let watch = self.shared.watch.clone();
         let max = self.shared.limits.max_result_bytes;
-        let serialize = |budget: usize| {
-            bridge
-                .get::<_, Function>("serialize")
-                .and_then(|serialize| {
-                    serialize.call::<_, rquickjs::Array>((value.clone(), budget as f64))
-                })
-                .and_then(|pair| Ok((pair.get::<Option<String>>(0)?, pair.get::<bool>(1)?)))
-        };
-        // The prelude counts UTF-16 units; a text of multi-byte characters can pass the byte
-        // cap. One unit is at most 3 bytes of UTF-8, so a third of the budget always fits.
-        let serialized = match serialize(max) {
-            Ok((Some(text), _)) if text.len() > max => {
-                serialize(max / 3).map(|(text, _)| (text, true))
-            }
-            other => other,
-        };
-        match serialized {
-            Ok((None, _)) => Ok((None, false)),
-            Ok((Some(text), truncated)) => match serde_json::from_str(&well_formed(&text)) {
-                Ok(json) => Ok((Some(json), truncated)),
-                Err(e) => Err(ExecutionError::new(
-                    ErrorKind::Internal,
-                    format!("the returned value serialized to invalid JSON: {e}"),
-                    None,
-                )),
+        match serialize::to_json(&self.ctx, &js, value, max, &|| watch.expired()) {
+            Ok(None) => Ok((None, false)),
+            Ok(Some(json)) => match serde_json::from_str(&json.text) {
+                Ok(value) => Ok((Some(value), json.truncated)),
+                Err(e) => Err(internal(&format!(
+                    "the returned value serialized to invalid JSON: {e}"
+                ))),
             },
-            Err(e) => {
+            Err(Halt::Expired) => Err(self.failure(rquickjs::Error::Unknown)),
+            Err(Halt::Js(e)) => {
                 let mut error = self.failure(e);
                 if error.kind == ErrorKind::Runtime {
                     error.message = format!(
@@ -1212,66 +1197,4 @@ fn thread_cpu_time() -> Duration {
         return Duration::ZERO;
     }
     Duration::new(spec.tv_sec as u64, spec.tv_nsec as u32)
-}
-
-/// JSON text whose `\uD800`-style escapes of lone surrogates (which `JSON.stringify` writes
-/// for strings that are not well-formed UTF-16, and serde_json refuses) are replaced by
-/// U+FFFD, as any UTF-8 consumer would do.
-fn well_formed(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("\\u") {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let surrogate = |hex: &str| {
-        u16::from_str_radix(hex, 16)
-            .ok()
-            .filter(|u| (0xD800..0xE000).contains(u))
-    };
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    let mut changed = false;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            if bytes[i + 1] == b'u' && i + 6 <= bytes.len() {
-                if let Some(unit) = text.get(i + 2..i + 6).and_then(surrogate) {
-                    let pair = (0xD800..0xDC00).contains(&unit)
-                        && text.get(i + 6..i + 8) == Some("\\u")
-                        && text
-                            .get(i + 8..i + 12)
-                            .and_then(surrogate)
-                            .is_some_and(|low| (0xDC00..0xE000).contains(&low));
-                    if pair {
-                        out.push_str(&text[i..i + 12]);
-                        i += 12;
-                    } else {
-                        out.push_str("\\ufffd");
-                        changed = true;
-                        i += 6;
-                    }
-                    continue;
-                }
-            }
-            // Any other escape is copied whole, so an escaped backslash before a `u` is
-            // never read as the start of an escape.
-            match text.get(i..i + 2) {
-                Some(escape) => {
-                    out.push_str(escape);
-                    i += 2;
-                }
-                None => {
-                    out.push('\\');
-                    i += 1;
-                }
-            }
-            continue;
-        }
-        let next = text[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&text[i..i + next]);
-        i += next;
-    }
-    if changed {
-        std::borrow::Cow::Owned(out)
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
 }

@@ -14,11 +14,13 @@
 mod alloc;
 mod bytecode;
 mod compile;
+mod console;
 mod engine;
 mod error;
 mod host;
 mod limits;
 mod output;
+mod serialize;
 mod stack;
 
 use std::panic::{self, AssertUnwindSafe};

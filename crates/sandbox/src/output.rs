@@ -13,9 +13,12 @@ use crate::error::ExecutionError;
 /// `toJSON`, Dates as ISO strings, `undefined`, functions and symbols left out of objects
 /// and `null` in arrays, `NaN`/`Infinity` as `null`), and further: a cycle becomes the
 /// string `"[Circular]"`, a BigInt its decimal string, a `Map` an object, a `Set` an array,
-/// a typed array an array of numbers, an `Error` `{name, message}`. A snippet that returns
-/// `undefined` (or nothing) has `Ok(None)`. A value over the result limit is cut but stays
-/// valid JSON, and a note in [`Execution::notes`] says so.
+/// a typed array an array of numbers, an `Error` `{name, message}` (and its own fields), a
+/// `RegExp` its source text; of two Map keys with the same text the first is kept. A lone
+/// surrogate becomes U+FFFD. A snippet that returns `undefined` (or nothing) has `Ok(None)`.
+/// A value over the result limit is cut but stays valid JSON, and a note in
+/// [`Execution::notes`] says so. The text is written and counted in Rust
+/// (`serialize.rs`), so nothing the value's own code does can pass the limit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Execution {
     pub result: Result<Option<Value>, ExecutionError>,

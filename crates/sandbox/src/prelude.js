@@ -51,8 +51,6 @@
   const weakMapGet = WeakMap.prototype.get;
   const weakMapSet = WeakMap.prototype.set;
   const symbolToStringTag = Symbol.toStringTag;
-  const isFinite_ = Number.isFinite;
-  const MAX_DEPTH = 64;
 
   const push = (array, item) => apply(arrayPush, array, [item]);
   // Appends as an own data property: `push` and `a[i] = x` go through setters a snippet may
@@ -67,198 +65,15 @@
     return false;
   };
 
-  // ---- Serialization --------------------------------------------------------------------
-  // The rules (documented on `Execution`): JSON.stringify's, plus: cycles become
-  // "[Circular]", BigInt a decimal string, Map an object, Set an array, typed arrays
-  // arrays of numbers, Errors {name, message}, NaN/Infinity null. When the byte budget
-  // runs out the output stays valid JSON: strings are cut with a note, arrays and objects
-  // end with a marker saying how much was left out.
-  const SKIP = {};
-
-  function serialize(value, budget) {
-    const state = { left: budget, truncated: false, seen: new SetCtor() };
-    const out = write(value, "", 0, state);
-    if (out === SKIP) return [undefined, false];
-    return [out, state.truncated];
-  }
-
-  function emit(state, text) {
-    state.left -= text.length;
-    return text;
-  }
-
-  function writeString(s, state) {
-    const quoted = stringify(s);
-    if (quoted.length <= state.left || quoted.length < 64) return emit(state, quoted);
-    const keep = state.left > 64 ? state.left - 48 : 16;
-    state.truncated = true;
-    const cut = slice(s, 0, keep);
-    return emit(state, stringify(cut + "… [" + (s.length - cut.length) + " more characters]"));
-  }
-
-  // Keys count against the budget like strings do; a long one is cut the same way.
-  function writeKey(name, state) {
-    if (name.length <= 256 || name.length + 2 <= state.left) return stringify(name);
-    state.truncated = true;
-    const cut = slice(name, 0, 200);
-    return stringify(cut + "… [" + (name.length - cut.length) + " more characters]");
-  }
-
-  function write(value, key, depth, state) {
-    switch (typeof value) {
-      case "string":
-        return writeString(value, state);
-      case "number":
-        return emit(state, isFinite_(value) ? String_(value) : "null");
-      case "boolean":
-        return emit(state, value ? "true" : "false");
-      case "bigint":
-        return emit(state, stringify(String_(value)));
-      case "undefined":
-      case "function":
-      case "symbol":
-        return SKIP;
-    }
-    if (value === null) return emit(state, "null");
-    if (apply(setHas, state.seen, [value])) return emit(state, '"[Circular]"');
-    if (depth >= MAX_DEPTH) {
-      state.truncated = true;
-      return emit(state, '"[Nested too deep]"');
-    }
-    apply(setAdd, state.seen, [value]);
-    try {
-      return writeObject(value, key, depth, state);
-    } finally {
-      apply(setDelete, state.seen, [value]);
-    }
-  }
-
-  function writeObject(value, key, depth, state) {
-    if (isInstance(value, DateProto)) {
-      const time = apply(dateGetTime, value, []);
-      return emit(state, isFinite_(time) ? stringify(apply(dateToISOString, value, [])) : "null");
-    }
-    const toJSON = value.toJSON;
-    if (typeof toJSON === "function") {
-      const replaced = apply(toJSON, value, [key]);
-      if (replaced !== value) return write(replaced, key, depth + 1, state);
-    }
-    if (isArray(value)) return writeArray(value, value.length, (i) => value[i], depth, state);
-    if (isView(value)) {
-      const items = arrayFrom(value);
-      return writeArray(items, items.length, (i) => items[i], depth, state);
-    }
-    if (isInstance(value, SetProto)) {
-      const items = arrayFrom(apply(setValues, value, []));
-      return writeArray(items, items.length, (i) => items[i], depth, state);
-    }
-    if (isInstance(value, MapProto)) {
-      const entries = arrayFrom(apply(mapEntries, value, []));
-      const names = [];
-      const lookup = create(null);
-      for (let i = 0; i < entries.length; i++) {
-        const entry = entries[i];
-        const name = String_(entry[0]);
-        if (!(name in lookup)) append(names, name);
-        lookup[name] = entry[1];
-      }
-      return writeFields(names, (name) => lookup[name], depth, state);
-    }
-    if (isInstance(value, ErrorProto)) {
-      const fields = create(null);
-      const names = ["name", "message"];
-      fields.name = String_(value.name);
-      fields.message = String_(value.message);
-      const own = keys(value);
-      for (let i = 0; i < own.length; i++) {
-        const k = own[i];
-        if (!(k in fields)) append(names, k);
-        fields[k] = value[k];
-      }
-      return writeFields(names, (name) => fields[name], depth, state);
-    }
-    if (isInstance(value, RegExpProto)) return writeString(String_(value), state);
-    if (isInstance(value, ArrayBufferProto)) {
-      return writeString("[ArrayBuffer " + value.byteLength + " bytes]", state);
-    }
-    return writeFields(keys(value), (name) => value[name], depth, state);
-  }
-
-  // Output is built by string concatenation, never in arrays: a snippet's accessors on
-  // `Array.prototype` must not reach the text (they once spliced raw strings into it).
-  function writeArray(items, length, at, depth, state) {
-    let out = "[";
-    emit(state, "[]");
-    for (let i = 0; i < length; i++) {
-      const comma = i === 0 ? "" : ",";
-      if (state.left <= 0) {
-        state.truncated = true;
-        out += comma + emit(state, stringify("… " + (length - i) + " more items"));
-        break;
-      }
-      const item = write(at(i), String_(i), depth + 1, state);
-      out += comma + (item === SKIP ? emit(state, "null") : item);
-      state.left -= 1;
-    }
-    return out + "]";
-  }
-
-  function writeFields(names, at, depth, state) {
-    let out = "{";
-    let comma = "";
-    emit(state, "{}");
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i];
-      if (state.left <= 0) {
-        state.truncated = true;
-        out += comma + emit(state, '"…":' + stringify(names.length - i + " more keys"));
-        break;
-      }
-      const item = write(at(name), name, depth + 1, state);
-      if (item === SKIP) continue;
-      out += comma + emit(state, writeKey(name, state) + ":") + item;
-      comma = ",";
-      state.left -= 1;
-    }
-    return out + "}";
-  }
-
   // ---- console ------------------------------------------------------------------------
-  function render(value) {
-    switch (typeof value) {
-      case "string":
-        return value;
-      case "undefined":
-        return "undefined";
-      case "function":
-        return "[Function " + (value.name || "anonymous") + "]";
-      case "symbol":
-        return String_(value);
-    }
-    if (value !== null && typeof value === "object" && isInstance(value, ErrorProto)) {
-      const stack = typeof value.stack === "string" ? value.stack : "";
-      return String_(value.name) + ": " + String_(value.message) + (stack ? "\n" + stack : "");
-    }
-    try {
-      const text = serialize(value, config.logBudget)[0];
-      return text === undefined ? String_(value) : text;
-    } catch (e) {
-      return "[unprintable: " + String_(e && e.message) + "]";
-    }
-  }
-
   // Once the log budget is spent, further entries are only counted: a flood of
   // console.log calls must not cost the formatting of each entry.
+  // The host renders the arguments (strings as they are, objects as JSON, errors with their
+  // stacks) straight into what is left of the budget.
   let logsFull = false;
   function logger(level) {
     return function (...args) {
-      if (logsFull) {
-        host.log(level, undefined);
-        return;
-      }
-      let line = "";
-      for (let i = 0; i < args.length; i++) line += (i === 0 ? "" : " ") + render(args[i]);
-      logsFull = !host.log(level, line);
+      logsFull = !host.log(level, logsFull ? undefined : args);
     };
   }
 
@@ -373,7 +188,7 @@
   let nextTimer = 1;
   const cancelled = new SetCtor();
   function reportTimerError(e) {
-    host.log("error", "Uncaught error in a timer callback: " + render(e));
+    host.log("error", ["Uncaught error in a timer callback:", e]);
   }
   function checkCallback(cb, what) {
     if (typeof cb !== "function") {
@@ -589,5 +404,23 @@
   }
 
   const toPromise = (value) => apply(promiseResolve, PromiseCtor, [value]);
-  return { serialize, toPromise };
+  // What the host's serializer calls (`serialize.rs`): captured here, before the snippet
+  // could replace any of them.
+  const getter = (proto, name) => O.getOwnPropertyDescriptor(proto, name).get;
+  const intrinsics = freeze({
+    string: String_,
+    length: (s) => s.length,
+    slice: (s, start, end) => slice(s, start, end),
+    keys,
+    isArray,
+    dateTime: dateGetTime,
+    dateIso: dateToISOString,
+    mapEntries,
+    mapNext: getPrototypeOf(apply(mapEntries, new MapCtor(), [])).next,
+    mapSize: getter(MapProto, "size"),
+    setValues,
+    setNext: getPrototypeOf(apply(setValues, new SetCtor(), [])).next,
+    setSize: getter(SetProto, "size"),
+  });
+  return { toPromise, intrinsics };
 })

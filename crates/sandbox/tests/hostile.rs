@@ -453,3 +453,134 @@ async fn an_array_past_the_engine_cap_is_a_memory_error() {
     let code = "try { 'x'.repeat(2 ** 30); } catch (e) { return (e as Error).name; }";
     assert_eq!(common::value(code).await, json!("RangeError"));
 }
+
+// --- 6. The way out: every byte counted in Rust, stopping at the cap -------------------------
+
+/// Values whose getters, `toJSON`s, Proxy traps or prototype accessors try to push the output
+/// past its cap, or to break its JSON.
+const OVERSIZED: [&str; 14] = [
+    "Object.defineProperty(Array.prototype, 0, { get() { return 'p'.repeat(1 << 20); }, configurable: true }); return [, 1, , 3];",
+    "return { toJSON() { return 'x'.repeat(1e6); } };",
+    "return new Proxy({}, { ownKeys: () => Array.from({ length: 1000 }, (_, i) => 'k' + i), getOwnPropertyDescriptor: () => ({ value: 1, enumerable: true, configurable: true }), get: () => 'v'.repeat(10000) });",
+    "return 'é'.repeat(1e6);",
+    "return '😀'.repeat(1e5);",
+    "return '\\u0001\"\\\\'.repeat(1e5);",
+    "let o: any = {}; for (let i = 0; i < 100; i++) o = { a: o, b: 'x'.repeat(100) }; return o;",
+    "const o: any = {}; for (let i = 0; i < 100; i++) o['k'.repeat(10000) + i] = i; return o;",
+    "return new Map(Array.from({ length: 1000 }, (_, i) => ['é'.repeat(500) + i, 'v'.repeat(500)]));",
+    "return new Set(Array.from({ length: 10000 }, (_, i) => i));",
+    "const a: any[] = []; a.length = 2 ** 32 - 1; return a;",
+    "return Array.from({ length: 10000 }, () => ({ get x() { return '😀'.repeat(1000); } }));",
+    "const a: any[] = [1, 2, 3]; Object.defineProperty(a, 1, { get() { a.length = 1e6; return 'é'.repeat(1e5); } }); return a;",
+    "return [new Uint8Array(1e6), new Float64Array(1e5).fill(Math.PI), new BigInt64Array(1e5).fill(7n ** 20n)];",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_value_passes_the_result_cap_or_breaks_its_json() {
+    for cap in [120, 1_000, 10_000] {
+        let limits = codemode_sandbox::Limits {
+            max_result_bytes: cap,
+            ..quick_limits()
+        };
+        for code in OVERSIZED {
+            let execution = common::run_with(code, TestHost::new(), limits.clone()).await;
+            let value = match &execution.result {
+                Ok(Some(value)) => value,
+                other => panic!("{code:.80} (cap {cap}): {other:?}"),
+            };
+            let bytes = serde_json::to_string(value).unwrap().len();
+            assert!(
+                bytes <= cap,
+                "{code:.80}: {bytes} bytes past the cap of {cap}"
+            );
+            assert!(
+                execution.notes.iter().any(|n| n.contains("truncated")),
+                "{code:.80} (cap {cap}): {:?}",
+                execution.notes
+            );
+        }
+    }
+    assert_still_serving().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_logged_value_passes_the_log_cap() {
+    for cap in [100, 2_000] {
+        let limits = codemode_sandbox::Limits {
+            max_log_bytes: cap,
+            ..quick_limits()
+        };
+        for code in OVERSIZED {
+            let code = format!("console.log('v:', (() => {{ {code} }})());");
+            let execution = common::run_with(&code, TestHost::new(), limits.clone()).await;
+            assert!(
+                execution.result.is_ok(),
+                "{code:.80}: {:?}",
+                execution.result
+            );
+            let kept: usize = execution.logs.iter().map(|l| l.message.len()).sum();
+            assert!(kept <= cap, "{code:.80}: {kept} bytes of logs past {cap}");
+            assert!(!execution.logs.is_empty(), "{code:.80}: nothing logged");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_getter_that_logs_while_it_is_logged_stays_within_the_cap() {
+    let limits = codemode_sandbox::Limits {
+        max_log_bytes: 500,
+        ..quick_limits()
+    };
+    let code = "const o = { get x() { console.log('y'.repeat(400)); return 'z'.repeat(400); } }; console.log(o, o); return 1;";
+    let execution = common::run_with(code, TestHost::new(), limits).await;
+    assert_eq!(execution.result.unwrap(), Some(json!(1)));
+    let kept: usize = execution.logs.iter().map(|l| l.message.len()).sum();
+    assert!(kept <= 500, "{kept}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lone_surrogates_and_nul_come_out_as_valid_json() {
+    assert_eq!(
+        common::value("return ['\\ud800x', 'a\\u0000b', { ['\\udc00']: 1 }];").await,
+        json!(["\u{FFFD}x", "a\u{0}b", { "\u{FFFD}": 1 }])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serialising_counts_against_the_cpu_limit() {
+    let limits = codemode_sandbox::Limits {
+        cpu_time: std::time::Duration::from_millis(300),
+        ..quick_limits()
+    };
+    for code in [
+        "return { get x() { while (true) {} } };",
+        "return { toJSON() { for (;;) {} } };",
+        "console.log({ get x() { while (true) {} } }); return 1;",
+        "return new Proxy({}, { ownKeys() { while (true) {} } });",
+    ] {
+        let execution = common::run_with(code, TestHost::new(), limits.clone()).await;
+        let error = error_of(&execution, code);
+        assert_eq!(error.kind, ErrorKind::Timeout, "{code}: {error}");
+        assert!(error.message.contains("CPU"), "{code}: {}", error.message);
+    }
+    assert_still_serving().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_serializer_uses_no_builtin_the_snippet_replaced() {
+    let code = r#"
+String.prototype.slice = () => "hacked";
+Object.keys = () => ["hacked"];
+Date.prototype.toISOString = () => "hacked";
+Map.prototype.entries = function* () { yield ["hacked", 1]; };
+Set.prototype.values = function* () { yield "hacked"; };
+(globalThis as any).String = () => "hacked";
+Object.defineProperty(Map.prototype, "size", { get: () => 1e9 });
+Object.getPrototypeOf(new Map().entries()).next = () => ({ done: false, value: ["hacked", 1] });
+return { d: new Date(0), m: new Map([["a", 1]]), s: new Set([2]), l: "long".repeat(10), n: 12n };
+"#;
+    assert_eq!(
+        common::value(code).await,
+        json!({ "d": "1970-01-01T00:00:00.000Z", "m": { "a": 1 }, "s": [2], "l": "long".repeat(10), "n": "12" })
+    );
+}
