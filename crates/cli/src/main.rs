@@ -36,9 +36,16 @@ enum Command {
     Run {
         /// The snippet (`-` reads standard input).
         file: PathBuf,
-        /// Print the whole execution (value, logs, calls, notes, stats) as one JSON object.
+        /// Print the whole execution as one JSON object: exactly the `structuredContent` of
+        /// the `execute` tool's reply (`result` or `error`, `logs`, `calls`, `callCount`,
+        /// `notes`, `stats`).
         #[arg(long)]
         json: bool,
+        /// Run the snippet inside this process instead of a locked-down worker process, as
+        /// `serve --in-process` does. Only for trusted code: nothing watches it from outside,
+        /// so a long native operation can run past the CPU limit.
+        #[arg(long)]
+        in_process: bool,
         /// An `mcpServers` config (Claude Desktop, Cursor, VS Code format; default
         /// `$CODEMODE_CONFIG`); without one the snippet sees the built-in demo tools.
         #[arg(long)]
@@ -108,9 +115,18 @@ fn main() -> ExitCode {
             Command::Run {
                 file,
                 json,
+                in_process,
                 config,
                 limits,
-            } => run::run(&file, json, config.as_deref(), &limits).await,
+            } => {
+                let options = run::RunOptions {
+                    json,
+                    in_process,
+                    config: config.as_deref(),
+                    limits: &limits,
+                };
+                run::run(&file, options).await
+            }
             Command::Serve(args) => serve::serve(args).await,
             Command::Search(args) => search::search(args).await,
             Command::Types(args) => types::types(args).await,

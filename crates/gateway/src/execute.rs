@@ -17,7 +17,9 @@ pub(crate) const LISTED_CALLS: usize = 50;
 /// Characters of one failed call's error kept in the summary.
 const CALL_ERROR_CHARS: usize = 300;
 
-pub(crate) fn execution_result(execution: &Execution) -> CallToolResult {
+/// The `execute` tool's reply to `execution`: the one place every front end (the MCP tool,
+/// `codemode run`, `run --json`) gets its answer from.
+pub fn execution_result(execution: &Execution) -> CallToolResult {
     let mut structured = Map::new();
     let mut content = Vec::new();
     let is_error = match &execution.result {

@@ -35,6 +35,7 @@ pub mod tokens;
 pub use codemode_worker::{PoolOptions, WorkerPool};
 pub use describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
 pub use error::GatewayError;
+pub use execute::execution_result;
 pub use executor::Isolation;
 pub use handler::{Gateway, GatewayOptions, EXECUTE_TOOL, SEARCH_TOOL};
 pub use http::{serve_http, BoundHttp, HttpOptions, MCP_PATH};

@@ -27,6 +27,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+pub use console::LOG_ENTRY_OVERHEAD;
 pub use error::{
     clip_bytes, ErrorKind, ExecutionError, SourceLocation, MAX_ERROR_MESSAGE_BYTES,
     MAX_ERROR_STACK_BYTES, MAX_SOURCE_LINE_BYTES,

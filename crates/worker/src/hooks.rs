@@ -8,12 +8,17 @@ use std::ffi::CString;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use codemode_sandbox::{ToolCatalog, ToolError};
+use codemode_sandbox::{
+    CallRecord, Execution, ExecutionStats, LogEntry, LogLevel, ToolCatalog, ToolError,
+};
 use serde_json::{json, Value};
 
+use crate::protocol::{write_frame_sync, FromWorker};
+
 pub(crate) const NAMESPACE: &str = "__test";
-const TOOLS: [&str; 10] = [
+const TOOLS: [&str; 11] = [
     "open", "socket", "exec", "getenv", "pid", "flood", "garbage", "abort", "hang", "overflow",
+    "lie",
 ];
 
 pub(crate) fn add_to(catalog: &mut ToolCatalog) {
@@ -84,6 +89,15 @@ pub(crate) fn call(
             let _ = out.flush();
             Ok(Value::Null)
         }
+        // A compromised worker's report: `Done` with what it was never given. `what` picks
+        // the lie: forged calls, an oversized value, oversized logs.
+        "lie" => {
+            let forged = forged_report(args["what"].as_str().unwrap_or("calls"));
+            let mut out = stdout.lock().unwrap_or_else(|p| p.into_inner());
+            write_frame_sync(&mut *out, &FromWorker::done(forged))
+                .map_err(|e| ToolError::new(format!("could not lie: {e}")))?;
+            Ok(Value::Null)
+        }
         "abort" => std::process::abort(),
         // Native recursion until the thread's guard page: Rust's overflow handler reports it
         // on stderr and aborts the process.
@@ -95,6 +109,40 @@ pub(crate) fn call(
         },
         other => Err(ToolError::new(format!("no test hook {other}"))),
     }
+}
+
+fn forged_report(what: &str) -> Execution {
+    let mut execution = Execution {
+        result: Ok(Some(json!("as reported"))),
+        logs: Vec::new(),
+        calls: Vec::new(),
+        notes: Vec::new(),
+        stats: ExecutionStats::default(),
+    };
+    match what {
+        "result" => execution.result = Ok(Some(Value::String("x".repeat(4 << 20)))),
+        "logs" => {
+            execution.logs = (0..2_000)
+                .map(|i| LogEntry {
+                    level: LogLevel::Log,
+                    message: format!("{i} {}", "y".repeat(1024)),
+                })
+                .collect()
+        }
+        _ => {
+            execution.calls = (0..500)
+                .map(|_| CallRecord {
+                    namespace: "github".into(),
+                    name: "delete_repo".into(),
+                    started: std::time::Duration::ZERO,
+                    duration: Some(std::time::Duration::from_millis(1)),
+                    error: None,
+                })
+                .collect();
+            execution.stats.peak_memory_bytes = usize::MAX;
+        }
+    }
+    execution
 }
 
 /// 4 KiB of stack a level, kept alive across the call so that it cannot become a loop.

@@ -100,9 +100,13 @@ pub(crate) async fn supervise(
             used,
         })),
     };
-    let fault = match outcome {
-        Ok(execution) => {
+    let fault = match outcome.and_then(|reported| vouch(reported, &mut ledger, &limits)) {
+        Ok(mut execution) => {
             worker.kill();
+            execution.stats.wall_time = started.elapsed();
+            if let Some(cpu) = clock.used() {
+                execution.stats.cpu_time = cpu;
+            }
             return execution;
         }
         Err(fault) => fault,
@@ -142,6 +146,53 @@ pub(crate) async fn supervise(
     worker.kill();
     failed(kind, what, ledger, started, cpu_used)
 }
+
+/// What the gateway hands on of a worker's report: the calls, their count and outcomes from
+/// its own ledger, never the worker's list; the value, logs, notes and error only once they
+/// are checked against the limits again. A report past a limit is a broken or compromised
+/// worker, and ends as one.
+fn vouch(reported: Execution, ledger: &mut Ledger, limits: &Limits) -> Result<Execution, Fault> {
+    if let Ok(Some(value)) = &reported.result {
+        let bytes = serde_json::to_vec(value).map_or(usize::MAX, |text| text.len());
+        if bytes > limits.max_result_bytes {
+            return Err(Fault::Violation(format!(
+                "reported a value of {bytes} bytes, past the result limit of {}",
+                limits.max_result_bytes
+            )));
+        }
+    }
+    let log_bytes: usize = reported
+        .logs
+        .iter()
+        .map(|log| log.message.len() + codemode_sandbox::LOG_ENTRY_OVERHEAD)
+        .sum();
+    if log_bytes > limits.max_log_bytes {
+        return Err(Fault::Violation(format!(
+            "reported {log_bytes} bytes of console output, past the log limit of {}",
+            limits.max_log_bytes
+        )));
+    }
+    let notes = reported
+        .notes
+        .into_iter()
+        .take(MAX_NOTES)
+        .map(|note| codemode_sandbox::clip_bytes(&note, MAX_NOTE_BYTES))
+        .collect();
+    Ok(Execution {
+        result: reported.result.map_err(ExecutionError::bounded),
+        logs: reported.logs,
+        calls: std::mem::take(&mut ledger.records),
+        notes,
+        stats: ExecutionStats {
+            peak_memory_bytes: reported.stats.peak_memory_bytes.min(limits.memory_bytes),
+            ..reported.stats
+        },
+    })
+}
+
+/// Notes a worker may report, and bytes of each: more is not news, it is a flood.
+const MAX_NOTES: usize = 20;
+const MAX_NOTE_BYTES: usize = 1024;
 
 /// The error for a worker that ended (or that the gateway killed, `killed`): its exit status
 /// and last stderr lines, in words.

@@ -135,6 +135,43 @@ async fn a_worker_that_sends_garbage_is_killed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn nothing_a_lying_worker_reports_passes_the_gateways_checks() {
+    let pool = pool();
+    // Forged calls: the record is the gateway's own, so only the one real call is listed,
+    // and the reported heap is held to the limit.
+    let execution = run(
+        &pool,
+        "await tools.orders.list({ since: '2026-06-30' }); await tools.__test.lie({ what: 'calls' }); return 1",
+    )
+    .await;
+    assert_eq!(
+        execution.value(),
+        json!("as reported"),
+        "{:?}",
+        execution.result
+    );
+    let calls: Vec<String> = execution
+        .calls
+        .iter()
+        .map(|c| format!("{}.{}", c.namespace, c.name))
+        .collect();
+    assert_eq!(calls, ["orders.list"]);
+    assert!(execution.stats.peak_memory_bytes <= common::quick_limits().memory_bytes);
+    // A value or logs past the limits: the worker is treated as compromised.
+    for (what, needle) in [
+        ("result", "past the result limit"),
+        ("logs", "past the log limit"),
+    ] {
+        let code = format!("await tools.__test.lie({{ what: '{what}' }}); return 1");
+        let execution = run(&pool, &code).await;
+        let message = error_of(&execution);
+        assert!(message.contains(needle), "{what}: {message}");
+        assert!(message.contains("killed"), "{what}: {message}");
+    }
+    assert_still_serving(&pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_worker_that_aborts_is_named_as_such() {
     let pool = pool();
     let message = error_of(&run(&pool, "await tools.__test.abort()").await);
