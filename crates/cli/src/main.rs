@@ -75,6 +75,9 @@ enum Command {
     Worker {
         #[arg(long, hide = true)]
         test_hooks: bool,
+        /// Be the pool's fork server: a template that forks one worker per request.
+        #[arg(long, hide = true)]
+        zygote: bool,
         /// RLIMIT_CPU in seconds (the pool derives it from the execution limits).
         #[arg(long, hide = true)]
         cpu_seconds: Option<u64>,
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Worker {
         test_hooks,
+        zygote,
         cpu_seconds,
         address_space_bytes,
     } = cli.command
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         // Before logging and the async runtime: the lock-down needs a single-threaded process.
         return codemode_worker::worker_main(codemode_worker::WorkerOptions {
             test_hooks,
+            zygote,
             cpu_seconds,
             address_space_bytes,
         });

@@ -21,7 +21,7 @@ mod report;
 mod linux;
 
 pub use error::ConfineError;
-pub use report::{LayerState, Policy, Report};
+pub use report::{LayerState, Policy, Report, Template};
 
 /// Names of the layers a [`Report`] lists, in the order [`lock_down`] applies them.
 pub mod layer {
@@ -81,6 +81,36 @@ pub fn lock_down(policy: &Policy) -> Result<Report, ConfineError> {
 
 /// What this machine offers, found without confining the caller (feature-detection syscalls
 /// and a forked child that tries the namespaces). Safe to call from a multi-threaded process.
+/// The first half of [`lock_down`], for a fork server's template process: closes every
+/// inherited descriptor beyond the standard streams, clears the environment and enters the
+/// namespaces, all of which its children inherit. It must be single-threaded.
+pub fn prepare_template() -> Result<Template, ConfineError> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::prepare_template()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(ConfineError::Unsupported)
+    }
+}
+
+/// The second half, in a child forked from a [`prepare_template`] process, before it reads
+/// any code: closes what the fork brought beyond the standard streams, then drops
+/// capabilities and applies no_new_privs, the rlimits, Landlock and seccomp. The report
+/// covers every layer, the template's included, as [`lock_down`]'s does.
+pub fn lock_down_forked(policy: &Policy, template: &Template) -> Result<Report, ConfineError> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::lock_down_forked(policy, template)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (policy, template);
+        Err(ConfineError::Unsupported)
+    }
+}
+
 pub fn probe() -> Report {
     #[cfg(target_os = "linux")]
     {

@@ -52,6 +52,13 @@ impl LayerState {
     }
 }
 
+/// What a template process for forked workers put in force: the layers every child
+/// inherits (see [`crate::prepare_template`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template {
+    pub(crate) layers: Vec<(&'static str, LayerState)>,
+}
+
 /// Which layers are in force (or, from [`crate::probe`], available), in the order they are
 /// applied. Names are those in [`crate::layer`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -45,3 +45,14 @@ pub(crate) fn report_json(report: &Report, policy: &Policy) -> Value {
         },
     })
 }
+
+/// [`lock_down`] for a worker forked from the fork server's template: the template entered
+/// the namespaces and cleared the environment; this applies the rest.
+pub(crate) fn lock_down_forked(
+    policy: &Policy,
+    template: &codemode_confine::Template,
+) -> Result<Value, String> {
+    codemode_confine::lock_down_forked(policy, template)
+        .map(|report| report_json(&report, policy))
+        .map_err(|error| error.to_string())
+}

@@ -36,4 +36,6 @@ pub enum SpawnError {
     BadHello(String),
     #[error("the worker's greeting could not be read: {0}")]
     Protocol(#[from] ProtocolError),
+    #[error("the fork server could not give a worker: {0}")]
+    Forked(String),
 }

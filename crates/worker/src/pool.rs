@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use codemode_sandbox::{ErrorKind, Execution, ExecutionError, Limits, ToolHost};
 use serde_json::Value;
@@ -14,8 +14,9 @@ use tokio::sync::Semaphore;
 
 use crate::backstop::Backstop;
 use crate::error::SpawnError;
+use crate::fork_server::ForkServer;
 use crate::process::WorkerProcess;
-use crate::supervise::supervise;
+use crate::supervise::{supervise, Supervised};
 
 /// The gateway's environment variable that, together with [`PoolOptions::test_hooks`],
 /// gives workers the `__test` namespace. Never set it in production.
@@ -45,6 +46,10 @@ pub struct PoolOptions {
     /// only when the gateway's environment also has [`TEST_HOOKS_ENV`].
     #[doc(hidden)]
     pub test_hooks: bool,
+    /// Fork workers from a pre-initialised template process (`program args --zygote`)
+    /// instead of starting each one (see `fork_server.rs`). When the template cannot start
+    /// or dies, workers are started directly, as with `false`.
+    pub fork_server: bool,
 }
 
 impl PoolOptions {
@@ -59,6 +64,7 @@ impl PoolOptions {
             spawn_timeout: Duration::from_secs(10),
             limits: Limits::default(),
             test_hooks: false,
+            fork_server: true,
         }
     }
 
@@ -97,7 +103,19 @@ struct Inner {
     queued: AtomicUsize,
     closed: AtomicBool,
     last_confinement: Mutex<Option<Value>>,
+    /// The fork server for workers with the pool's rlimits, started on first need.
+    fork_server: tokio::sync::Mutex<ForkServerState>,
 }
+
+enum ForkServerState {
+    NotStarted,
+    Up(Arc<ForkServer>),
+    /// It could not start (or died) at this time: workers are started directly for a while.
+    Down(Instant),
+}
+
+/// How long after the fork server failed the pool tries it again.
+const FORK_SERVER_RETRY: Duration = Duration::from_secs(30);
 
 impl WorkerPool {
     pub fn new(options: PoolOptions) -> WorkerPool {
@@ -112,6 +130,7 @@ impl WorkerPool {
                 queued: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 last_confinement: Mutex::new(None),
+                fork_server: tokio::sync::Mutex::new(ForkServerState::NotStarted),
             }),
         }
     }
@@ -132,6 +151,11 @@ impl WorkerPool {
         let report = worker.confinement.clone();
         worker.stop().await;
         Ok(report)
+    }
+
+    /// Whether new workers are forked from the fork server now (rather than started).
+    pub async fn forks_workers(&self) -> bool {
+        matches!(&*self.inner.fork_server.lock().await, ForkServerState::Up(server) if server.is_alive())
     }
 
     /// Executions running and waiting now.
@@ -178,20 +202,34 @@ impl WorkerPool {
                 }
             }
         };
-        let worker = match self.inner.take_worker(Backstop::for_limits(&limits)).await {
-            Ok(worker) => worker,
-            Err(error) => {
-                tracing::error!("no worker for an execution: {error}");
-                return refused(
-                    ErrorKind::Internal,
-                    format!("WorkerError: no sandbox worker could be started: {error}"),
-                );
+        // A second worker only when the first was dead before it could read the code.
+        for _attempt in 0..2 {
+            let worker = match self.inner.take_worker(Backstop::for_limits(&limits)).await {
+                Ok(worker) => worker,
+                Err(error) => {
+                    tracing::error!("no worker for an execution: {error}");
+                    return refused(
+                        ErrorKind::Internal,
+                        format!("WorkerError: no sandbox worker could be started: {error}"),
+                    );
+                }
+            };
+            self.inner.refill();
+            match supervise(worker, code, host.clone(), limits.clone()).await {
+                Supervised::Finished(execution) => {
+                    drop(permit);
+                    return execution;
+                }
+                Supervised::Unreachable => {
+                    tracing::warn!("a worker was gone before it got the code; using another");
+                }
             }
-        };
-        self.inner.refill();
-        let execution = supervise(worker, code, host, limits).await;
+        }
         drop(permit);
-        execution
+        refused(
+            ErrorKind::Internal,
+            "WorkerError: two workers in a row were gone before they got the code".into(),
+        )
     }
 
     /// Refuses new executions and kills the waiting workers. Running executions finish.
@@ -200,6 +238,10 @@ impl WorkerPool {
         let idle: Vec<WorkerProcess> = std::mem::take(&mut *lock(&self.inner.idle));
         for worker in idle {
             worker.kill();
+        }
+        // The template goes once the running executions' workers let go of it.
+        if let Ok(mut state) = self.inner.fork_server.try_lock() {
+            *state = ForkServerState::Down(Instant::now());
         }
     }
 }
@@ -230,9 +272,54 @@ impl Inner {
             );
             worker.kill();
         }
+        self.new_worker(false).await
+    }
+
+    /// A fresh worker with the pool's rlimits: forked when the fork server is up, else
+    /// started. `warm`: it will wait in the pool, so it may warm up before it greets.
+    async fn new_worker(&self, warm: bool) -> Result<WorkerProcess, SpawnError> {
+        if let Some(server) = self.fork_server().await {
+            match WorkerProcess::fork(&server, &self.options, warm).await {
+                Ok(worker) => {
+                    self.remember(&worker);
+                    return Ok(worker);
+                }
+                Err(error) => {
+                    tracing::warn!("a forked worker failed ({error}); starting one directly");
+                }
+            }
+        }
         let worker = WorkerProcess::spawn(&self.options, self.backstop).await?;
         self.remember(&worker);
         Ok(worker)
+    }
+
+    async fn fork_server(&self) -> Option<Arc<ForkServer>> {
+        if !self.options.fork_server {
+            return None;
+        }
+        let mut state = self.fork_server.lock().await;
+        match &*state {
+            ForkServerState::Up(server) if server.is_alive() => return Some(server.clone()),
+            ForkServerState::Down(since) if since.elapsed() < FORK_SERVER_RETRY => return None,
+            _ => {}
+        }
+        match ForkServer::start(&self.options, self.backstop).await {
+            Ok(server) => {
+                tracing::debug!("worker fork server started");
+                *state = ForkServerState::Up(server.clone());
+                Some(server)
+            }
+            Err(error) => {
+                tracing::warn!(
+                    "the worker fork server could not start ({error}); starting each worker \
+                     directly (slower), retrying in {}s",
+                    FORK_SERVER_RETRY.as_secs()
+                );
+                *state = ForkServerState::Down(Instant::now());
+                None
+            }
+        }
     }
 
     fn remember(&self, worker: &WorkerProcess) {
@@ -263,7 +350,7 @@ impl Inner {
             }
             let inner = self.clone();
             tokio::spawn(async move {
-                let spawned = WorkerProcess::spawn(&inner.options, inner.backstop).await;
+                let spawned = inner.new_worker(true).await;
                 match spawned {
                     Ok(worker) if !inner.closed.load(Ordering::Acquire) => {
                         inner.remember(&worker);
@@ -280,7 +367,7 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Dropping the processes kills them (`kill_on_drop`).
+        // Dropping the processes kills them (`kill_on_drop`, or the fork server's kill).
         lock(&self.idle).clear();
     }
 }

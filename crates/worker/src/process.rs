@@ -1,5 +1,5 @@
 //! One worker process seen from the gateway: started with an empty environment and only
-//! its three pipes, greeted, and read by a task of its own (so reading is cancel-safe). Its
+//! its three pipes (or forked so by the fork server), greeted, and read by a task of its own (so reading is cancel-safe). Its
 //! stderr goes to the gateway's log, and its last lines are kept to explain its end.
 
 use std::collections::VecDeque;
@@ -7,15 +7,19 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::os::unix::process::ExitStatusExt;
+
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
-use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::unix::pipe;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::backstop::Backstop;
 use crate::ending::{describe_end, End};
 use crate::error::{ProtocolError, SpawnError};
+use crate::fork_server::{worker_pipes, ForkServer, EXIT_PATIENCE};
 use crate::pool::PoolOptions;
 use crate::protocol::{read_frame, write_frame, FromWorker, ToWorker, PROTOCOL_VERSION};
 
@@ -30,12 +34,27 @@ const TAIL_LINES: usize = 8;
 /// A longer stderr line is cut in the tail (bytes).
 const TAIL_LINE_BYTES: usize = 300;
 
+/// How the gateway holds a worker's process: a child it started, or one the fork server
+/// forked (whose parent is the fork server, so its end is reported by it).
+enum Handle {
+    Spawned(Child),
+    /// Handed off to be reaped in the background.
+    Gone,
+    Forked {
+        server: Arc<ForkServer>,
+        exit: oneshot::Receiver<i32>,
+        status: Option<ExitStatus>,
+        /// The fork server went away without reporting (the worker died with it).
+        lost: bool,
+    },
+}
+
 pub(crate) struct WorkerProcess {
-    pub child: Child,
+    handle: Handle,
     pub pid: u32,
     /// The rlimits it was locked down with.
     pub backstop: Backstop,
-    stdin: ChildStdin,
+    stdin: Box<dyn AsyncWrite + Send + Unpin>,
     pub frames: mpsc::Receiver<Result<FromWorker, ProtocolError>>,
     pub confinement: Value,
     stderr: StderrTail,
@@ -72,12 +91,63 @@ impl WorkerProcess {
                 "the worker's pipes are missing".into(),
             ));
         };
+        let worker = WorkerProcess::attach(
+            Handle::Spawned(child),
+            pid,
+            backstop,
+            Box::new(stdin),
+            stdout,
+            stderr,
+        );
+        worker.greeted(options).await
+    }
+
+    /// Asks the fork server for a worker (locked down with the server's rlimits) and waits
+    /// for its greeting; `warm` when it will wait in the pool (it warms up first).
+    pub async fn fork(
+        server: &Arc<ForkServer>,
+        options: &PoolOptions,
+        warm: bool,
+    ) -> Result<WorkerProcess, SpawnError> {
+        let bad = |what: String| SpawnError::Forked(what);
+        let (theirs, [stdin, stdout, stderr]) =
+            worker_pipes().map_err(|e| bad(format!("pipes: {e}")))?;
+        let forked = server.fork(theirs, warm).await.map_err(bad)?;
+        let stdin = pipe::Sender::from_owned_fd(stdin).map_err(|e| bad(format!("stdin: {e}")))?;
+        let stdout =
+            pipe::Receiver::from_owned_fd(stdout).map_err(|e| bad(format!("stdout: {e}")))?;
+        let stderr =
+            pipe::Receiver::from_owned_fd(stderr).map_err(|e| bad(format!("stderr: {e}")))?;
+        let worker = WorkerProcess::attach(
+            Handle::Forked {
+                server: server.clone(),
+                exit: forked.exit,
+                status: None,
+                lost: false,
+            },
+            forked.pid,
+            server.backstop,
+            Box::new(stdin),
+            stdout,
+            stderr,
+        );
+        worker.greeted(options).await
+    }
+
+    fn attach(
+        handle: Handle,
+        pid: u32,
+        backstop: Backstop,
+        stdin: Box<dyn AsyncWrite + Send + Unpin>,
+        stdout: impl AsyncRead + Send + Unpin + 'static,
+        stderr: impl AsyncRead + Send + Unpin + 'static,
+    ) -> WorkerProcess {
         let tail = StderrTail::default();
         let stderr_reader = tokio::spawn(log_stderr(pid, stderr, tail.clone()));
         let (tx, frames) = mpsc::channel(FRAMES_AHEAD);
         tokio::spawn(read_frames(stdout, tx));
-        let mut worker = WorkerProcess {
-            child,
+        WorkerProcess {
+            handle,
             pid,
             backstop,
             stdin,
@@ -85,8 +155,13 @@ impl WorkerProcess {
             confinement: Value::Null,
             stderr: tail,
             stderr_reader: Some(stderr_reader),
-        };
-        let greeting = tokio::time::timeout(options.spawn_timeout, worker.frames.recv()).await;
+        }
+    }
+
+    /// Waits for the worker's greeting.
+    async fn greeted(mut self, options: &PoolOptions) -> Result<WorkerProcess, SpawnError> {
+        let backstop = self.backstop;
+        let greeting = tokio::time::timeout(options.spawn_timeout, self.frames.recv()).await;
         match greeting {
             Err(_) => Err(SpawnError::NoHello {
                 ms: options.spawn_timeout.as_millis(),
@@ -101,8 +176,8 @@ impl WorkerProcess {
                         "protocol {protocol}, but this gateway speaks {PROTOCOL_VERSION}"
                     )));
                 }
-                worker.confinement = confinement;
-                Ok(worker)
+                self.confinement = confinement;
+                Ok(self)
             }
             Ok(Some(Ok(other))) => Err(SpawnError::BadHello(format!(
                 "expected a greeting, got {}",
@@ -110,8 +185,8 @@ impl WorkerProcess {
             ))),
             Ok(Some(Err(error))) => Err(SpawnError::Protocol(error)),
             Ok(None) => {
-                let status = worker.exit_status(Duration::from_secs(2)).await;
-                let stderr = worker.stderr_tail().await;
+                let status = self.exit_status(Duration::from_secs(2)).await;
+                let stderr = self.stderr_tail().await;
                 let ending = describe_end(&End {
                     status,
                     killed: None,
@@ -132,15 +207,51 @@ impl WorkerProcess {
 
     /// Whether the process has ended (a warm worker can die while it waits).
     pub fn has_exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
+        match &mut self.handle {
+            Handle::Spawned(child) => !matches!(child.try_wait(), Ok(None)),
+            Handle::Gone => true,
+            Handle::Forked {
+                exit, status, lost, ..
+            } => {
+                if status.is_some() || *lost {
+                    return true;
+                }
+                match exit.try_recv() {
+                    Ok(raw) => {
+                        *status = Some(ExitStatus::from_raw(raw));
+                        true
+                    }
+                    Err(oneshot::error::TryRecvError::Empty) => false,
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        *lost = true;
+                        true
+                    }
+                }
+            }
+        }
     }
 
     /// The exit status once the process has ended, waiting up to `patience`.
     pub async fn exit_status(&mut self, patience: Duration) -> Option<ExitStatus> {
-        tokio::time::timeout(patience, self.child.wait())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        match &mut self.handle {
+            Handle::Spawned(child) => tokio::time::timeout(patience, child.wait())
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Handle::Gone => None,
+            Handle::Forked {
+                exit, status, lost, ..
+            } => {
+                if status.is_none() && !*lost {
+                    match tokio::time::timeout(patience, exit).await {
+                        Ok(Ok(raw)) => *status = Some(ExitStatus::from_raw(raw)),
+                        Ok(Err(_)) => *lost = true,
+                        Err(_) => {}
+                    }
+                }
+                *status
+            }
+        }
     }
 
     /// The last lines it wrote to stderr (joined by ` | `; empty if none), once its stderr
@@ -154,25 +265,45 @@ impl WorkerProcess {
 
     /// Sends SIGKILL, keeping the process to be reaped ([`WorkerProcess::exit_status`]).
     pub fn start_kill(&mut self) {
-        let _ = self.child.start_kill();
+        match &mut self.handle {
+            Handle::Spawned(child) => {
+                let _ = child.start_kill();
+            }
+            Handle::Forked { server, .. } => server.kill(self.pid),
+            Handle::Gone => {}
+        }
     }
 
     /// SIGKILL, and wait until it is reaped.
     pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        self.start_kill();
+        let _ = self.exit_status(EXIT_PATIENCE).await;
     }
 
     /// SIGKILL, and reap it in the background.
     pub fn kill(mut self) {
-        let _ = self.child.start_kill();
-        tokio::spawn(async move {
-            let _ = self.child.wait().await;
-        });
+        self.start_kill();
+        if let Handle::Spawned(mut child) = std::mem::replace(&mut self.handle, Handle::Gone) {
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    /// As `kill_on_drop` does for a spawned worker: a dropped worker is a killed worker.
+    fn drop(&mut self) {
+        if let Handle::Forked { .. } = self.handle {
+            if !self.has_exited() {
+                self.start_kill();
+            }
+        }
     }
 }
 
 async fn read_frames(
-    mut stdout: tokio::process::ChildStdout,
+    mut stdout: impl AsyncRead + Unpin,
     tx: mpsc::Sender<Result<FromWorker, ProtocolError>>,
 ) {
     loop {
@@ -190,7 +321,7 @@ async fn read_frames(
     }
 }
 
-async fn log_stderr(pid: u32, mut stderr: tokio::process::ChildStderr, tail: StderrTail) {
+async fn log_stderr(pid: u32, mut stderr: impl AsyncRead + Unpin, tail: StderrTail) {
     let mut buffer = vec![0u8; 4096];
     let mut logged = 0usize;
     loop {

@@ -34,6 +34,8 @@ const REAP_PATIENCE: Duration = Duration::from_secs(2);
 
 /// How a worker failed an execution.
 enum Fault {
+    /// It was gone before it could read the code: nothing of the snippet ran.
+    Unreachable,
     Exited,
     Protocol(ProtocolError),
     Violation(String),
@@ -73,12 +75,20 @@ impl Ledger {
     }
 }
 
+/// What became of an execution handed to a worker.
+pub(crate) enum Supervised {
+    Finished(Execution),
+    /// The worker was already dead (a warm worker can die while it waits, with its fork
+    /// server for one): the code never reached it, so another worker may run it.
+    Unreachable,
+}
+
 pub(crate) async fn supervise(
     mut worker: WorkerProcess,
     code: &str,
     host: Arc<dyn ToolHost>,
     limits: Limits,
-) -> Execution {
+) -> Supervised {
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + limits.wall_time + GRACE);
     // The worker is idle until it gets the code: its CPU so far is its start-up's.
@@ -107,7 +117,11 @@ pub(crate) async fn supervise(
             if let Some(cpu) = clock.used() {
                 execution.stats.cpu_time = cpu;
             }
-            return execution;
+            return Supervised::Finished(execution);
+        }
+        Err(Fault::Unreachable) => {
+            worker.kill();
+            return Supervised::Unreachable;
         }
         Err(fault) => fault,
     };
@@ -128,7 +142,7 @@ pub(crate) async fn supervise(
             };
             ended(&mut worker, Some(kill)).await
         }
-        Fault::Exited => ended(&mut worker, None).await,
+        Fault::Exited | Fault::Unreachable => ended(&mut worker, None).await,
         Fault::Protocol(error) => (
             ErrorKind::Internal,
             format!("the worker process running this snippet broke the protocol ({error}) and was killed"),
@@ -144,7 +158,7 @@ pub(crate) async fn supervise(
         "execution failed: {what}"
     );
     worker.kill();
-    failed(kind, what, ledger, started, cpu_used)
+    Supervised::Finished(failed(kind, what, ledger, started, cpu_used))
 }
 
 /// What the gateway hands on of a worker's report: the calls, their count and outcomes from
@@ -262,7 +276,7 @@ async fn converse(
     if let Err(error) = worker.send(&execute).await {
         // A pipe error means the worker is gone; its exit status says more.
         return Err(match error {
-            ProtocolError::Io(_) => Fault::Exited,
+            ProtocolError::Io(_) => Fault::Unreachable,
             other => Fault::Protocol(other),
         });
     }

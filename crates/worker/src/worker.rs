@@ -26,11 +26,14 @@ pub struct WorkerOptions {
     pub cpu_seconds: Option<u64>,
     /// RLIMIT_AS (`--address-space-bytes`); `None`: [`Policy::default`]'s.
     pub address_space_bytes: Option<u64>,
+    /// Be the pool's fork server (`--zygote`): a template that forks one locked-down worker
+    /// per request (see `zygote.rs`).
+    pub zygote: bool,
 }
 
 impl WorkerOptions {
     /// The lock-down policy: [`Policy::default`] with the rlimits this worker was given.
-    fn policy(&self) -> Policy {
+    pub(crate) fn policy(&self) -> Policy {
         let default = Policy::default();
         Policy {
             cpu_seconds: self.cpu_seconds.unwrap_or(default.cpu_seconds),
@@ -47,7 +50,7 @@ impl WorkerOptions {
 pub const WORKER_NICENESS: libc::c_int = 10;
 
 /// Lowers this process's scheduling priority (before the lock-down, which forbids it).
-fn yield_to_the_gateway() {
+pub(crate) fn yield_to_the_gateway() {
     // SAFETY: setpriority only changes this process's niceness; failure leaves it as it was.
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, WORKER_NICENESS);
@@ -57,6 +60,9 @@ fn yield_to_the_gateway() {
 /// The worker's whole life. Call it first thing in `main`, before any thread or async
 /// runtime exists: the lock-down must cover every thread the process will have.
 pub fn worker_main(options: WorkerOptions) -> ExitCode {
+    if options.zygote {
+        return crate::zygote::serve(options);
+    }
     die_with_parent();
     yield_to_the_gateway();
     let confinement = match confinement::lock_down(&options.policy()) {
@@ -66,19 +72,30 @@ pub fn worker_main(options: WorkerOptions) -> ExitCode {
             return ExitCode::from(70);
         }
     };
+    ExitCode::from(serve_one(options, confinement, WarmUp::Full))
+}
+
+/// A locked-down worker's one execution, from the greeting on; returns the exit status
+/// when it ends early (it exits by itself once the result is handed back).
+pub(crate) fn serve_one(
+    options: WorkerOptions,
+    confinement: serde_json::Value,
+    warm: WarmUp,
+) -> u8 {
     // Timers only: an I/O driver would want system calls the lock-down forbids
     // (`socketpair` for the signal driver), and tool answers arrive through channels.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-    {
+    let runtime = match new_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("codemode worker: could not start the async runtime: {error}");
-            return ExitCode::from(73);
+            return 73;
         }
     };
-    runtime.block_on(warm_up());
+    match warm {
+        WarmUp::Full => runtime.block_on(warm_up()),
+        WarmUp::Light => runtime.block_on(warm_up_lightly()),
+        WarmUp::None => {}
+    }
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
     let hello = FromWorker::Hello {
         protocol: PROTOCOL_VERSION,
@@ -87,7 +104,7 @@ pub fn worker_main(options: WorkerOptions) -> ExitCode {
     };
     if let Err(error) = write_frame_sync(&mut *lock(&stdout), &hello) {
         eprintln!("codemode worker: could not greet the gateway: {error}");
-        return ExitCode::from(71);
+        return 71;
     }
     let mut stdin = std::io::stdin();
     let (code, limits, catalog) = match read_frame_sync::<ToWorker>(&mut stdin) {
@@ -97,14 +114,14 @@ pub fn worker_main(options: WorkerOptions) -> ExitCode {
             catalog,
         })) => (code, Limits::from(limits), ToolCatalog::from(catalog)),
         // The pool closed the pipe without work (it is shutting down): a normal end.
-        Ok(None) => return ExitCode::SUCCESS,
+        Ok(None) => return 0,
         Ok(Some(other)) => {
             eprintln!("codemode worker: expected Execute first, got {other:?}");
-            return ExitCode::from(72);
+            return 72;
         }
         Err(error) => {
             eprintln!("codemode worker: {error}");
-            return ExitCode::from(72);
+            return 72;
         }
     };
 
@@ -125,7 +142,7 @@ pub fn worker_main(options: WorkerOptions) -> ExitCode {
         .spawn(move || read_results(stdin, pending));
     if let Err(error) = reader {
         eprintln!("codemode worker: could not start the pipe reader: {error}");
-        return ExitCode::from(73);
+        return 73;
     }
     let execution = runtime.block_on(Sandbox::execute(&code, host, limits));
     let done = FromWorker::done(execution);
@@ -141,11 +158,35 @@ pub fn worker_main(options: WorkerOptions) -> ExitCode {
     std::process::exit(status)
 }
 
+pub(crate) fn new_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+}
+
+/// What a worker runs before its greeting, to fault in its own pages while it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WarmUp {
+    /// A started worker: the whole warm-up (code and heap are all new to it).
+    Full,
+    /// A forked worker that will wait in the pool: its template paged the code in, so one
+    /// trivial execution is enough to touch its own copy of the engine's state.
+    Light,
+    /// A forked worker wanted at once: nothing before the greeting.
+    None,
+}
+
+/// One trivial execution, for [`WarmUp::Light`].
+async fn warm_up_lightly() {
+    let host = Arc::new(WarmUpHost(Arc::new(ToolCatalog::new())));
+    let _ = Sandbox::execute("return [1, 2].map((x) => ({ x }))", host, Limits::default()).await;
+}
+
 /// Runs a throwaway snippet with a tool call before the worker greets, while it waits in
 /// the pool: a fresh process pays for faulting in the compiler's and the engine's code and
 /// its first heap pages, and this moves that cost off the agent's execution. Nothing of it
 /// survives: every execution gets a new runtime and context.
-async fn warm_up() {
+pub(crate) async fn warm_up() {
     let mut catalog = ToolCatalog::new();
     catalog.add_tool("warm", "up");
     let host = Arc::new(WarmUpHost(Arc::new(catalog)));
@@ -243,8 +284,8 @@ impl ToolHost for PipeHost {
     }
 }
 
-/// If the gateway dies without killing us, the kernel does.
-fn die_with_parent() {
+/// If the gateway (or the fork server) dies without killing us, the kernel does.
+pub(crate) fn die_with_parent() {
     // SAFETY: prctl(2) with plain integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
 }
@@ -269,9 +310,9 @@ mod tests {
     #[test]
     fn given_rlimits_replace_only_themselves() {
         let options = WorkerOptions {
-            test_hooks: false,
             cpu_seconds: Some(6),
             address_space_bytes: Some(3 << 30),
+            ..WorkerOptions::default()
         };
         assert_eq!(
             options.policy(),

@@ -14,21 +14,40 @@ mod rlimits;
 mod seccomp;
 
 use crate::layer;
-use crate::{ConfineError, LayerState, Policy, Report};
+use crate::{ConfineError, LayerState, Policy, Report, Template};
 
 pub(crate) use probe::probe;
 
 pub(crate) fn lock_down(policy: &Policy) -> Result<Report, ConfineError> {
-    if let Some(threads) = thread_count() {
-        if threads > 1 {
-            return Err(ConfineError::Threaded { threads });
-        }
-    }
-    let mut layers = Vec::with_capacity(layer::ALL.len());
+    let template = prepare_template()?;
+    lock_down_forked(policy, &template)
+}
+
+pub(crate) fn prepare_template() -> Result<Template, ConfineError> {
+    single_threaded()?;
+    let mut layers = Vec::with_capacity(5);
     layers.push((layer::FDS_CLOSED, fds::close_inherited()?));
     layers.push((layer::ENV_CLEARED, env::clear()));
     libc_quirks::settle();
     layers.extend(namespaces::enter()?);
+    Ok(Template { layers })
+}
+
+pub(crate) fn lock_down_forked(
+    policy: &Policy,
+    template: &Template,
+) -> Result<Report, ConfineError> {
+    single_threaded()?;
+    let mut layers = Vec::with_capacity(layer::ALL.len());
+    for (name, state) in &template.layers {
+        // What a fork brought in from the template beyond its standard streams.
+        let state = if *name == layer::FDS_CLOSED {
+            fds::close_inherited()?
+        } else {
+            state.clone()
+        };
+        layers.push((*name, state));
+    }
     layers.push((layer::CAPABILITIES_DROPPED, caps::drop_all()?));
     layers.push((layer::NO_NEW_PRIVS, set_no_new_privs()?));
     layers.push((layer::RLIMITS, rlimits::apply(policy)?));
@@ -39,6 +58,13 @@ pub(crate) fn lock_down(policy: &Policy) -> Result<Report, ConfineError> {
 
 /// Threads of this process, from `/proc/self/task`; `None` when `/proc` is not mounted (then
 /// the namespace and Landlock steps below report their own errors if threads exist).
+fn single_threaded() -> Result<(), ConfineError> {
+    match thread_count() {
+        Some(threads) if threads > 1 => Err(ConfineError::Threaded { threads }),
+        _ => Ok(()),
+    }
+}
+
 fn thread_count() -> Option<usize> {
     std::fs::read_dir("/proc/self/task")
         .ok()

@@ -1,6 +1,6 @@
 //! The worker on its own (`codemode __worker` is the same entry point): used by this
 //! crate's tests, which cannot build the `codemode` binary. Takes the same arguments:
-//! `[--test-hooks] [--cpu-seconds N] [--address-space-bytes B]`.
+//! `[--zygote] [--test-hooks] [--cpu-seconds N] [--address-space-bytes B]`.
 
 use std::process::ExitCode;
 
@@ -13,6 +13,10 @@ fn main() -> ExitCode {
         let number = match arg.as_str() {
             "--test-hooks" => {
                 options.test_hooks = true;
+                continue;
+            }
+            "--zygote" => {
+                options.zygote = true;
                 continue;
             }
             "--cpu-seconds" => &mut options.cpu_seconds,
