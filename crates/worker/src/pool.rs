@@ -202,8 +202,10 @@ impl WorkerPool {
                 }
             }
         };
-        // A second worker only when the first was dead before it could read the code.
-        for _attempt in 0..2 {
+        // Another worker only when one was dead before the snippet could reach a tool (the
+        // warm ones can all go at once, with their fork server).
+        let attempts = self.inner.options.size + 2;
+        for _attempt in 0..attempts {
             let worker = match self.inner.take_worker(Backstop::for_limits(&limits)).await {
                 Ok(worker) => worker,
                 Err(error) => {
@@ -228,7 +230,7 @@ impl WorkerPool {
         drop(permit);
         refused(
             ErrorKind::Internal,
-            "WorkerError: two workers in a row were gone before they got the code".into(),
+            format!("WorkerError: {attempts} workers in a row were gone before they got the code"),
         )
     }
 

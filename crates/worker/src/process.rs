@@ -254,6 +254,16 @@ impl WorkerProcess {
         }
     }
 
+    /// Whether it was forked and ended with its fork server (which takes its workers along):
+    /// the server went away without reporting its end. Waits briefly for that news.
+    pub async fn lost_with_its_fork_server(&mut self) -> bool {
+        if !matches!(self.handle, Handle::Forked { .. }) {
+            return false;
+        }
+        let _ = self.exit_status(EXIT_PATIENCE).await;
+        matches!(&self.handle, Handle::Forked { lost, server, .. } if *lost || !server.is_alive())
+    }
+
     /// The last lines it wrote to stderr (joined by ` | `; empty if none), once its stderr
     /// closed (it does when the process ends) or after a short wait for that.
     pub async fn stderr_tail(&mut self) -> String {

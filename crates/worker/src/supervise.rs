@@ -78,8 +78,9 @@ impl Ledger {
 /// What became of an execution handed to a worker.
 pub(crate) enum Supervised {
     Finished(Execution),
-    /// The worker was already dead (a warm worker can die while it waits, with its fork
-    /// server for one): the code never reached it, so another worker may run it.
+    /// The worker was already dead when the code was sent (a warm worker can die while it
+    /// waits), or died with its fork server before it made a call: nothing the snippet did
+    /// reached a tool, so another worker may run it.
     Unreachable,
 }
 
@@ -110,7 +111,16 @@ pub(crate) async fn supervise(
             used,
         })),
     };
-    let fault = match outcome.and_then(|reported| vouch(reported, &mut ledger, &limits)) {
+    let mut outcome = outcome.and_then(|reported| vouch(reported, &mut ledger, &limits));
+    // Killed with its fork server (its parent) before it made a call or reported: nothing
+    // it did reached a tool, so the execution can start over elsewhere.
+    if matches!(outcome, Err(Fault::Exited))
+        && ledger.records.is_empty()
+        && worker.lost_with_its_fork_server().await
+    {
+        outcome = Err(Fault::Unreachable);
+    }
+    let fault = match outcome {
         Ok(mut execution) => {
             worker.kill();
             execution.stats.wall_time = started.elapsed();
@@ -123,6 +133,7 @@ pub(crate) async fn supervise(
             worker.kill();
             return Supervised::Unreachable;
         }
+
         Err(fault) => fault,
     };
     if matches!(fault, Fault::Killed(_)) {
