@@ -28,7 +28,7 @@ use crate::bytecode;
 use crate::compile::{Compiled, SNIPPET_FILE};
 use crate::console::LogBuffer;
 use crate::error::{ErrorKind, ExecutionError};
-use crate::host::{ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolHost};
+use crate::host::{ToolAnswer, ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolHost};
 use crate::limits::Limits;
 use crate::output::{CallRecord, Execution, ExecutionStats, LogLevel};
 use crate::serialize::{self, identity, Halt, Intrinsics};
@@ -48,7 +48,7 @@ enum Stop {
     Cancelled,
 }
 
-type CallOutcome = (u64, Result<Json, ToolError>);
+type CallOutcome = (u64, Result<ToolAnswer, ToolError>);
 
 /// What ends an execution from outside its code: cancellation, the CPU and the wall-clock
 /// limits. Asked by the interrupt handler and by the Rust work done for the snippet
@@ -431,7 +431,7 @@ impl<'js> Shared<'js> {
         // The host's code runs here, called from JavaScript: rquickjs would turn a panic into
         // an exception the snippet could catch, so it is caught first and ends the execution.
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut future = self.host.call(call);
+            let mut future = self.host.answer(call);
             let mut context = TaskContext::from_waker(Waker::noop());
             let first = future.as_mut().poll(&mut context);
             (future, first)
@@ -489,17 +489,19 @@ impl<'js> Shared<'js> {
             record.error = error;
         }
         match outcome {
-            Ok(value) => {
-                let text = match serde_json::to_string(&value) {
-                    Ok(text) => text,
-                    Err(e) => {
-                        pending
-                            .site
-                            .set("message", format!("the answer is not JSON: {e}"))?;
-                        return pending.reject.call::<_, ()>((pending.site,));
-                    }
+            Ok(answer) => {
+                let text = match answer {
+                    ToolAnswer::Json(raw) => String::from(Box::<str>::from(raw)),
+                    ToolAnswer::Value(value) => match serde_json::to_string(&value) {
+                        Ok(text) => text,
+                        Err(e) => {
+                            pending
+                                .site
+                                .set("message", format!("the answer is not JSON: {e}"))?;
+                            return pending.reject.call::<_, ()>((pending.site,));
+                        }
+                    },
                 };
-                drop(value);
                 // The answer enters the heap as its JSON text and then as values: refuse
                 // one that cannot fit in what is left, before parsing it.
                 if !self.gauge.fits(text.len(), self.limits.memory_bytes) {

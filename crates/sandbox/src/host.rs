@@ -14,6 +14,19 @@ use serde_json::Value;
 /// What a tool call resolves to.
 pub type ToolFuture = Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send + 'static>>;
 
+/// A tool's answer as the sandbox takes it in: a value, or JSON text that goes straight into
+/// the engine's `JSON.parse` (a host that receives answers as text, such as a worker's
+/// pipe, need not build a value only to write it out again).
+#[derive(Debug)]
+pub enum ToolAnswer {
+    Value(Value),
+    Json(Box<serde_json::value::RawValue>),
+}
+
+/// What [`ToolHost::answer`] resolves to.
+pub type AnswerFuture =
+    Pin<Box<dyn Future<Output = Result<ToolAnswer, ToolError>> + Send + 'static>>;
+
 /// One call from a snippet: `tools.<namespace>.<name>(args)`. Root functions such as
 /// `tools.$search(query)` have an empty namespace.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +111,13 @@ pub trait ToolHost: Send + Sync + 'static {
     /// runtime that called [`crate::Sandbox::execute`]; calls of one snippet overlap.
     /// Dropping the future cancels the call.
     fn call(&self, call: ToolCall) -> ToolFuture;
+
+    /// [`ToolHost::call`] as the sandbox makes it: a host whose answers arrive as JSON text
+    /// overrides this to hand the text on as it came.
+    fn answer(&self, call: ToolCall) -> AnswerFuture {
+        let future = self.call(call);
+        Box::pin(async move { future.await.map(ToolAnswer::Value) })
+    }
 }
 
 /// Names reachable from a snippet: namespaces of tools, plus root functions on `tools`

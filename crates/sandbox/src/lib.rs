@@ -32,7 +32,9 @@ pub use error::{
     clip_bytes, ErrorKind, ExecutionError, SourceLocation, MAX_ERROR_MESSAGE_BYTES,
     MAX_ERROR_STACK_BYTES, MAX_SOURCE_LINE_BYTES,
 };
-pub use host::{ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolFuture, ToolHost};
+pub use host::{
+    AnswerFuture, ToolAnswer, ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolFuture, ToolHost,
+};
 pub use limits::Limits;
 pub use output::{CallRecord, Execution, ExecutionStats, LogEntry, LogLevel};
 

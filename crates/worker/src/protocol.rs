@@ -10,23 +10,27 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use codemode_sandbox::{Execution, Limits, ToolCatalog};
+use codemode_sandbox::{Execution, Limits, ToolAnswer, ToolCatalog};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::ProtocolError;
 
 /// Bumped on any incompatible change; a worker of another version is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame either side accepts. Tool arguments and results can be large, but a frame
 /// beyond this is a worker gone wrong (or flooding), not data.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
 /// Messages from the gateway to a worker.
+// Externally tagged (`{"toolResult": {...}}`), not `tag = "type"`: serde buffers an
+// internally tagged message whole before it reads it, which doubles the cost of a large
+// answer and cannot hold a `RawValue`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum ToWorker {
     Execute {
         code: String,
@@ -41,7 +45,7 @@ pub enum ToWorker {
 
 /// Messages from a worker to the gateway.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum FromWorker {
     /// Sent once the worker has locked itself down and is ready for code.
     Hello {
@@ -87,7 +91,9 @@ impl FromWorker {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WireOutcome {
-    Ok(Value),
+    /// The answer's JSON text, written once on the gateway's side and handed to the
+    /// engine's `JSON.parse` as it came: never parsed into a value in between.
+    Ok(Box<RawValue>),
     /// A plain tool error ([`codemode_sandbox::ToolErrorKind::Tool`]).
     Err(String),
     /// The tool's server is configured but unreachable; the message is complete.
@@ -98,7 +104,10 @@ impl WireOutcome {
     /// A call's outcome as it crosses the pipe.
     pub fn from_result(outcome: Result<Value, codemode_sandbox::ToolError>) -> WireOutcome {
         match outcome {
-            Ok(value) => WireOutcome::Ok(value),
+            Ok(value) => match serde_json::value::to_raw_value(&value) {
+                Ok(raw) => WireOutcome::Ok(raw),
+                Err(error) => WireOutcome::Err(format!("the answer is not JSON: {error}")),
+            },
             Err(error) => match error.kind {
                 codemode_sandbox::ToolErrorKind::Tool => WireOutcome::Err(error.message),
                 codemode_sandbox::ToolErrorKind::Unavailable => {
@@ -109,9 +118,9 @@ impl WireOutcome {
     }
 
     /// The outcome as the snippet's host sees it.
-    pub fn into_result(self) -> Result<Value, codemode_sandbox::ToolError> {
+    pub fn into_answer(self) -> Result<ToolAnswer, codemode_sandbox::ToolError> {
         match self {
-            WireOutcome::Ok(value) => Ok(value),
+            WireOutcome::Ok(raw) => Ok(ToolAnswer::Json(raw)),
             WireOutcome::Err(message) => Err(codemode_sandbox::ToolError::new(message)),
             WireOutcome::Unavailable(message) => {
                 Err(codemode_sandbox::ToolError::unavailable(message))

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use codemode_confine::Policy;
-use codemode_sandbox::{Limits, Sandbox, ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost};
+use codemode_sandbox::{
+    AnswerFuture, Limits, Sandbox, ToolAnswer, ToolCall, ToolCatalog, ToolError, ToolFuture,
+    ToolHost,
+};
 use tokio::sync::oneshot;
 
 use crate::protocol::{
@@ -256,9 +259,21 @@ impl ToolHost for PipeHost {
     }
 
     fn call(&self, call: ToolCall) -> ToolFuture {
+        let answer = self.answer(call);
+        Box::pin(async move {
+            match answer.await? {
+                ToolAnswer::Value(value) => Ok(value),
+                ToolAnswer::Json(raw) => serde_json::from_str(raw.get())
+                    .map_err(|e| ToolError::new(format!("the answer is not JSON: {e}"))),
+            }
+        })
+    }
+
+    /// The answer's JSON text as the gateway wrote it, for the engine's `JSON.parse`.
+    fn answer(&self, call: ToolCall) -> AnswerFuture {
         if self.test_hooks && call.namespace == hooks::NAMESPACE {
             let outcome = hooks::call(&call.name, &call.args, &self.stdout);
-            return Box::pin(std::future::ready(outcome));
+            return Box::pin(std::future::ready(outcome.map(ToolAnswer::Value)));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -277,7 +292,7 @@ impl ToolHost for PipeHost {
         }
         Box::pin(async move {
             match rx.await {
-                Ok(outcome) => outcome.into_result(),
+                Ok(outcome) => outcome.into_answer(),
                 Err(_) => Err(ToolError::new("the gateway dropped the call")),
             }
         })
