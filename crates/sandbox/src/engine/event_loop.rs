@@ -1,0 +1,313 @@
+//! The event loop of one execution: installs the prelude and the host functions, starts
+//! the snippet, and settles answers and timers until its promise settles or a limit ends
+//! it; then writes the value out and turns what was thrown into the agent's error.
+
+use super::*;
+
+pub(super) struct EventLoop<'a, 'js> {
+    pub(super) ctx: Ctx<'js>,
+    pub(super) shared: Rc<Shared<'js>>,
+    pub(super) rx: Receiver<CallOutcome>,
+    pub(super) stop: Rc<Cell<Option<Stop>>>,
+    pub(super) gauge: Rc<HeapGauge>,
+    pub(super) deadline: Instant,
+    pub(super) cancel: Arc<AtomicBool>,
+    pub(super) compiled: &'a Compiled,
+    /// Identity of the snippet's own promise: its rejection is the error, not a note.
+    pub(super) main_promise: Cell<usize>,
+}
+
+pub(super) type Outcome = Result<(Option<Json>, bool), ExecutionError>;
+
+impl<'js> EventLoop<'_, 'js> {
+    pub(super) fn run(&mut self) -> Outcome {
+        let bridge = match self.install() {
+            Ok(bridge) => bridge,
+            Err(e) => return Err(self.failure(e)),
+        };
+        let main = match self.start_snippet(&bridge) {
+            Ok(main) => main,
+            Err(e) => return Err(self.failure(e)),
+        };
+        self.main_promise.set(identity(main.as_value()));
+        loop {
+            if let Err(e) = self.drive() {
+                return Err(self.failure(e));
+            }
+            if let Some(error) = self.shared.fatal.borrow_mut().take() {
+                return Err(error);
+            }
+            match main.state() {
+                PromiseState::Resolved => {
+                    let value = main.result::<Value>().and_then(Result::ok);
+                    return self.serialize_result(value);
+                }
+                PromiseState::Rejected => {
+                    let reason = match main.result::<Value>() {
+                        Some(Err(rquickjs::Error::Exception)) => self.ctx.catch(),
+                        Some(Ok(value)) => value,
+                        _ => Value::new_undefined(self.ctx.clone()),
+                    };
+                    return Err(self.describe_thrown(reason));
+                }
+                PromiseState::Pending => {}
+            }
+            self.wait()?;
+        }
+    }
+
+    /// Installs the prelude's globals; returns what it hands back to the host (the
+    /// serializer and friends, captured before the agent's code could touch a builtin).
+    fn install(&self) -> rquickjs::Result<Object<'js>> {
+        let ctx = &self.ctx;
+        let host = Object::new(ctx.clone())?;
+        let shared = &self.shared;
+
+        let s = shared.clone();
+        host.set(
+            "call",
+            Function::new(
+                ctx.clone(),
+                move |ctx: Ctx<'js>,
+                      namespace: String,
+                      name: String,
+                      args: Option<String>,
+                      site: Object<'js>| {
+                    s.call(&ctx, namespace, name, args, site)
+                },
+            )?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "has",
+            Function::new(ctx.clone(), move |namespace: String, name: String| {
+                s.catalog.has_tool(&namespace, &name)
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "isOpen",
+            Function::new(ctx.clone(), move |namespace: String| {
+                s.catalog.is_open(&namespace)
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "hasNamespace",
+            Function::new(ctx.clone(), move |namespace: String| {
+                s.catalog.has_namespace(&namespace)
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "missing",
+            Function::new(
+                ctx.clone(),
+                move |namespace: String, name: Option<String>| {
+                    s.catalog.missing_message(&namespace, name.as_deref())
+                },
+            )?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "namespaces",
+            Function::new(ctx.clone(), move || {
+                s.catalog
+                    .namespaces()
+                    .chain(s.catalog.root_functions())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "names",
+            Function::new(ctx.clone(), move |namespace: String| {
+                s.catalog
+                    .tools(&namespace)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "log",
+            Function::new(
+                ctx.clone(),
+                move |ctx: Ctx<'js>, level: String, args: Value<'js>| {
+                    s.log(&ctx, LogLevel::parse(&level), args.into_array())
+                },
+            )?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "sleep",
+            Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: f64, ms: f64| {
+                s.sleep(&ctx, id as u64, ms)
+            })?,
+        )?;
+        let s = shared.clone();
+        host.set(
+            "cancel",
+            Function::new(ctx.clone(), move |id: f64| s.cancel_timer(id as u64))?,
+        )?;
+        natives::install(ctx, &host)?;
+
+        let config = Object::new(ctx.clone())?;
+        let prelude: Function = bytecode::eval_prelude(ctx, PRELUDE, "prelude.js")?.get()?;
+        let bridge: Object = prelude.call((host, config))?;
+        let intrinsics = Intrinsics::from_prelude(&bridge)?;
+        *self.shared.intrinsics.borrow_mut() = Some(Rc::new(intrinsics));
+        Ok(bridge)
+    }
+
+    /// Evaluates the agent's code; returns the promise that settles with its value.
+    fn start_snippet(&self, bridge: &Object<'js>) -> rquickjs::Result<Promise<'js>> {
+        let value: Value = self
+            .ctx
+            .eval_with_options(self.compiled.js.as_str(), eval_options(SNIPPET_FILE))?;
+        let value = if self.compiled.call_result {
+            match value.as_function() {
+                Some(function) => function.call::<_, Value>(())?,
+                None => value,
+            }
+        } else {
+            value
+        };
+        // A plain function (not async) may return a value or a promise; treat both alike.
+        bridge.get::<_, Function>("toPromise")?.call((value,))
+    }
+
+    /// Runs microtasks and settles answers that are already here.
+    fn drive(&self) -> rquickjs::Result<()> {
+        loop {
+            let next = self.shared.ready.borrow_mut().pop_front();
+            match next {
+                Some(outcome) => self.shared.settle(&self.ctx, outcome)?,
+                None => {
+                    let ran = self.ctx.execute_pending_job();
+                    // A limit that interrupted a job ends the chain of jobs it was part of;
+                    // the queue may then look drained, but the limit is what happened.
+                    if self.stop.get().is_some() || self.gauge.refused.get() {
+                        return Err(rquickjs::Error::Exception);
+                    }
+                    if !ran {
+                        return Ok(());
+                    }
+                }
+            }
+            while self.ctx.execute_pending_job() {
+                if self.stop.get().is_some() {
+                    return Err(rquickjs::Error::Exception);
+                }
+            }
+        }
+    }
+
+    /// Blocks until a tool answers, a timer is due, or the wall clock runs out.
+    fn wait(&mut self) -> Result<(), ExecutionError> {
+        let now = Instant::now();
+        let (fired, next_timer) = self.shared.fire_timers(now).map_err(|e| self.failure(e))?;
+        if fired || !self.shared.ready.borrow().is_empty() {
+            return Ok(());
+        }
+        if let Some(stop) = self.stop.get() {
+            return Err(stopped(stop, &self.shared.limits));
+        }
+        if !self.shared.has_calls() && !self.shared.has_timers() {
+            return Err(ExecutionError::new(
+                ErrorKind::Runtime,
+                "the snippet's promise never settled: it awaits something that nothing will \
+                 resolve (no tool call or timer is pending)",
+                None,
+            ));
+        }
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(stopped(Stop::Cancelled, &self.shared.limits));
+        }
+        if now >= self.deadline {
+            return Err(stopped(Stop::Wall, &self.shared.limits));
+        }
+        let wake = next_timer.map_or(self.deadline, |t| t.min(self.deadline));
+        // Wake up at least every 50 ms to notice cancellation.
+        let timeout = wake
+            .saturating_duration_since(now)
+            .min(Duration::from_millis(50));
+        match self.rx.recv_timeout(timeout) {
+            Ok(outcome) => {
+                self.shared.ready.borrow_mut().push_back(outcome);
+                while let Ok(outcome) = self.rx.try_recv() {
+                    self.shared.ready.borrow_mut().push_back(outcome);
+                }
+                Ok(())
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(()),
+            Err(RecvTimeoutError::Disconnected) => Err(ExecutionError::new(
+                ErrorKind::Internal,
+                "the tool dispatcher went away",
+                None,
+            )),
+        }
+    }
+
+    fn serialize_result(&self, value: Option<Value<'js>>) -> Outcome {
+        let Some(value) = value else {
+            return Ok((None, false));
+        };
+        let Some(js) = self.shared.intrinsics.borrow().clone() else {
+            return Err(internal("the prelude did not hand over its builtins"));
+        };
+        let watch = self.shared.watch.clone();
+        let max = self.shared.limits.max_result_bytes;
+        match serialize::to_json(&self.ctx, &js, value, max, &|| watch.expired()) {
+            Ok(None) => Ok((None, false)),
+            Ok(Some(json)) => match serde_json::from_str(&json.text) {
+                Ok(value) => Ok((Some(value), json.truncated)),
+                Err(e) => Err(internal(&format!(
+                    "the returned value serialized to invalid JSON: {e}"
+                ))),
+            },
+            Err(Halt::Expired) => Err(self.failure(rquickjs::Error::Unknown)),
+            Err(Halt::Js(e)) => {
+                let mut error = self.failure(e);
+                if error.kind == ErrorKind::Runtime {
+                    error.message = format!(
+                        "the returned value could not be converted to JSON: {}",
+                        error.message
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Turns an engine error (usually a pending exception) into the agent's error.
+    fn failure(&self, error: rquickjs::Error) -> ExecutionError {
+        if let Some(stop) = self.stop.get() {
+            return stopped(stop, &self.shared.limits);
+        }
+        if self.gauge.refused.get() {
+            return out_of_memory(&self.shared.limits);
+        }
+        match error {
+            rquickjs::Error::Exception => {
+                let thrown = self.ctx.catch();
+                self.describe_thrown(thrown)
+            }
+            other => ExecutionError::new(ErrorKind::Internal, other.to_string(), None),
+        }
+    }
+
+    fn describe_thrown(&self, thrown: Value<'js>) -> ExecutionError {
+        if let Some(stop) = self.stop.get() {
+            return stopped(stop, &self.shared.limits);
+        }
+        if self.gauge.refused.get() {
+            return out_of_memory(&self.shared.limits);
+        }
+        if let Some(error) = self.shared.fatal.borrow_mut().take() {
+            return error;
+        }
+        stack::describe(thrown, self.compiled, &self.shared.limits)
+    }
+}
