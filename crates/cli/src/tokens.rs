@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use codemode_gateway::tokens::{token_report, TokenReport};
 use codemode_gateway::{Gateway, GatewayOptions};
+use codemode_tokens::{token_report, TokenReport};
 
 use crate::host;
 

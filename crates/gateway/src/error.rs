@@ -26,6 +26,4 @@ pub enum GatewayError {
     EmptyToken,
     #[error("invalid HTTP option: {0}")]
     HttpOption(&'static str),
-    #[error("the tokenizer o200k_base could not be loaded: {0}")]
-    Tokenizer(String),
 }

@@ -9,8 +9,8 @@
 //!   rebinding and, when configured, a bearer token.
 //! * [`Isolation`]: snippets run in locked-down worker processes from a warm
 //!   [`WorkerPool`], or in process as an explicit opt-in for trusted embedding.
-//! * [`tokens`]: what the classic approach (every tool in `tools/list`) costs in tokens
-//!   against this gateway's own `tools/list`.
+//! * [`execution_result`]: the one place an execution becomes the `execute` reply, for
+//!   every front end (`codemode run` prints its `structuredContent`).
 //!
 //! The gateway must never print to stdout outside the MCP stream (stdio carries the
 //! protocol), must never hold tool state of its own (the catalogue does), and its tool
@@ -30,7 +30,6 @@ mod search;
 mod session;
 mod stdio;
 mod stdio_lines;
-pub mod tokens;
 
 pub use codemode_worker::{PoolOptions, WorkerPool};
 pub use describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};

@@ -8,13 +8,15 @@
 //!
 //! Tokens are counted with o200k_base (the tokenizer of current OpenAI models; other
 //! vendors' tokenizers land within a few percent on JSON) over each tool's compact JSON.
+//!
+//! This crate only measures: it must never change what the gateway serves.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use tiktoken_rs::CoreBPE;
 
-use crate::{Gateway, GatewayError};
+use codemode_gateway::Gateway;
 
 /// The comparison for one catalogue.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -39,9 +41,16 @@ pub struct UpstreamTokens {
     pub declarations: usize,
 }
 
+/// Why tokens could not be counted.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the tokenizer o200k_base could not be loaded: {0}")]
+    Tokenizer(String),
+}
+
 /// Counts both sides for the gateway's current catalogue.
-pub fn token_report(gateway: &Gateway) -> Result<TokenReport, GatewayError> {
-    let bpe = tiktoken_rs::o200k_base().map_err(|e| GatewayError::Tokenizer(e.to_string()))?;
+pub fn token_report(gateway: &Gateway) -> Result<TokenReport, TokenError> {
+    let bpe = tiktoken_rs::o200k_base().map_err(|e| TokenError::Tokenizer(e.to_string()))?;
     let mut upstreams = BTreeMap::new();
     let catalog = gateway.catalog();
     for (namespace, specs) in catalog.tool_specs() {
