@@ -3,7 +3,30 @@
 //! into promises), timers and console output. It must never run snippet code while it holds
 //! a borrow of its own state, and never let a call past the limits.
 
-use super::*;
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use rquickjs::{Ctx, Exception, Function, Object, Promise, Value};
+use serde_json::Value as Json;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+use super::{CallOutcome, Watch, MAX_TIMERS};
+use crate::alloc::HeapGauge;
+use crate::console::LogBuffer;
+use crate::error::{ErrorKind, ExecutionError};
+use crate::host::{ToolAnswer, ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolHost};
+use crate::limits::Limits;
+use crate::output::{CallRecord, LogLevel};
+use crate::serialize::{self, Halt, Intrinsics};
 
 /// A call that has been made by the snippet and not yet answered to it.
 pub(super) struct Pending<'js> {

@@ -2,7 +2,26 @@
 //! the snippet, and settles answers and timers until its promise settles or a limit ends
 //! it; then writes the value out and turns what was thrown into the agent's error.
 
-use super::*;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rquickjs::promise::PromiseState;
+use rquickjs::{Ctx, Function, Object, Promise, Value};
+use serde_json::Value as Json;
+
+use super::bridge::Shared;
+use super::{eval_options, internal, natives, out_of_memory, stopped, CallOutcome, Stop, PRELUDE};
+use crate::alloc::HeapGauge;
+use crate::bytecode;
+use crate::compile::{Compiled, SNIPPET_FILE};
+use crate::error::{ErrorKind, ExecutionError};
+use crate::output::LogLevel;
+use crate::serialize::{self, identity, Halt, Intrinsics};
+use crate::stack;
 
 pub(super) struct EventLoop<'a, 'js> {
     pub(super) ctx: Ctx<'js>,

@@ -10,38 +10,28 @@ mod event_loop;
 mod natives;
 mod rejections;
 
+use std::cell::{Cell, RefCell};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rquickjs::{Context, Runtime};
+use tokio::runtime::Handle;
+
+use crate::alloc::{HeapGauge, LimitedAllocator};
+use crate::compile::Compiled;
+use crate::console::LogBuffer;
+use crate::error::{ErrorKind, ExecutionError};
+use crate::host::{ToolAnswer, ToolError, ToolHost};
+use crate::limits::Limits;
+use crate::output::{Execution, ExecutionStats};
+use crate::serialize::identity;
 use bridge::Shared;
 use event_loop::EventLoop;
 use rejections::{describe_reason, Rejections};
-
-use std::cell::{Cell, RefCell};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::panic::AssertUnwindSafe;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, Waker};
-use std::time::{Duration, Instant};
-
-use futures::FutureExt as _;
-use rquickjs::promise::PromiseState;
-use rquickjs::{qjs, Context, Ctx, Exception, Function, Object, Promise, Runtime, Value};
-use serde_json::Value as Json;
-use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
-
-use crate::alloc::{HeapGauge, LimitedAllocator};
-use crate::bytecode;
-use crate::compile::{Compiled, SNIPPET_FILE};
-use crate::console::LogBuffer;
-use crate::error::{ErrorKind, ExecutionError};
-use crate::host::{ToolAnswer, ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolHost};
-use crate::limits::Limits;
-use crate::output::{CallRecord, Execution, ExecutionStats, LogLevel};
-use crate::serialize::{self, identity, Halt, Intrinsics};
-use crate::stack;
 
 const PRELUDE: &str = include_str!("../prelude.js");
 

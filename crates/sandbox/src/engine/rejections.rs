@@ -2,7 +2,7 @@
 //! notes. The tracker runs in the middle of the engine's own work: nothing here may run
 //! JavaScript, call a getter, or panic.
 
-use super::*;
+use rquickjs::{qjs, Ctx, Value};
 
 /// Promise rejections nobody handled, reported as notes: a forgotten `await` on a failing
 /// tool call is otherwise silent.
