@@ -107,7 +107,7 @@ pub struct ExecutionStats {
     pub peak_memory_bytes: usize,
 }
 
-mod duration_ms {
+pub(crate) mod duration_ms {
     use std::time::Duration;
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::time::Duration;
 
 use codemode_sandbox::{Execution, Limits, ToolAnswer, ToolCatalog};
 use serde::{Deserialize, Serialize};
@@ -34,7 +33,7 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 pub enum ToWorker {
     Execute {
         code: String,
-        limits: WireLimits,
+        limits: Limits,
         catalog: WireCatalog,
     },
     ToolResult {
@@ -127,53 +126,6 @@ impl WireOutcome {
             }
         }
     }
-}
-
-/// [`Limits`] on the wire, durations in milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireLimits {
-    pub cpu_time_ms: u64,
-    pub wall_time_ms: u64,
-    pub memory_bytes: usize,
-    pub stack_bytes: usize,
-    pub max_result_bytes: usize,
-    pub max_log_bytes: usize,
-    pub max_tool_calls: usize,
-    pub max_concurrent_calls: usize,
-}
-
-impl From<&Limits> for WireLimits {
-    fn from(limits: &Limits) -> Self {
-        WireLimits {
-            cpu_time_ms: millis(limits.cpu_time),
-            wall_time_ms: millis(limits.wall_time),
-            memory_bytes: limits.memory_bytes,
-            stack_bytes: limits.stack_bytes,
-            max_result_bytes: limits.max_result_bytes,
-            max_log_bytes: limits.max_log_bytes,
-            max_tool_calls: limits.max_tool_calls,
-            max_concurrent_calls: limits.max_concurrent_calls,
-        }
-    }
-}
-
-impl From<WireLimits> for Limits {
-    fn from(wire: WireLimits) -> Self {
-        Limits {
-            cpu_time: Duration::from_millis(wire.cpu_time_ms),
-            wall_time: Duration::from_millis(wire.wall_time_ms),
-            memory_bytes: wire.memory_bytes,
-            stack_bytes: wire.stack_bytes,
-            max_result_bytes: wire.max_result_bytes,
-            max_log_bytes: wire.max_log_bytes,
-            max_tool_calls: wire.max_tool_calls,
-            max_concurrent_calls: wire.max_concurrent_calls,
-        }
-    }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The names a snippet may reach, on the wire.

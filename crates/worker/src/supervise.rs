@@ -21,7 +21,7 @@ use crate::cpu::CpuClock;
 use crate::ending::{describe_end, End, Kill};
 use crate::error::ProtocolError;
 use crate::process::WorkerProcess;
-use crate::protocol::{FromWorker, ToWorker, WireCatalog, WireLimits, WireOutcome};
+use crate::protocol::{FromWorker, ToWorker, WireCatalog, WireOutcome};
 
 /// Time beyond the wall-clock limit a worker gets to report its own timeout before it is
 /// killed: the sandbox's own timeout error is the better message.
@@ -281,7 +281,7 @@ async fn converse(
     let catalog: Arc<ToolCatalog> = host.catalog();
     let execute = ToWorker::Execute {
         code: code.to_string(),
-        limits: WireLimits::from(limits),
+        limits: limits.clone(),
         catalog: WireCatalog::from(catalog.as_ref()),
     };
     if let Err(error) = worker.send(&execute).await {

@@ -115,7 +115,7 @@ pub(crate) fn serve_one(
             code,
             limits,
             catalog,
-        })) => (code, Limits::from(limits), ToolCatalog::from(catalog)),
+        })) => (code, limits, ToolCatalog::from(catalog)),
         // The pool closed the pipe without work (it is shutting down): a normal end.
         Ok(None) => return 0,
         Ok(Some(other)) => {
