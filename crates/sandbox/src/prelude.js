@@ -409,7 +409,6 @@
   const getter = (proto, name) => O.getOwnPropertyDescriptor(proto, name).get;
   const intrinsics = freeze({
     string: String_,
-    length: (s) => s.length,
     slice: (s, start, end) => slice(s, start, end),
     keys,
     isArray,

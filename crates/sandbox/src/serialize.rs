@@ -30,7 +30,6 @@ const POLL_EVERY: u32 = 256;
 /// Builtins captured by the prelude before the snippet ran.
 pub(crate) struct Intrinsics<'js> {
     string: Function<'js>,
-    length: Function<'js>,
     slice: Function<'js>,
     keys: Function<'js>,
     is_array: Function<'js>,
@@ -50,7 +49,6 @@ impl<'js> Intrinsics<'js> {
         let js: Object = bridge.get("intrinsics")?;
         Ok(Intrinsics {
             string: js.get("string")?,
-            length: js.get("length")?,
             slice: js.get("slice")?,
             keys: js.get("keys")?,
             is_array: js.get("isArray")?,
@@ -567,8 +565,7 @@ impl<'a, 'js> Writer<'a, 'js> {
         text: &rquickjs::String<'js>,
         max_units: usize,
     ) -> Result<(String, usize), Halt> {
-        let units: f64 = self.js.length.call((text.clone(),))?;
-        let units = units as usize;
+        let units = string_units(self.ctx, text);
         if units <= max_units {
             return Ok((rust_text(self.ctx, text)?, units));
         }
@@ -614,7 +611,7 @@ impl<'a, 'js> Writer<'a, 'js> {
                 }
                 let stack: Value = error.get("stack")?;
                 if let Some(stack) = stack.as_string() {
-                    if self.js.length.call::<_, f64>((stack.clone(),))? > 0.0 {
+                    if string_units(self.ctx, stack) > 0 {
                         self.raw_cut("\n");
                         self.plain(stack)?;
                     }
@@ -683,9 +680,23 @@ fn escape_into(out: &mut String, text: &str) {
     }
 }
 
+/// The length of a JavaScript string in UTF-16 units, read from the string itself: no
+/// code runs and no property lookup the snippet could intercept.
+pub(crate) fn string_units<'js>(ctx: &Ctx<'js>, text: &rquickjs::String<'js>) -> usize {
+    // SAFETY: `text` is a live string of this context; QuickJS answers `length` of a string
+    // primitive (flat or rope) from the string's header.
+    let length =
+        unsafe { qjs::JS_GetPropertyStr(ctx.as_raw().as_ptr(), text.as_raw(), c"length".as_ptr()) };
+    // SAFETY: an owned value, handed to rquickjs to free.
+    let length = unsafe { Value::from_raw(ctx.clone(), length) };
+    length
+        .as_int()
+        .map_or(0, |n| usize::try_from(n).unwrap_or(0))
+}
+
 /// A JavaScript string as Rust text. A lone surrogate, which UTF-8 cannot hold, becomes
 /// U+FFFD, as any UTF-8 consumer would make of it.
-fn rust_text<'js>(ctx: &Ctx<'js>, text: &rquickjs::String<'js>) -> Result<String, Halt> {
+pub(crate) fn rust_text<'js>(ctx: &Ctx<'js>, text: &rquickjs::String<'js>) -> Result<String, Halt> {
     let mut len = 0usize;
     // SAFETY: the context and string are alive; the returned buffer is freed below, after
     // its bytes were copied. No JavaScript runs in between.

@@ -8,7 +8,7 @@
 //! itself as before; nothing depends on the fork server but speed.
 
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -168,10 +168,9 @@ fn read_answers(
     alive: Arc<AtomicBool>,
 ) {
     let mut ready = Some(ready);
+    // The template answers a fork before it can reap that child, so an end always comes
+    // after the fork's answer.
     let mut exits: HashMap<i32, oneshot::Sender<i32>> = HashMap::new();
-    // Ends reported before their fork's answer was handed on cannot happen (the template
-    // answers a fork before it reaps that child), but an unknown pid is kept anyway.
-    let mut early: HashMap<i32, i32> = HashMap::new();
     loop {
         let message = match receive(control.as_raw_fd()) {
             Ok(Some((message, _fds))) => message,
@@ -185,14 +184,7 @@ fn read_answers(
             }
             Message::Forked { pid } => {
                 let (tx, rx) = oneshot::channel();
-                match early.remove(&pid) {
-                    Some(status) => {
-                        let _ = tx.send(status);
-                    }
-                    None => {
-                        exits.insert(pid, tx);
-                    }
-                }
+                exits.insert(pid, tx);
                 let answer = Ok(ForkedChild {
                     pid: pid as u32,
                     exit: rx,
@@ -207,14 +199,11 @@ fn read_answers(
                     let _ = waiter.send(Err(format!("fork failed: {reason}")));
                 }
             }
-            Message::Exited { pid, status } => match exits.remove(&pid) {
-                Some(tx) => {
+            Message::Exited { pid, status } => {
+                if let Some(tx) = exits.remove(&pid) {
                     let _ = tx.send(status);
                 }
-                None => {
-                    early.insert(pid, status);
-                }
-            },
+            }
             Message::Fork { .. } | Message::Kill { .. } => break,
         }
     }
@@ -260,8 +249,6 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     // SAFETY: both descriptors are new and ours alone.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
-
-use std::os::fd::FromRawFd;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex

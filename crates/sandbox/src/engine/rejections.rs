@@ -4,6 +4,8 @@
 
 use rquickjs::{qjs, Ctx, Value};
 
+use crate::serialize;
+
 /// Promise rejections nobody handled, reported as notes: a forgotten `await` on a failing
 /// tool call is otherwise silent.
 #[derive(Default)]
@@ -71,28 +73,21 @@ pub(super) fn describe_reason<'js>(ctx: &Ctx<'js>, reason: &Value<'js>) -> Strin
 
 /// Longest reason text kept for a note: a snippet may reject many promises with huge strings,
 /// and each would otherwise be copied out of the heap in full.
-const REASON_CHARS: i32 = 2_000;
+const REASON_CHARS: usize = 2_000;
 
 /// A JavaScript string as Rust text, if it is short enough to copy.
 fn short_text<'js>(ctx: &Ctx<'js>, text: &rquickjs::String<'js>) -> Option<String> {
-    let raw = ctx.as_raw().as_ptr();
-    // SAFETY: `text` is a live string of this context; reading `length` of a string primitive
-    // is answered from the string itself (no code runs, no property lookup is observable).
-    let length =
-        unsafe { qjs::JS_GetPropertyStr(raw, text.as_value().as_raw(), c"length".as_ptr()) };
-    // SAFETY: an owned value, handed to rquickjs to free.
-    let length = unsafe { Value::from_raw(ctx.clone(), length) };
-    match length.as_int() {
-        Some(n) if n <= REASON_CHARS => match text.to_string() {
-            Ok(text) => Some(text),
-            Err(_) => {
-                // Out of memory while copying: drop the exception so nothing later sees it.
-                drop(ctx.catch());
-                None
-            }
-        },
-        Some(n) => Some(format!("(a message of {n} characters)")),
-        None => None,
+    let length = serialize::string_units(ctx, text);
+    if length > REASON_CHARS {
+        return Some(format!("(a message of {length} characters)"));
+    }
+    match serialize::rust_text(ctx, text) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            // Out of memory while copying: drop the exception so nothing later sees it.
+            drop(ctx.catch());
+            None
+        }
     }
 }
 
