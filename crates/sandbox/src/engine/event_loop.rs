@@ -207,7 +207,7 @@ impl<'js> EventLoop<'_, 'js> {
                     let ran = self.ctx.execute_pending_job();
                     // A limit that interrupted a job ends the chain of jobs it was part of;
                     // the queue may then look drained, but the limit is what happened.
-                    if self.stop.get().is_some() || self.gauge.refused.get() {
+                    if self.limit_reached() {
                         return Err(rquickjs::Error::Exception);
                     }
                     if !ran {
@@ -216,11 +216,20 @@ impl<'js> EventLoop<'_, 'js> {
                 }
             }
             while self.ctx.execute_pending_job() {
-                if self.stop.get().is_some() {
+                // The heap limit too: once it refused, every job fails at once, but each
+                // rejection queues the next one, and a chain of a million promises would
+                // unwind for minutes, past the CPU limit, which only JavaScript code checks.
+                if self.limit_reached() {
                     return Err(rquickjs::Error::Exception);
                 }
             }
         }
+    }
+
+    /// A limit stopped the execution, or the heap limit refused an allocation (which ends it
+    /// even if the snippet caught the error).
+    fn limit_reached(&self) -> bool {
+        self.stop.get().is_some() || self.gauge.refused.get()
     }
 
     /// Blocks until a tool answers, a timer is due, or the wall clock runs out.
