@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
-use codemode_sandbox::{ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolFuture, ToolHost};
+use codemode_sandbox::{ToolCall, ToolError, ToolErrorKind, ToolFuture, ToolHost, ToolNames};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -19,23 +19,10 @@ use tracing::Instrument;
 use crate::naming::{identifier, NameMap};
 use crate::observe::CallContext;
 use crate::search::{document_text, SearchDoc, SearchIndex};
+use crate::tool::ToolSpec;
 use crate::typescript::{
     render_tools_global, CompiledNamespace, NamespaceDecl, ToolDecl, DEFAULT_SIGNATURE_CAP,
 };
-
-/// One tool as a source describes it, in its own names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ToolSpec {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(rename = "inputSchema")]
-    pub input_schema: Value,
-    #[serde(rename = "outputSchema", skip_serializing_if = "Option::is_none")]
-    pub output_schema: Option<Value>,
-}
 
 /// A group of tools under one namespace (an MCP server, an API, the demo's `orders`).
 #[derive(Debug, Clone, PartialEq)]
@@ -174,7 +161,7 @@ struct Inner {
 
 /// Everything derived from the sources at one moment.
 struct Snapshot {
-    tool_catalog: Arc<ToolCatalog>,
+    reachable: Arc<ToolNames>,
     namespaces: Vec<NamespaceEntry>,
     /// (namespace ident, tool ident) → (namespace index, tool index).
     by_ident: HashMap<(String, String), (usize, usize)>,
@@ -189,12 +176,7 @@ struct NamespaceEntry {
     status: NamespaceStatus,
     source: usize,
     compiled: CompiledNamespace,
-    tools: Vec<ToolEntry>,
-}
-
-struct ToolEntry {
-    ident: String,
-    spec: ToolSpec,
+    tools: Vec<ToolDecl>,
 }
 
 /// Longest query `search` and `tools.$search` accept: a task is a few words, and ranking
@@ -511,8 +493,8 @@ fn build_snapshot(sources: &[Arc<dyn ToolSource>]) -> Snapshot {
     let namespace_names = NameMap::new(collected.iter().map(|(_, ns)| ns.name.clone()));
     let mut taken: HashMap<String, usize> = HashMap::new();
 
-    let mut tool_catalog = ToolCatalog::new();
-    tool_catalog.add_root_function(SEARCH_FUNCTION);
+    let mut reachable = ToolNames::new();
+    reachable.add_root_function(SEARCH_FUNCTION);
     let mut namespaces = Vec::new();
     let mut by_ident = HashMap::new();
     let mut docs = Vec::new();
@@ -530,37 +512,22 @@ fn build_snapshot(sources: &[Arc<dyn ToolSource>]) -> Snapshot {
         };
         let ready = namespace.status == NamespaceStatus::Ready;
         if !ready {
-            tool_catalog.add_open_namespace(ident.clone());
+            reachable.add_open_namespace(ident.clone());
         }
         let specs = if ready { namespace.tools } else { Vec::new() };
         let tool_names = NameMap::new(specs.iter().map(|t| t.name.clone()));
-        let tools: Vec<ToolEntry> = specs
+        let tools: Vec<ToolDecl> = specs
             .into_iter()
-            .map(|spec| ToolEntry {
+            .map(|spec| ToolDecl {
                 ident: tool_names
                     .ident(&spec.name)
                     .map_or_else(|| identifier(&spec.name), str::to_string),
                 spec,
             })
             .collect();
-        let decl = NamespaceDecl {
-            ident: ident.clone(),
-            original_name: namespace.name.clone(),
-            description: namespace.description.clone(),
-            tools: tools
-                .iter()
-                .map(|t| ToolDecl {
-                    ident: t.ident.clone(),
-                    original_name: t.spec.name.clone(),
-                    description: t.spec.description.clone(),
-                    input_schema: t.spec.input_schema.clone(),
-                    output_schema: t.spec.output_schema.clone(),
-                })
-                .collect(),
-        };
         let ns_index = namespaces.len();
         for (tool_index, tool) in tools.iter().enumerate() {
-            tool_catalog.add_tool(&ident, &tool.ident);
+            reachable.add_tool(&ident, &tool.ident);
             by_ident.insert((ident.clone(), tool.ident.clone()), (ns_index, tool_index));
             docs.push(SearchDoc {
                 namespace: ident.clone(),
@@ -575,19 +542,27 @@ fn build_snapshot(sources: &[Arc<dyn ToolSource>]) -> Snapshot {
                 ),
             });
         }
-        tool_count += tools.len();
-        namespaces.push(NamespaceEntry {
+        // The declaration borrows nothing: the tools move in to be compiled and back out.
+        let decl = NamespaceDecl {
             ident,
-            original: namespace.name,
+            original_name: namespace.name,
             description: namespace.description,
+            tools,
+        };
+        let compiled = decl.compile();
+        tool_count += decl.tools.len();
+        namespaces.push(NamespaceEntry {
+            ident: decl.ident,
+            original: decl.original_name,
+            description: decl.description,
             status: namespace.status,
             source,
-            compiled: decl.compile(),
-            tools,
+            compiled,
+            tools: decl.tools,
         });
     }
     Snapshot {
-        tool_catalog: Arc::new(tool_catalog),
+        reachable: Arc::new(reachable),
         namespaces,
         by_ident,
         index: SearchIndex::new(docs),
@@ -618,8 +593,8 @@ fn default_args(args: Value, schema: &Value) -> Value {
 }
 
 impl ToolHost for Catalog {
-    fn catalog(&self) -> Arc<ToolCatalog> {
-        self.snapshot().tool_catalog.clone()
+    fn names(&self) -> Arc<ToolNames> {
+        self.snapshot().reachable.clone()
     }
 
     fn call(&self, call: ToolCall) -> ToolFuture {
@@ -660,7 +635,7 @@ impl Catalog {
                 // its own names.
                 future.await.map_err(|error| match error.kind {
                     ToolErrorKind::Unavailable => unavailable(&ident, &error.message),
-                    ToolErrorKind::Tool => error,
+                    _ => error,
                 })
             }
             .instrument(span),
@@ -706,7 +681,7 @@ impl Catalog {
             }) => unavailable(ident, reason),
             _ => ToolError::new(
                 snapshot
-                    .tool_catalog
+                    .reachable
                     .missing_message(&call.namespace, Some(&call.name))
                     + " (the tool list changed while the code ran)",
             ),

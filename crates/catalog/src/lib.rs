@@ -16,14 +16,16 @@
 //!   tools for `search`, and renders the declarations.
 
 pub mod blocking;
+mod catalog;
 pub mod naming;
 mod observe;
-mod registry;
 mod search;
+mod tool;
 pub mod typescript;
 
-pub use observe::{CallContext, CallObserver, ObservedCatalog, Progress, ProgressSink};
-pub use registry::{
+pub use catalog::{
     Catalog, NamespaceStatus, NamespaceSummary, SearchGroup, SearchHit, SearchResults,
-    SourceNamespace, ToolSource, ToolSpec, MAX_QUERY_BYTES, SEARCH_FUNCTION,
+    SourceNamespace, ToolSource, MAX_QUERY_BYTES, SEARCH_FUNCTION,
 };
+pub use observe::{CallContext, CallObserver, ObservedCatalog, Progress, ProgressSink};
+pub use tool::ToolSpec;

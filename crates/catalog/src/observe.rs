@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use codemode_sandbox::{ToolCall, ToolCatalog, ToolFuture, ToolHost};
+use codemode_sandbox::{ToolCall, ToolFuture, ToolHost, ToolNames};
 
-use crate::registry::{Catalog, SEARCH_FUNCTION};
+use crate::catalog::{Catalog, SEARCH_FUNCTION};
 
 /// Progress a source reported for one call in flight (an MCP server's
 /// `notifications/progress`).
@@ -54,8 +54,8 @@ impl Catalog {
 }
 
 impl ToolHost for ObservedCatalog {
-    fn catalog(&self) -> Arc<ToolCatalog> {
-        ToolHost::catalog(&self.catalog)
+    fn names(&self) -> Arc<ToolNames> {
+        ToolHost::names(&self.catalog)
     }
 
     fn call(&self, call: ToolCall) -> ToolFuture {

@@ -39,14 +39,13 @@ mod render;
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
 use ast::{Doc, Tag, TsType};
-use convert::Registry;
+use convert::NamedTypes;
 use doc::{first_paragraph, first_sentence, write_jsdoc, SUMMARY_CAP, TOOL_DESCRIPTION_CAP};
 use render::{Compact, Pretty};
 
 use crate::naming::{identifier, pascal_case};
+use crate::tool::ToolSpec;
 
 /// What a tool without an output schema resolves to. Said once per namespace (a `@remarks`
 /// on the namespace), not per tool: on servers where no tool declares an output schema it
@@ -62,18 +61,15 @@ pub const DEFAULT_SIGNATURE_CAP: usize = 300;
 /// written in place instead of being declared as named types.
 const INLINE_ROOT_MAX: usize = 60;
 
-/// One tool as the catalogue knows it, whatever its source (MCP, OpenAPI, built-in).
+/// One tool as the catalogue knows it, whatever its source (MCP, OpenAPI, built-in): its
+/// source's [`ToolSpec`] and the TypeScript identifier it is called by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolDecl {
     /// The TypeScript identifier, normally from [`crate::naming::NameMap`].
     pub ident: String,
-    /// The tool's name at its source (shown as `@mcp <name>` when it differs from `ident`).
-    pub original_name: String,
-    pub description: Option<String>,
-    /// JSON Schema of the arguments object.
-    pub input_schema: Value,
-    /// JSON Schema of the structured result, if the source declares one.
-    pub output_schema: Option<Value>,
+    /// The tool as its source gave it; `spec.name` is shown as `@mcp <name>` when it differs
+    /// from `ident`.
+    pub spec: ToolSpec,
 }
 
 /// A namespace (an upstream server) and its tools.
@@ -110,7 +106,7 @@ pub struct CompiledNamespace {
     ident: String,
     doc: Doc,
     tools: Vec<CompiledTool>,
-    registry: Registry,
+    registry: NamedTypes,
     /// Names written as declarations (roots may be inlined instead).
     declared: BTreeSet<String>,
 }
@@ -129,26 +125,30 @@ struct CompiledTool {
 impl NamespaceDecl {
     /// Converts every tool's schemas; see [`CompiledNamespace`].
     pub fn compile(&self) -> CompiledNamespace {
-        let mut registry = Registry::default();
+        let mut registry = NamedTypes::default();
         let mut tools = Vec::with_capacity(self.tools.len());
         for (index, tool) in self.tools.iter().enumerate() {
             // Defensive: an identifier not made by `naming` must still not break the file.
             let ident = identifier(&tool.ident);
             let type_base = pascal_case(&ident);
-            let input =
-                registry.declare_root(2 * index, &tool.input_schema, &format!("{type_base}Input"));
-            let output = tool.output_schema.as_ref().map(|schema| {
+            let input = registry.declare_root(
+                2 * index,
+                &tool.spec.input_schema,
+                &format!("{type_base}Input"),
+            );
+            let output = tool.spec.output_schema.as_ref().map(|schema| {
                 registry.declare_root(2 * index + 1, schema, &format!("{type_base}Output"))
             });
             let input_optional = accepts_no_arguments(&registry, &input);
             tools.push(CompiledTool {
                 doc: tool_doc(tool, &ident),
                 summary: tool
+                    .spec
                     .description
                     .as_deref()
                     .and_then(|d| first_sentence(d, SUMMARY_CAP)),
                 ident,
-                original_name: tool.original_name.clone(),
+                original_name: tool.spec.name.clone(),
                 input,
                 input_optional,
                 output,
@@ -174,7 +174,11 @@ impl NamespaceDecl {
                 value: self.original_name.clone(),
             });
         }
-        if self.tools.iter().any(|tool| tool.output_schema.is_none()) {
+        if self
+            .tools
+            .iter()
+            .any(|tool| tool.spec.output_schema.is_none())
+        {
             doc.tags.push(Tag {
                 name: "remarks",
                 value: UNTYPED_RESULT_DOC.into(),
@@ -193,15 +197,16 @@ impl NamespaceDecl {
 fn tool_doc(tool: &ToolDecl, ident: &str) -> Doc {
     let mut doc = Doc {
         description: tool
+            .spec
             .description
             .as_deref()
             .and_then(|d| first_paragraph(d, TOOL_DESCRIPTION_CAP)),
         tags: Vec::new(),
     };
-    if tool.original_name != ident {
+    if tool.spec.name != ident {
         doc.tags.push(Tag {
             name: "mcp",
-            value: tool.original_name.clone(),
+            value: tool.spec.name.clone(),
         });
     }
     doc
@@ -209,7 +214,7 @@ fn tool_doc(tool: &ToolDecl, ident: &str) -> Doc {
 
 /// Whether a call may omit `args`: nothing in the input (followed through `$ref`s) is
 /// required.
-fn accepts_no_arguments(registry: &Registry, input: &str) -> bool {
+fn accepts_no_arguments(registry: &NamedTypes, input: &str) -> bool {
     let mut ty = registry.get(input).map(|named| &named.ty);
     // Bounded: a chain of references cannot be longer than the number of named types.
     for _ in 0..=registry.types().count() {
@@ -225,7 +230,7 @@ fn accepts_no_arguments(registry: &Registry, input: &str) -> bool {
 
 /// A tool's input or output is written in place when it fits on one short line with no
 /// JSDoc to lose, and no other type refers to it (a recursive schema refers to itself).
-fn is_inlined(named: &convert::NamedType, registry: &Registry) -> bool {
+fn is_inlined(named: &convert::NamedType, registry: &NamedTypes) -> bool {
     named.is_root
         && named.doc.is_empty()
         && !render::has_docs(&named.ty)

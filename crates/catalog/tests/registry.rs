@@ -100,6 +100,7 @@ impl ToolSource for Changing {
                     description: Some(format!("The {name} tool.")),
                     input_schema: json!({ "type": "object" }),
                     output_schema: None,
+                    annotations: None,
                 })
                 .collect(),
         }]

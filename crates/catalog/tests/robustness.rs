@@ -2,6 +2,7 @@
 //! declarations that fail to parse.
 
 use codemode_catalog::typescript::{render_namespace, NamespaceDecl, ToolDecl};
+use codemode_catalog::ToolSpec;
 use serde_json::{json, Value};
 
 fn assert_parses(source: &str) {
@@ -24,10 +25,11 @@ fn namespace_of(schemas: Vec<Value>) -> NamespaceDecl {
             .enumerate()
             .map(|(i, schema)| ToolDecl {
                 ident: format!("t{i}"),
-                original_name: format!("t{i}*/"),
-                description: Some("ends */ a comment\r\n\r\nsecond".into()),
-                input_schema: schema.clone(),
-                output_schema: Some(schema),
+                spec: ToolSpec {
+                    description: Some("ends */ a comment\r\n\r\nsecond".into()),
+                    output_schema: Some(schema.clone()),
+                    ..ToolSpec::new(format!("t{i}*/"), schema)
+                },
             })
             .collect(),
     }

@@ -2,24 +2,15 @@
 //! behind it) and the limits in force, shared by `run`, `serve`, `types`, `search`,
 //! `tokens` and `doctor`.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use codemode_catalog::{
-    CallContext, Catalog, NamespaceStatus, Progress, SourceNamespace, ToolSource, ToolSpec,
-};
+use codemode_catalog::Catalog;
 use codemode_demo::DemoSource;
-use codemode_sandbox::{Limits, ToolError, ToolFuture};
-use codemode_upstream::{
-    CallError, CallProgress, Config, LimitSettings, Options, ProgressCallback, ServerState,
-    Upstreams,
-};
-use serde_json::Value;
-use tokio::sync::watch;
+use codemode_sandbox::Limits;
+use codemode_upstream::{Config, LimitSettings, Options, UpstreamSource, Upstreams};
 
 /// The environment variable naming the config file when `--config` is absent.
 pub const CONFIG_ENV: &str = "CODEMODE_CONFIG";
@@ -158,132 +149,14 @@ pub async fn load(
     if startup == Startup::Wait {
         upstreams.first_attempts().await;
     }
-    let catalog = Catalog::new(vec![Arc::new(UpstreamSource {
-        upstreams: upstreams.clone(),
-        call_timeout: limits.wall_time,
-    })]);
+    let catalog = Catalog::new(vec![Arc::new(UpstreamSource::new(
+        upstreams.clone(),
+        limits.wall_time,
+    ))]);
     catalog.watch_sources();
     Ok(Loaded {
         catalog,
         limits,
         upstreams: Some(upstreams),
     })
-}
-
-/// The upstream MCP servers as one catalogue source: a namespace per configured server,
-/// with its tools when it is ready and its reason when it is not.
-struct UpstreamSource {
-    upstreams: Upstreams,
-    /// The longest one call may take; the execution's wall clock bounds it too.
-    call_timeout: Duration,
-}
-
-impl ToolSource for UpstreamSource {
-    fn namespaces(&self) -> Vec<SourceNamespace> {
-        let mut tools_by_server: std::collections::BTreeMap<String, Vec<ToolSpec>> =
-            Default::default();
-        for tool in self.upstreams.tools() {
-            tools_by_server
-                .entry(tool.server)
-                .or_default()
-                .push(ToolSpec {
-                    name: tool.name,
-                    title: tool.title,
-                    description: tool.description,
-                    input_schema: tool.input_schema,
-                    output_schema: tool.output_schema,
-                });
-        }
-        let mut servers = self.upstreams.servers();
-        servers.sort_by(|a, b| a.name.cmp(&b.name));
-        servers
-            .into_iter()
-            .map(|server| {
-                let status = match server.state {
-                    ServerState::Ready | ServerState::Restarting { .. } => NamespaceStatus::Ready,
-                    ServerState::Starting => NamespaceStatus::Starting,
-                    ServerState::Failed { reason } => NamespaceStatus::Unavailable {
-                        reason,
-                        retrying: server.retrying,
-                    },
-                    ServerState::Disabled => NamespaceStatus::Unavailable {
-                        reason: "disabled in the config".to_string(),
-                        retrying: false,
-                    },
-                    ServerState::Stopped => NamespaceStatus::Unavailable {
-                        reason: "shut down".to_string(),
-                        retrying: false,
-                    },
-                };
-                SourceNamespace {
-                    tools: tools_by_server.remove(&server.name).unwrap_or_default(),
-                    name: server.name,
-                    description: server.description,
-                    status,
-                }
-            })
-            .collect()
-    }
-
-    fn call(&self, namespace: &str, tool: &str, args: Value) -> ToolFuture {
-        self.call_with(namespace, tool, args, &CallContext::default())
-    }
-
-    fn call_with(
-        &self,
-        namespace: &str,
-        tool: &str,
-        args: Value,
-        context: &CallContext,
-    ) -> ToolFuture {
-        let upstreams = self.upstreams.clone();
-        let (server, tool) = (namespace.to_string(), tool.to_string());
-        let timeout = self.call_timeout;
-        let progress: Option<ProgressCallback> = context.progress.clone().map(|sink| {
-            Arc::new(move |update: CallProgress| {
-                sink(Progress {
-                    progress: update.progress,
-                    total: update.total,
-                    message: update.message,
-                })
-            }) as ProgressCallback
-        });
-        Box::pin(async move {
-            match upstreams
-                .call_with_progress(&server, &tool, args, timeout, progress)
-                .await
-            {
-                Ok(output) => Ok(output.value),
-                Err(error) => Err(describe(error)),
-            }
-        })
-    }
-
-    fn wait_ready(&self, namespace: &str) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        let upstreams = self.upstreams.clone();
-        let server = namespace.to_string();
-        Box::pin(async move { upstreams.wait_ready(&server).await })
-    }
-
-    fn changes(&self) -> Option<watch::Receiver<u64>> {
-        Some(self.upstreams.changes())
-    }
-}
-
-/// The snippet's error already names the tool (`tools.x.y failed: …`), and the catalogue
-/// names an unreachable namespace; say only what went wrong.
-fn describe(error: CallError) -> ToolError {
-    let message = match error {
-        CallError::Unavailable { reason, .. } => return ToolError::unavailable(reason),
-        CallError::Tool { message, .. } => message,
-        CallError::InvalidArguments { message, .. } => format!("invalid arguments: {message}"),
-        CallError::Timeout { timeout, .. } => format!(
-            "no answer within {} ms; the call was cancelled",
-            timeout.as_millis()
-        ),
-        CallError::Connection { message, .. } => format!("connection lost: {message}"),
-        CallError::Protocol { message, .. } => format!("protocol error: {message}"),
-        other => other.to_string(),
-    };
-    ToolError::new(message)
 }

@@ -124,6 +124,42 @@ fn a_failing_snippet_exits_non_zero_with_the_line() {
     );
 }
 
+/// The kind of a failed call survives the worker pipe: a snippet can tell bad arguments
+/// (nothing reached the server) from a tool that failed.
+#[test]
+fn a_caught_call_error_says_its_kind() {
+    let deps = deps();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = write(
+        dir.path(),
+        "mcp.json",
+        &json!({ "mcpServers": { "time": { "command": deps.join("venv/bin/mcp-server-time") } } })
+            .to_string(),
+    );
+    let snippet = write(
+        dir.path(),
+        "kinds.ts",
+        "const kinds = [];\n\
+         try { await tools.time.convert_time({ source_timezone: 42 }); } catch (e) { kinds.push(e.kind); }\n\
+         try { await tools.time.get_current_time({ timezone: 'Not/AZone' }); } catch (e) { kinds.push(e.kind); }\n\
+         return kinds;",
+    );
+    let (code, stdout, stderr) = codemode(&[
+        "run",
+        "--json",
+        snippet.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let reply: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(
+        reply["result"],
+        json!(["invalid_arguments", "tool_error"]),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_broken_entry_names_the_file_and_field_and_costs_only_itself() {
     let dir = tempfile::tempdir().expect("a temp dir");

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use codemode_catalog::{NamespaceStatus, SourceNamespace, ToolSource, ToolSpec};
-use codemode_sandbox::{ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost};
+use codemode_catalog::{SourceNamespace, ToolSource, ToolSpec};
+use codemode_sandbox::{ToolCall, ToolError, ToolFuture, ToolHost, ToolNames};
 use serde_json::{json, Map, Value};
 
 /// Number of generated orders.
@@ -16,18 +16,44 @@ pub const ORDER_COUNT: usize = 10_000;
 /// Number of generated customers.
 pub const CUSTOMER_COUNT: usize = 1_000;
 
-/// One demo tool's contract, in the terms every tool source uses.
-#[derive(Debug, Clone)]
-pub struct DemoTool {
-    pub namespace: &'static str,
-    pub name: &'static str,
-    pub description: &'static str,
-    pub input_schema: Value,
-    pub output_schema: Value,
+/// The demo's namespaces with their tools: names, descriptions and JSON Schemas, in the one
+/// shape every tool source uses.
+pub fn namespaces() -> Vec<SourceNamespace> {
+    let mut namespaces = vec![
+        SourceNamespace::ready(
+            "orders",
+            Some(format!(
+                "Demo shop orders: {ORDER_COUNT} generated orders from 2025-07-01 to 2026-06-30."
+            )),
+            Vec::new(),
+        ),
+        SourceNamespace::ready(
+            "customers",
+            Some(format!(
+                "Demo shop customers: {CUSTOMER_COUNT} generated customers with name, email and country."
+            )),
+            Vec::new(),
+        ),
+    ];
+    for (namespace, tool) in tools() {
+        if let Some(entry) = namespaces.iter_mut().find(|ns| ns.name == namespace) {
+            entry.tools.push(tool);
+        }
+    }
+    namespaces
 }
 
-/// The demo tools' names, descriptions and JSON Schemas.
-pub fn tools() -> Vec<DemoTool> {
+/// A demo tool: it only reads generated data, and says so for policy.
+fn read_only(name: &str, description: &str, input_schema: Value, output_schema: Value) -> ToolSpec {
+    ToolSpec {
+        description: Some(description.to_string()),
+        output_schema: Some(output_schema),
+        annotations: Some(json!({ "readOnlyHint": true, "openWorldHint": false })),
+        ..ToolSpec::new(name, input_schema)
+    }
+}
+
+fn tools() -> Vec<(&'static str, ToolSpec)> {
     let order = json!({
         "title": "Order",
         "type": "object",
@@ -54,65 +80,73 @@ pub fn tools() -> Vec<DemoTool> {
         "additionalProperties": false
     });
     vec![
-        DemoTool {
-            namespace: "orders",
-            name: "list",
-            description: "List orders placed on or after a date, oldest first.",
-            input_schema: json!({
-                "type": "object",
-                "properties": {
-                    "since": {
-                        "type": "string", "format": "date",
-                        "description": "First day to include, YYYY-MM-DD."
+        (
+            "orders",
+            read_only(
+                "list",
+                "List orders placed on or after a date, oldest first.",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "since": {
+                            "type": "string", "format": "date",
+                            "description": "First day to include, YYYY-MM-DD."
+                        },
+                        "status": {
+                            "type": "string", "enum": ["pending", "paid", "shipped", "refunded"],
+                            "description": "Only orders with this status."
+                        }
                     },
-                    "status": {
-                        "type": "string", "enum": ["pending", "paid", "shipped", "refunded"],
-                        "description": "Only orders with this status."
-                    }
-                },
-                "required": ["since"],
-                "additionalProperties": false
-            }),
-            output_schema: json!({ "type": "array", "items": order }),
-        },
-        DemoTool {
-            namespace: "orders",
-            name: "get",
-            description: "Get one order by id.",
-            input_schema: json!({
-                "type": "object",
-                "properties": { "id": { "type": "string" } },
-                "required": ["id"],
-                "additionalProperties": false
-            }),
-            output_schema: order.clone(),
-        },
-        DemoTool {
-            namespace: "customers",
-            name: "batchGet",
-            description: "Get customers by id; unknown ids are left out of the result.",
-            input_schema: json!({ "type": "array", "items": { "type": "string" } }),
-            output_schema: json!({
-                "type": "object",
-                "description": "Customers keyed by id.",
-                "additionalProperties": customer
-            }),
-        },
-        DemoTool {
-            namespace: "customers",
-            name: "search",
-            description: "Find customers whose name or email contains the text (case-insensitive).",
-            input_schema: json!({
-                "type": "object",
-                "properties": {
-                    "text": { "type": "string" },
-                    "limit": { "type": "integer", "minimum": 1, "default": 20 }
-                },
-                "required": ["text"],
-                "additionalProperties": false
-            }),
-            output_schema: json!({ "type": "array", "items": customer }),
-        },
+                    "required": ["since"],
+                    "additionalProperties": false
+                }),
+                json!({ "type": "array", "items": order }),
+            ),
+        ),
+        (
+            "orders",
+            read_only(
+                "get",
+                "Get one order by id.",
+                json!({
+                    "type": "object",
+                    "properties": { "id": { "type": "string" } },
+                    "required": ["id"],
+                    "additionalProperties": false
+                }),
+                order.clone(),
+            ),
+        ),
+        (
+            "customers",
+            read_only(
+                "batchGet",
+                "Get customers by id; unknown ids are left out of the result.",
+                json!({ "type": "array", "items": { "type": "string" } }),
+                json!({
+                    "type": "object",
+                    "description": "Customers keyed by id.",
+                    "additionalProperties": customer
+                }),
+            ),
+        ),
+        (
+            "customers",
+            read_only(
+                "search",
+                "Find customers whose name or email contains the text (case-insensitive).",
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "text": { "type": "string" },
+                        "limit": { "type": "integer", "minimum": 1, "default": 20 }
+                    },
+                    "required": ["text"],
+                    "additionalProperties": false
+                }),
+                json!({ "type": "array", "items": customer }),
+            ),
+        ),
     ]
 }
 
@@ -345,13 +379,13 @@ fn string_arg<'a>(args: &'a Value, field: &str) -> Result<&'a str, ToolError> {
 }
 
 impl ToolHost for DemoHost {
-    fn catalog(&self) -> Arc<ToolCatalog> {
-        static CATALOG: OnceLock<Arc<ToolCatalog>> = OnceLock::new();
+    fn names(&self) -> Arc<ToolNames> {
+        static CATALOG: OnceLock<Arc<ToolNames>> = OnceLock::new();
         CATALOG
             .get_or_init(|| {
-                let mut catalog = ToolCatalog::new();
-                for tool in tools() {
-                    catalog.add_tool(tool.namespace, tool.name);
+                let mut catalog = ToolNames::new();
+                for (namespace, tool) in tools() {
+                    catalog.add_tool(namespace, tool.name);
                 }
                 Arc::new(catalog)
             })
@@ -376,36 +410,7 @@ impl DemoSource {
 
 impl ToolSource for DemoSource {
     fn namespaces(&self) -> Vec<SourceNamespace> {
-        let mut namespaces: Vec<SourceNamespace> = vec![
-            SourceNamespace {
-                name: "orders".into(),
-                status: NamespaceStatus::Ready,
-                description: Some(format!(
-                    "Demo shop orders: {ORDER_COUNT} generated orders from 2025-07-01 to 2026-06-30."
-                )),
-                tools: Vec::new(),
-            },
-            SourceNamespace {
-                name: "customers".into(),
-                status: NamespaceStatus::Ready,
-                description: Some(format!(
-                    "Demo shop customers: {CUSTOMER_COUNT} generated customers with name, email and country."
-                )),
-                tools: Vec::new(),
-            },
-        ];
-        for tool in tools() {
-            if let Some(namespace) = namespaces.iter_mut().find(|ns| ns.name == tool.namespace) {
-                namespace.tools.push(ToolSpec {
-                    name: tool.name.to_string(),
-                    title: None,
-                    description: Some(tool.description.to_string()),
-                    input_schema: tool.input_schema,
-                    output_schema: Some(tool.output_schema),
-                });
-            }
-        }
-        namespaces
+        namespaces()
     }
 
     fn call(&self, namespace: &str, tool: &str, args: Value) -> ToolFuture {

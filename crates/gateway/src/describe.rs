@@ -29,7 +29,8 @@ resources codemode://types/<namespace>.d.ts.";
 const EXECUTE_INTRO: &str = "\
 Run TypeScript in a sandbox where each tool is an async function \
 `await tools.<namespace>.<name>(args)`: one object in, the tool's result as parsed JSON out (a \
-failed call throws). Do the whole task in one script: loop, filter, join and aggregate in code \
+failed call throws an Error whose `kind` is tool_error, invalid_arguments, timeout or \
+unavailable). Do the whole task in one script: loop, filter, join and aggregate in code \
 and `return` only what is needed; intermediate data stays out of the conversation. You get \
 back the value as JSON, console output and the calls made. Find functions with the search \
 tool, or in code with `await tools.$search(\"words\")` ([{path, signature, description}]). \

@@ -23,10 +23,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::describe::{execute_tool, search_tool};
-use crate::execute::{execution_result, level_name};
-use crate::executor::{shutting_down, Executor, InFlight, Isolation};
+use crate::isolation::{shutting_down, Executor, InFlight, Isolation};
 use crate::notify;
 use crate::progress::{self, ProgressReporter};
+use crate::reply::{execution_result, level_name};
 use crate::resources;
 use crate::search::{search_result, SearchArgs};
 use crate::session::SessionState;

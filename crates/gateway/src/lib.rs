@@ -18,13 +18,13 @@
 
 mod describe;
 mod error;
-mod execute;
-mod executor;
 mod handler;
 mod http;
 mod http_sessions;
+mod isolation;
 mod notify;
 mod progress;
+mod reply;
 mod resources;
 mod search;
 mod session;
@@ -34,10 +34,10 @@ mod stdio_lines;
 pub use codemode_worker::{PoolOptions, WorkerPool};
 pub use describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
 pub use error::GatewayError;
-pub use execute::execution_result;
-pub use executor::Isolation;
 pub use handler::{Gateway, GatewayOptions, EXECUTE_TOOL, SEARCH_TOOL};
 pub use http::{serve_http, BoundHttp, HttpOptions, MCP_PATH};
+pub use isolation::Isolation;
+pub use reply::execution_result;
 pub use resources::{namespace_uri, ALL_TYPES_URI};
 pub use stdio::{serve_stdio, serve_stdio_on, MAX_LINE_BYTES};
 pub use tokio_util::sync::CancellationToken;

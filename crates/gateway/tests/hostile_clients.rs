@@ -38,6 +38,7 @@ impl ToolSource for Slow {
                 description: Some("Waits a little.".into()),
                 input_schema: json!({ "type": "object" }),
                 output_schema: None,
+                annotations: None,
             }],
         }]
     }

@@ -368,6 +368,7 @@ fn namespace(name: &str, tools: usize) -> SourceNamespace {
                     "required": ["id"]
                 }),
                 output_schema: None,
+                annotations: None,
             })
             .collect(),
     }

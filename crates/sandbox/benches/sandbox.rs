@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use codemode_demo::DemoHost;
-use codemode_sandbox::{Limits, Sandbox, ToolCall, ToolCatalog, ToolFuture, ToolHost};
+use codemode_sandbox::{Limits, Sandbox, ToolCall, ToolFuture, ToolHost, ToolNames};
 use serde_json::json;
 
 /// An in-process host that answers at once: measures the bridge, not a tool.
-struct AddHost(Arc<ToolCatalog>);
+struct AddHost(Arc<ToolNames>);
 
 impl ToolHost for AddHost {
-    fn catalog(&self) -> Arc<ToolCatalog> {
+    fn names(&self) -> Arc<ToolNames> {
         self.0.clone()
     }
 
@@ -82,7 +82,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let mut catalog = ToolCatalog::new();
+    let mut catalog = ToolNames::new();
     catalog.add_tool("math", "add");
     let add: Arc<dyn ToolHost> = Arc::new(AddHost(Arc::new(catalog)));
     let demo: Arc<dyn ToolHost> = Arc::new(DemoHost::new());

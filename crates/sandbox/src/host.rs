@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a tool call resolves to.
@@ -46,12 +47,20 @@ pub struct ToolError {
     pub kind: ToolErrorKind,
 }
 
-/// Why a call failed, as a snippet can test it (`err.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Why a call failed, as a snippet can test it (`err.kind`). On the wire and in JSON it is
+/// the same snake-case name the snippet sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ToolErrorKind {
     /// The tool was reached and failed, or its answer could not be used (`"tool_error"`).
     #[default]
+    #[serde(rename = "tool_error")]
     Tool,
+    /// The arguments do not match the tool's input schema; nothing was sent to the tool
+    /// (`"invalid_arguments"`).
+    InvalidArguments,
+    /// The tool did not answer in time and the call was cancelled (`"timeout"`).
+    Timeout,
     /// The tool's server is configured but cannot be reached now (`"unavailable"`). The
     /// host makes the message complete on its own (`tools.x is configured but unavailable:
     /// …`); it is shown as it is, without the `tools.x.y failed:` prefix.
@@ -63,33 +72,36 @@ impl ToolErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ToolErrorKind::Tool => "tool_error",
+            ToolErrorKind::InvalidArguments => "invalid_arguments",
+            ToolErrorKind::Timeout => "timeout",
             ToolErrorKind::Unavailable => "unavailable",
         }
     }
 
-    /// The kind named by [`Self::as_str`]; anything else is a plain tool error.
-    pub fn parse(name: &str) -> ToolErrorKind {
-        match name {
-            "unavailable" => ToolErrorKind::Unavailable,
-            _ => ToolErrorKind::Tool,
-        }
+    /// Whether the snippet's message starts with the tool's name (`tools.x.y failed: …`);
+    /// an [`ToolErrorKind::Unavailable`] message names the namespace itself.
+    pub fn names_the_tool(self) -> bool {
+        self != ToolErrorKind::Unavailable
     }
 }
 
 impl ToolError {
-    pub fn new(message: impl Into<String>) -> Self {
+    /// A failure of this kind; `message` says what went wrong, not which tool.
+    pub fn of(kind: ToolErrorKind, message: impl Into<String>) -> Self {
         ToolError {
             message: message.into(),
-            kind: ToolErrorKind::Tool,
+            kind,
         }
+    }
+
+    /// A plain tool error ([`ToolErrorKind::Tool`]).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self::of(ToolErrorKind::Tool, message)
     }
 
     /// The server behind the tool is configured but not reachable; `message` says so whole.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        ToolError {
-            message: message.into(),
-            kind: ToolErrorKind::Unavailable,
-        }
+        Self::of(ToolErrorKind::Unavailable, message)
     }
 }
 
@@ -104,7 +116,7 @@ impl std::error::Error for ToolError {}
 /// The tools a host offers. The snippet's `tools` object is built from this and nothing else.
 pub trait ToolHost: Send + Sync + 'static {
     /// Every name the snippet may reach. Read once per execution.
-    fn catalog(&self) -> Arc<ToolCatalog>;
+    fn names(&self) -> Arc<ToolNames>;
 
     /// Runs one call. The future is polled once on the sandbox's thread (so an in-process
     /// host that answers at once costs no thread hop) and, if not ready, on the tokio
@@ -123,7 +135,7 @@ pub trait ToolHost: Send + Sync + 'static {
 /// Names reachable from a snippet: namespaces of tools, plus root functions on `tools`
 /// itself. Cheap to query by name whatever its size: the sandbox resolves names lazily.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ToolCatalog {
+pub struct ToolNames {
     namespaces: BTreeMap<String, BTreeSet<String>>,
     /// Namespaces whose tool names are not known here (a server still starting, or one
     /// that is down): any name resolves to a function, and the host answers the call.
@@ -131,7 +143,7 @@ pub struct ToolCatalog {
     root: BTreeSet<String>,
 }
 
-impl ToolCatalog {
+impl ToolNames {
     pub fn new() -> Self {
         Self::default()
     }
@@ -284,7 +296,7 @@ mod tests {
 
     #[test]
     fn suggests_close_names_across_namespaces() {
-        let mut catalog = ToolCatalog::new();
+        let mut catalog = ToolNames::new();
         catalog.add_tool("orders", "list");
         catalog.add_tool("customers", "batchGet");
         let message = catalog.missing_message("orders", Some("lst"));

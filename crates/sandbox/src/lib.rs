@@ -9,7 +9,7 @@
 //! engine ([`Limits`]).
 //!
 //! This crate must never know about MCP, configuration or where tools come from, and must
-//! never give a snippet a capability the host did not declare in its [`ToolCatalog`].
+//! never give a snippet a capability the host did not declare in its [`ToolNames`].
 
 mod alloc;
 mod bytecode;
@@ -33,7 +33,7 @@ pub use error::{
     MAX_ERROR_STACK_BYTES, MAX_SOURCE_LINE_BYTES,
 };
 pub use host::{
-    AnswerFuture, ToolAnswer, ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolFuture, ToolHost,
+    AnswerFuture, ToolAnswer, ToolCall, ToolError, ToolErrorKind, ToolFuture, ToolHost, ToolNames,
 };
 pub use limits::Limits;
 pub use output::{CallRecord, Execution, ExecutionStats, LogEntry, LogLevel};

@@ -7,9 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use codemode_sandbox::{
-    ErrorKind, Execution, Sandbox, ToolCall, ToolCatalog, ToolFuture, ToolHost,
-};
+use codemode_sandbox::{ErrorKind, Execution, Sandbox, ToolCall, ToolFuture, ToolHost, ToolNames};
 use common::{assert_still_serving, quick_limits, run, TestHost};
 use serde_json::{json, Value};
 
@@ -210,8 +208,8 @@ struct PanickingHost {
 }
 
 impl ToolHost for PanickingHost {
-    fn catalog(&self) -> Arc<ToolCatalog> {
-        self.inner.catalog()
+    fn names(&self) -> Arc<ToolNames> {
+        self.inner.names()
     }
 
     fn call(&self, call: ToolCall) -> ToolFuture {
@@ -254,7 +252,7 @@ async fn a_panic_during_an_execution_is_an_internal_error_of_that_execution() {
 struct BrokenCatalogHost;
 
 impl ToolHost for BrokenCatalogHost {
-    fn catalog(&self) -> Arc<ToolCatalog> {
+    fn names(&self) -> Arc<ToolNames> {
         panic!("the catalog is broken")
     }
 

@@ -12,8 +12,12 @@
 //!   (`server/discover`, self-contained requests, `subscriptions/listen`), chosen per server by
 //!   the entry's [`Protocol`] (by default whichever the server speaks).
 //! - [`ToolOutput`] turns a `CallToolResult` into the one JSON value the agent's code receives.
+//! - [`UpstreamSource`] offers all of it to the catalogue as one `ToolSource`: a namespace per
+//!   server, tools in the catalogue's one shape (`ToolSpec`), failures as `ToolError`s of the
+//!   right kind.
 //!
-//! This crate knows MCP and config, and nothing of TypeScript, the catalogue or the sandbox.
+//! This crate knows MCP and config. Of the catalogue and the sandbox it knows only the
+//! source-side contract (`ToolSource`, `ToolSpec`, `ToolError`), and nothing of TypeScript.
 //! It must never write to stdout (the gateway may speak MCP there: children's stderr goes to
 //! `tracing`), never let a child process outlive [`Upstreams::shutdown`], never send a
 //! config value with an unfilled `${...}` to a server, and never pass a stdio child the
@@ -27,6 +31,7 @@ mod http;
 mod interpolate;
 mod listen;
 mod output;
+mod source;
 mod sse;
 mod stdio;
 mod supervisor;
@@ -41,8 +46,8 @@ pub use config::{
 };
 pub use error::CallError;
 pub use output::{OutputKind, OutputLimits, ToolOutput, DEFAULT_MAX_INLINE_BYTES};
+pub use source::UpstreamSource;
 pub use stdio::DEFAULT_INHERITED_ENV;
-pub use tools::UpstreamTool;
 pub use units::{parse_duration, parse_size};
 pub use upstreams::{
     CallProgress, Options, ProgressCallback, RestartPolicy, ServerState, ServerStatus,

@@ -4,29 +4,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use codemode_catalog::ToolSpec;
 use serde_json::Value;
 
 use crate::config::ToolFilter;
 use crate::validate::ArgumentValidator;
 
-/// One tool of one upstream server, as the server described it (schemas and annotations are
-/// passed through as JSON).
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpstreamTool {
-    /// The config entry's name.
-    pub server: String,
-    /// The tool's original name on that server.
-    pub name: String,
-    /// Display title: the tool's `title`, else its `annotations.title`.
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub input_schema: Value,
-    pub output_schema: Option<Value>,
-    pub annotations: Option<Value>,
-}
-
 pub(crate) struct ToolEntry {
-    pub tool: UpstreamTool,
+    /// The tool as the server described it (schemas and annotations passed on as JSON).
+    pub tool: ToolSpec,
     /// `None` when the server's schema could not be compiled: the server validates then.
     pub validator: Option<Arc<ArgumentValidator>>,
 }
@@ -84,7 +70,7 @@ impl ToolSet {
         self.entries.len()
     }
 
-    pub(crate) fn tools(&self) -> impl Iterator<Item = &UpstreamTool> {
+    pub(crate) fn tools(&self) -> impl Iterator<Item = &ToolSpec> {
         self.entries.iter().map(|e| &e.tool)
     }
 }
@@ -108,8 +94,7 @@ fn entry(server: &str, tool: rmcp::model::Tool) -> ToolEntry {
         .clone()
         .or_else(|| tool.annotations.as_ref().and_then(|a| a.title.clone()));
     ToolEntry {
-        tool: UpstreamTool {
-            server: server.to_owned(),
+        tool: ToolSpec {
             name: tool.name.to_string(),
             title,
             description: tool.description.as_ref().map(|d| d.to_string()),

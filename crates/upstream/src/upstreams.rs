@@ -1,5 +1,6 @@
 //! [`Upstreams`]: every configured server, its status, its tools, and calls to them.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +22,8 @@ use crate::config::{Config, ServerConfig, Transport};
 use crate::error::{describe_service_error, CallError};
 use crate::output::{OutputKind, OutputLimits, ToolOutput};
 use crate::supervisor::Supervisor;
-use crate::tools::{ToolSet, UpstreamTool};
+use crate::tools::ToolSet;
+use codemode_catalog::ToolSpec;
 
 /// Beyond a server's startup timeout, how long [`Upstreams::wait_ready`] waits for its
 /// supervisor to say how the attempt ended.
@@ -352,14 +354,16 @@ impl Upstreams {
             .collect()
     }
 
-    /// Every exposed tool of every server that is ready (or restarting, with its last list).
-    pub fn tools(&self) -> Vec<UpstreamTool> {
+    /// Every exposed tool of every server that is ready (or restarting, with its last list),
+    /// keyed by the server's config name. A server with no tools now is left out.
+    pub fn tools(&self) -> BTreeMap<String, Vec<ToolSpec>> {
         self.inner
             .slots
             .iter()
-            .flat_map(|slot| {
+            .filter_map(|slot| {
                 let tools = slot.snapshot.borrow().tools.clone();
-                tools.tools().cloned().collect::<Vec<_>>()
+                let listed: Vec<ToolSpec> = tools.tools().cloned().collect();
+                (!listed.is_empty()).then(|| (slot.config.name.clone(), listed))
             })
             .collect()
     }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use codemode_sandbox::{
-    CallRecord, Execution, ExecutionStats, LogEntry, LogLevel, ToolCatalog, ToolError,
+    CallRecord, Execution, ExecutionStats, LogEntry, LogLevel, ToolError, ToolNames,
 };
 use serde_json::{json, Value};
 
@@ -21,7 +21,7 @@ const TOOLS: [&str; 11] = [
     "lie",
 ];
 
-pub(crate) fn add_to(catalog: &mut ToolCatalog) {
+pub(crate) fn add_to(catalog: &mut ToolNames) {
     for tool in TOOLS {
         catalog.add_tool(NAMESPACE, tool);
     }

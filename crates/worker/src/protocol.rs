@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use codemode_sandbox::{Execution, Limits, ToolAnswer, ToolCatalog};
+use codemode_sandbox::{Execution, Limits, ToolAnswer, ToolError, ToolErrorKind, ToolNames};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::error::ProtocolError;
 
 /// Bumped on any incompatible change; a worker of another version is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame either side accepts. Tool arguments and results can be large, but a frame
 /// beyond this is a worker gone wrong (or flooding), not data.
@@ -34,7 +34,7 @@ pub enum ToWorker {
     Execute {
         code: String,
         limits: Limits,
-        catalog: WireCatalog,
+        catalog: WireNames,
     },
     ToolResult {
         id: u64,
@@ -93,44 +93,46 @@ pub enum WireOutcome {
     /// The answer's JSON text, written once on the gateway's side and handed to the
     /// engine's `JSON.parse` as it came: never parsed into a value in between.
     Ok(Box<RawValue>),
-    /// A plain tool error ([`codemode_sandbox::ToolErrorKind::Tool`]).
-    Err(String),
-    /// The tool's server is configured but unreachable; the message is complete.
-    Unavailable(String),
+    /// The call failed: why, as the snippet will see it in `err.kind`, and what happened.
+    Err {
+        kind: ToolErrorKind,
+        message: String,
+    },
 }
 
 impl WireOutcome {
     /// A call's outcome as it crosses the pipe.
-    pub fn from_result(outcome: Result<Value, codemode_sandbox::ToolError>) -> WireOutcome {
+    pub fn from_result(outcome: Result<Value, ToolError>) -> WireOutcome {
         match outcome {
             Ok(value) => match serde_json::value::to_raw_value(&value) {
                 Ok(raw) => WireOutcome::Ok(raw),
-                Err(error) => WireOutcome::Err(format!("the answer is not JSON: {error}")),
+                Err(error) => WireOutcome::from_error(ToolError::new(format!(
+                    "the answer is not JSON: {error}"
+                ))),
             },
-            Err(error) => match error.kind {
-                codemode_sandbox::ToolErrorKind::Tool => WireOutcome::Err(error.message),
-                codemode_sandbox::ToolErrorKind::Unavailable => {
-                    WireOutcome::Unavailable(error.message)
-                }
-            },
+            Err(error) => WireOutcome::from_error(error),
+        }
+    }
+
+    fn from_error(error: ToolError) -> WireOutcome {
+        WireOutcome::Err {
+            kind: error.kind,
+            message: error.message,
         }
     }
 
     /// The outcome as the snippet's host sees it.
-    pub fn into_answer(self) -> Result<ToolAnswer, codemode_sandbox::ToolError> {
+    pub fn into_answer(self) -> Result<ToolAnswer, ToolError> {
         match self {
             WireOutcome::Ok(raw) => Ok(ToolAnswer::Json(raw)),
-            WireOutcome::Err(message) => Err(codemode_sandbox::ToolError::new(message)),
-            WireOutcome::Unavailable(message) => {
-                Err(codemode_sandbox::ToolError::unavailable(message))
-            }
+            WireOutcome::Err { kind, message } => Err(ToolError::of(kind, message)),
         }
     }
 }
 
 /// The names a snippet may reach, on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireCatalog {
+pub struct WireNames {
     pub namespaces: BTreeMap<String, Vec<String>>,
     /// Namespaces whose tools are not listed (their server is starting or down).
     #[serde(default)]
@@ -138,9 +140,9 @@ pub struct WireCatalog {
     pub root: Vec<String>,
 }
 
-impl From<&ToolCatalog> for WireCatalog {
-    fn from(catalog: &ToolCatalog) -> Self {
-        WireCatalog {
+impl From<&ToolNames> for WireNames {
+    fn from(catalog: &ToolNames) -> Self {
+        WireNames {
             namespaces: catalog
                 .namespaces()
                 .filter(|ns| !catalog.is_open(ns))
@@ -157,9 +159,9 @@ impl From<&ToolCatalog> for WireCatalog {
     }
 }
 
-impl From<WireCatalog> for ToolCatalog {
-    fn from(wire: WireCatalog) -> Self {
-        let mut catalog = ToolCatalog::new();
+impl From<WireNames> for ToolNames {
+    fn from(wire: WireNames) -> Self {
+        let mut catalog = ToolNames::new();
         for (namespace, tools) in wire.namespaces {
             for tool in tools {
                 catalog.add_tool(namespace.clone(), tool);

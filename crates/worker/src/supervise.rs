@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use codemode_sandbox::{
-    CallRecord, ErrorKind, Execution, ExecutionError, ExecutionStats, Limits, ToolCall,
-    ToolCatalog, ToolError, ToolHost,
+    CallRecord, ErrorKind, Execution, ExecutionError, ExecutionStats, Limits, ToolCall, ToolError,
+    ToolHost, ToolNames,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
@@ -21,7 +21,7 @@ use crate::cpu::CpuClock;
 use crate::ending::{describe_end, End, Kill};
 use crate::error::ProtocolError;
 use crate::process::WorkerProcess;
-use crate::protocol::{FromWorker, ToWorker, WireCatalog, WireOutcome};
+use crate::protocol::{FromWorker, ToWorker, WireNames, WireOutcome};
 
 /// Time beyond the wall-clock limit a worker gets to report its own timeout before it is
 /// killed: the sandbox's own timeout error is the better message.
@@ -278,11 +278,11 @@ async fn converse(
     limits: &Limits,
     ledger: &mut Ledger,
 ) -> Result<Execution, Fault> {
-    let catalog: Arc<ToolCatalog> = host.catalog();
+    let catalog: Arc<ToolNames> = host.names();
     let execute = ToWorker::Execute {
         code: code.to_string(),
         limits: limits.clone(),
-        catalog: WireCatalog::from(catalog.as_ref()),
+        catalog: WireNames::from(catalog.as_ref()),
     };
     if let Err(error) = worker.send(&execute).await {
         // A pipe error means the worker is gone; its exit status says more.
@@ -326,7 +326,7 @@ async fn converse(
 fn admit(
     call: &ToolCall,
     id: u64,
-    catalog: &ToolCatalog,
+    catalog: &ToolNames,
     limits: &Limits,
     ledger: &Ledger,
     in_flight: usize,

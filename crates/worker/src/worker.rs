@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use codemode_confine::Policy;
 use codemode_sandbox::{
-    AnswerFuture, Limits, Sandbox, ToolAnswer, ToolCall, ToolCatalog, ToolError, ToolFuture,
-    ToolHost,
+    AnswerFuture, Limits, Sandbox, ToolAnswer, ToolCall, ToolError, ToolFuture, ToolHost, ToolNames,
 };
 use tokio::sync::oneshot;
 
@@ -115,7 +114,7 @@ pub(crate) fn serve_one(
             code,
             limits,
             catalog,
-        })) => (code, limits, ToolCatalog::from(catalog)),
+        })) => (code, limits, ToolNames::from(catalog)),
         // The pool closed the pipe without work (it is shutting down): a normal end.
         Ok(None) => return 0,
         Ok(Some(other)) => {
@@ -181,7 +180,7 @@ pub(crate) enum WarmUp {
 
 /// One trivial execution, for [`WarmUp::Light`].
 async fn warm_up_lightly() {
-    let host = Arc::new(WarmUpHost(Arc::new(ToolCatalog::new())));
+    let host = Arc::new(WarmUpHost(Arc::new(ToolNames::new())));
     let _ = Sandbox::execute("return [1, 2].map((x) => ({ x }))", host, Limits::default()).await;
 }
 
@@ -190,7 +189,7 @@ async fn warm_up_lightly() {
 /// its first heap pages, and this moves that cost off the agent's execution. Nothing of it
 /// survives: every execution gets a new runtime and context.
 pub(crate) async fn warm_up() {
-    let mut catalog = ToolCatalog::new();
+    let mut catalog = ToolNames::new();
     catalog.add_tool("warm", "up");
     let host = Arc::new(WarmUpHost(Arc::new(catalog)));
     let code = "const rows = await tools.warm.up({ n: 1 }); \
@@ -198,10 +197,10 @@ pub(crate) async fn warm_up() {
     let _ = Sandbox::execute(code, host, Limits::default()).await;
 }
 
-struct WarmUpHost(Arc<ToolCatalog>);
+struct WarmUpHost(Arc<ToolNames>);
 
 impl ToolHost for WarmUpHost {
-    fn catalog(&self) -> Arc<ToolCatalog> {
+    fn names(&self) -> Arc<ToolNames> {
         self.0.clone()
     }
 
@@ -246,7 +245,7 @@ fn read_results(
 /// The sandbox's [`ToolHost`] inside the worker: each call becomes a `ToolCall` frame and
 /// waits for its `ToolResult`.
 struct PipeHost {
-    catalog: Arc<ToolCatalog>,
+    catalog: Arc<ToolNames>,
     stdout: Arc<Mutex<std::io::Stdout>>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>>,
     next_id: AtomicU64,
@@ -254,7 +253,7 @@ struct PipeHost {
 }
 
 impl ToolHost for PipeHost {
-    fn catalog(&self) -> Arc<ToolCatalog> {
+    fn names(&self) -> Arc<ToolNames> {
         self.catalog.clone()
     }
 

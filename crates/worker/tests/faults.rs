@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use codemode_sandbox::{ErrorKind, Limits, ToolCall, ToolCatalog, ToolFuture, ToolHost};
+use codemode_sandbox::{ErrorKind, Limits, ToolCall, ToolFuture, ToolHost, ToolNames};
 use codemode_worker::WorkerPool;
 use common::{error_of, host, pool, pool_options, run, TestHost};
 use serde_json::json;
@@ -43,8 +43,8 @@ impl ReportingHost {
 }
 
 impl ToolHost for ReportingHost {
-    fn catalog(&self) -> Arc<ToolCatalog> {
-        let mut catalog = (*self.inner.catalog()).clone();
+    fn names(&self) -> Arc<ToolNames> {
+        let mut catalog = (*self.inner.names()).clone();
         catalog.add_tool("test", "report");
         Arc::new(catalog)
     }

@@ -81,7 +81,7 @@ pub(crate) struct NamedType {
 
 /// The named types of one namespace and the schema locations they came from.
 #[derive(Debug, Clone)]
-pub(crate) struct Registry {
+pub(crate) struct NamedTypes {
     taken: BTreeSet<String>,
     /// In order of creation; `None` for a name reserved while its body is converted, or
     /// released because an equal type already existed.
@@ -91,9 +91,9 @@ pub(crate) struct Registry {
     by_ref: HashMap<(usize, String), String>,
 }
 
-impl Default for Registry {
+impl Default for NamedTypes {
     fn default() -> Self {
-        Registry {
+        NamedTypes {
             taken: RESERVED_TYPE_NAMES
                 .iter()
                 .map(|n| (*n).to_owned())
@@ -104,7 +104,7 @@ impl Default for Registry {
     }
 }
 
-impl Registry {
+impl NamedTypes {
     /// Declares a tool's whole schema (`document`) under a name derived from `base`,
     /// and returns the name.
     pub fn declare_root(&mut self, document: usize, root: &Value, base: &str) -> String {
@@ -193,7 +193,7 @@ fn is_in_family(name: &str, base: &str) -> bool {
 
 /// Converts the nodes of one document.
 struct Converter<'a> {
-    registry: &'a mut Registry,
+    registry: &'a mut NamedTypes,
     root: &'a Value,
     document: usize,
     /// Named types whose body is being converted and not yet behind an object property or

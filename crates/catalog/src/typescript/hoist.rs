@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::ast::TsType;
-use super::convert::Registry;
+use super::convert::NamedTypes;
 use crate::naming::{identifier, pascal_case};
 
 /// Objects with fewer properties are left in place: a name would not be shorter.
@@ -17,7 +17,7 @@ const MIN_PROPERTIES: usize = 2;
 
 /// Repeatedly names the first (outermost, earliest) object that occurs twice or more below
 /// the top of the namespace's types, or that equals an already named non-root type.
-pub(crate) fn hoist_repeated_objects(registry: &mut Registry) {
+pub(crate) fn hoist_repeated_objects(registry: &mut NamedTypes) {
     while let Some((object, hint)) = first_repeated(registry) {
         let existing = registry
             .types()
@@ -30,7 +30,7 @@ pub(crate) fn hoist_repeated_objects(registry: &mut Registry) {
     }
 }
 
-fn first_repeated(registry: &Registry) -> Option<(TsType, String)> {
+fn first_repeated(registry: &NamedTypes) -> Option<(TsType, String)> {
     let mut found: Vec<(&TsType, String)> = Vec::new();
     for named in registry.types() {
         walk(&named.ty, &format!("{}Item", named.name), true, &mut found);

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::ast::{Object, Property, TsType, Tuple};
-use super::convert::Registry;
+use super::convert::NamedTypes;
 use super::doc::{escape_comment, write_jsdoc};
 use crate::naming::is_property_name;
 
@@ -188,7 +188,7 @@ pub(crate) struct Compact<'a> {
     comments: bool,
     /// Expand named types from this registry; names that stay are prefixed with the
     /// namespace. `None` writes names bare, as inside the namespace.
-    expand: Option<(&'a Registry, &'a str)>,
+    expand: Option<(&'a NamedTypes, &'a str)>,
     /// Objects at this depth or deeper are elided (`usize::MAX`: never).
     depth_limit: usize,
     /// Declared names; any other named type must be expanded, whatever the depth.
@@ -217,7 +217,7 @@ impl<'a> Compact<'a> {
 
     /// Search-result style: names expanded up to `depth_limit` object levels.
     pub fn signature(
-        registry: &'a Registry,
+        registry: &'a NamedTypes,
         namespace: &'a str,
         depth_limit: usize,
         is_declared: &'a dyn Fn(&str) -> bool,

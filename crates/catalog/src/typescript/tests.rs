@@ -9,11 +9,21 @@ use super::*;
 fn tool(ident: &str, input: Value, output: Option<Value>) -> ToolDecl {
     ToolDecl {
         ident: ident.into(),
-        original_name: ident.into(),
-        description: None,
-        input_schema: input,
-        output_schema: output,
+        spec: ToolSpec {
+            output_schema: output,
+            ..ToolSpec::new(ident, input)
+        },
     }
+}
+
+fn renamed(mut tool: ToolDecl, source_name: &str) -> ToolDecl {
+    tool.spec.name = source_name.into();
+    tool
+}
+
+fn described(mut tool: ToolDecl, description: impl Into<String>) -> ToolDecl {
+    tool.spec.description = Some(description.into());
+    tool
 }
 
 fn namespace(tools: Vec<ToolDecl>) -> NamespaceDecl {
@@ -728,9 +738,8 @@ fn comment_ends_are_escaped_everywhere() {
         ident: "ns".into(),
         original_name: "ns".into(),
         description: Some("Globs like **/*.rs */ end comments".into()),
-        tools: vec![ToolDecl {
-            description: Some("Matches a/**/b.".into()),
-            ..tool(
+        tools: vec![described(
+            tool(
                 "f",
                 json!({
                     "type": "object",
@@ -740,8 +749,9 @@ fn comment_ends_are_escaped_everywhere() {
                     }
                 }),
                 Some(json!({})),
-            )
-        }],
+            ),
+            "Matches a/**/b.",
+        )],
     };
     assert_eq!(
         render_namespace(&ns),
@@ -766,22 +776,22 @@ fn comment_ends_are_escaped_everywhere() {
 fn long_descriptions_keep_the_first_paragraph_and_say_when_cut() {
     let long = "word ".repeat(200);
     let ns = namespace(vec![
-        ToolDecl {
-            description: Some("First paragraph.\nStill first.\n\nSecond paragraph.".into()),
-            ..tool(
+        described(
+            tool(
                 "a",
                 json!({"type": "object", "properties": {}}),
                 Some(json!({})),
-            )
-        },
-        ToolDecl {
-            description: Some(long),
-            ..tool(
+            ),
+            "First paragraph.\nStill first.\n\nSecond paragraph.",
+        ),
+        described(
+            tool(
                 "b",
                 json!({"type": "object", "properties": {}}),
                 Some(json!({})),
-            )
-        },
+            ),
+            long,
+        ),
     ]);
     let text = render_namespace(&ns);
     assert!(
@@ -799,15 +809,17 @@ fn long_descriptions_keep_the_first_paragraph_and_say_when_cut() {
 
 #[test]
 fn untyped_results_explain_what_comes_back_and_renamed_tools_say_their_name() {
-    let ns = namespace(vec![ToolDecl {
-        original_name: "get-sum".into(),
-        description: Some("Adds two numbers.".into()),
-        ..tool(
-            "get_sum",
-            json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}),
-            None,
-        )
-    }]);
+    let ns = namespace(vec![renamed(
+        described(
+            tool(
+                "get_sum",
+                json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}),
+                None,
+            ),
+            "Adds two numbers.",
+        ),
+        "get-sum",
+    )]);
     assert_eq!(
         render_namespace(&ns),
         indoc! {r#"
@@ -946,10 +958,10 @@ fn signatures_expand_in_place_and_shorten_honestly() {
     });
     let ns = NamespaceDecl {
         ident: "memory".into(),
-        ..namespace(vec![ToolDecl {
-            description: Some("Create entities. Then more text.".into()),
-            ..tool("create_entities", input, Some(output))
-        }])
+        ..namespace(vec![described(
+            tool("create_entities", input, Some(output)),
+            "Create entities. Then more text.",
+        )])
     };
     let compiled = ns.compile();
     let full = compiled.signature("create_entities", 1000);

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use codemode_catalog::naming::{identifier, NameMap};
 use codemode_catalog::typescript::{NamespaceDecl, ToolDecl};
+use codemode_catalog::ToolSpec;
 use serde_json::Value;
 
 /// The servers whose real `tools/list` answers are captured in `tests/fixtures`
@@ -56,10 +57,11 @@ pub fn namespace(server: &str) -> NamespaceDecl {
             let name = tool["name"].as_str().unwrap_or_default();
             ToolDecl {
                 ident: names.ident(name).unwrap_or(name).to_owned(),
-                original_name: name.to_owned(),
-                description: tool["description"].as_str().map(str::to_owned),
-                input_schema: tool["inputSchema"].clone(),
-                output_schema: tool.get("outputSchema").cloned(),
+                spec: ToolSpec {
+                    description: tool["description"].as_str().map(str::to_owned),
+                    output_schema: tool.get("outputSchema").cloned(),
+                    ..ToolSpec::new(name, tool["inputSchema"].clone())
+                },
             }
         })
         .collect();

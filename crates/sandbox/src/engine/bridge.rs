@@ -23,7 +23,7 @@ use super::{CallOutcome, Watch, MAX_TIMERS};
 use crate::alloc::HeapGauge;
 use crate::console::LogBuffer;
 use crate::error::{ErrorKind, ExecutionError};
-use crate::host::{ToolAnswer, ToolCall, ToolCatalog, ToolError, ToolErrorKind, ToolHost};
+use crate::host::{ToolAnswer, ToolCall, ToolError, ToolHost, ToolNames};
 use crate::limits::Limits;
 use crate::output::{CallRecord, LogLevel};
 use crate::serialize::{self, Halt, Intrinsics};
@@ -40,7 +40,7 @@ pub(super) struct Pending<'js> {
 }
 
 pub(super) struct Shared<'js> {
-    pub(super) catalog: Arc<ToolCatalog>,
+    pub(super) catalog: Arc<ToolNames>,
     pub(super) host: Arc<dyn ToolHost>,
     pub(super) limits: Limits,
     pub(super) handle: Handle,
@@ -270,12 +270,11 @@ impl<'js> Shared<'js> {
                 }
             }
             Err(error) => {
-                let message = match error.kind {
-                    ToolErrorKind::Tool => {
-                        let tool = pending.site.get::<_, String>("tool").unwrap_or_default();
-                        format!("tools.{tool} failed: {}", error.message)
-                    }
-                    ToolErrorKind::Unavailable => error.message,
+                let message = if error.kind.names_the_tool() {
+                    let tool = pending.site.get::<_, String>("tool").unwrap_or_default();
+                    format!("tools.{tool} failed: {}", error.message)
+                } else {
+                    error.message
                 };
                 pending.site.set("message", message)?;
                 pending.site.set("kind", error.kind.as_str())?;

@@ -173,7 +173,7 @@ fn run_in_runtime(
     let execution = context.with(|ctx| {
         let (tx, rx) = mpsc::channel();
         let shared = Rc::new(Shared {
-            catalog: job.host.catalog(),
+            catalog: job.host.names(),
             host: job.host.clone(),
             limits: job.limits.clone(),
             handle: job.handle.clone(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use codemode_demo::DemoHost;
 use codemode_sandbox::{
-    Execution, Limits, Sandbox, ToolCall, ToolCatalog, ToolError, ToolFuture, ToolHost,
+    Execution, Limits, Sandbox, ToolCall, ToolError, ToolFuture, ToolHost, ToolNames,
 };
 use serde_json::{json, Value};
 
@@ -23,12 +23,12 @@ pub struct Counters {
 
 pub struct TestHost {
     pub counters: Arc<Counters>,
-    catalog: Arc<ToolCatalog>,
+    catalog: Arc<ToolNames>,
 }
 
 impl TestHost {
     pub fn new() -> Arc<TestHost> {
-        let mut catalog = (*DemoHost::new().catalog()).clone();
+        let mut catalog = (*DemoHost::new().names()).clone();
         for name in ["sleep", "hang", "fail", "echo", "big", "get-sum"] {
             catalog.add_tool("test", name);
         }
@@ -68,7 +68,7 @@ impl Drop for InFlight {
 }
 
 impl ToolHost for TestHost {
-    fn catalog(&self) -> Arc<ToolCatalog> {
+    fn names(&self) -> Arc<ToolNames> {
         self.catalog.clone()
     }
 
