@@ -610,7 +610,10 @@ impl Catalog {
         if call.namespace.is_empty() && call.name == SEARCH_FUNCTION {
             let catalog = self.clone();
             let internal = Err(ToolError::new("tools.$search failed inside the gateway"));
-            return crate::blocking::run(move || catalog.search_from_snippet(&call.args), internal);
+            return crate::blocking::run(
+                move || catalog.search_from_snippet(&call.args_value()),
+                internal,
+            );
         }
         let snapshot = self.snapshot();
         let key = (call.namespace.clone(), call.name.clone());
@@ -620,7 +623,7 @@ impl Catalog {
         let ns = &snapshot.namespaces[ns_index];
         let tool = &ns.tools[tool_index];
         let source = self.inner.sources[ns.source].clone();
-        let args = default_args(call.args, &tool.spec.input_schema);
+        let args = default_args(call.args_value(), &tool.spec.input_schema);
         let span = tracing::info_span!(
             "tool_call",
             namespace = %ns.ident,

@@ -72,7 +72,7 @@ return { first: found[0].path, rows: Object.keys(customers).length > 0 };
 "#;
     let execution = Sandbox::execute(code, host, Limits::default()).await;
     assert_eq!(
-        execution.result.unwrap(),
+        execution.returned().unwrap(),
         Some(json!({ "first": "tools.customers.batchGet", "rows": true }))
     );
 }
@@ -151,7 +151,7 @@ async fn a_source_change_reaches_search_and_execute() {
     )
     .await;
     assert_eq!(
-        execution.result.unwrap(),
+        execution.returned().unwrap(),
         Some(json!({ "called": "second-tool" }))
     );
 }

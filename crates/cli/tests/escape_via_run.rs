@@ -25,7 +25,9 @@ fn execution_of(reply: &Value) -> codemode_sandbox::Execution {
             location: None,
             stack: error["stack"].as_str().map(str::to_string),
         }),
-        None => Ok(reply.get("result").cloned()),
+        None => Ok(reply
+            .get("result")
+            .map(codemode_sandbox::JsonText::from_value)),
     };
     codemode_sandbox::Execution {
         result,

@@ -471,7 +471,7 @@ async fn futures_join(host: Arc<DemoHost>, limits: Limits) -> Vec<Value> {
 }
 
 fn outcome(execution: &Execution) -> Value {
-    match &execution.result {
+    match &execution.returned() {
         Ok(value) => json!({ "value": value, "logs": execution.logs.len() }),
         Err(error) => json!({ "error": error.kind, "message": error.message }),
     }

@@ -393,7 +393,7 @@ impl ToolHost for DemoHost {
     }
 
     fn call(&self, call: ToolCall) -> ToolFuture {
-        let outcome = Self::call_sync(&call.namespace, &call.name, &call.args);
+        let outcome = Self::call_sync(&call.namespace, &call.name, &call.args_value());
         Box::pin(std::future::ready(outcome))
     }
 }

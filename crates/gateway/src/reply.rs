@@ -25,9 +25,11 @@ pub fn execution_result(execution: &Execution) -> CallToolResult {
     let is_error = match &execution.result {
         Ok(value) => {
             match value {
-                Some(value) => {
-                    structured.insert("result".into(), value.clone());
-                    content.push(ContentBlock::text(compact_json(value)));
+                Some(text) => {
+                    // The text the sandbox wrote is what the model reads; it is parsed once,
+                    // here, for programs.
+                    structured.insert("result".into(), text.to_value());
+                    content.push(ContentBlock::text(text.as_str()));
                 }
                 None => content.push(ContentBlock::text(
                     "(no value: the code returned nothing; end it with `return <value>` to get data back)",
@@ -175,11 +177,6 @@ pub(crate) fn level_name(level: LogLevel) -> &'static str {
         LogLevel::Error => "error",
         LogLevel::Debug => "debug",
     }
-}
-
-fn compact_json(value: &Value) -> String {
-    // Serializing a `Value` cannot fail (its map keys are strings).
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
 }
 
 fn round_ms(ms: f64) -> f64 {

@@ -17,8 +17,9 @@ impl ToolHost for AddHost {
     }
 
     fn call(&self, call: ToolCall) -> ToolFuture {
-        let a = call.args["a"].as_f64().unwrap_or(0.0);
-        let b = call.args["b"].as_f64().unwrap_or(0.0);
+        let args = call.args_value();
+        let a = args["a"].as_f64().unwrap_or(0.0);
+        let b = args["b"].as_f64().unwrap_or(0.0);
         Box::pin(std::future::ready(Ok(json!({ "sum": a + b }))))
     }
 }
@@ -45,7 +46,7 @@ async fn measure(
     let limits = Limits::default();
     for _ in 0..iterations / 10 + 3 {
         let execution = Sandbox::execute(code, host.clone(), limits.clone()).await;
-        assert!(execution.is_ok(), "{name}: {:?}", execution.result);
+        assert!(execution.is_ok(), "{name}: {:?}", execution.returned());
     }
     let mut times = Vec::with_capacity(iterations);
     let mut peak_memory = 0;

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::output::JsonText;
+
 /// What a tool call resolves to.
 pub type ToolFuture = Pin<Box<dyn Future<Output = Result<Value, ToolError>> + Send + 'static>>;
 
@@ -34,8 +36,16 @@ pub type AnswerFuture =
 pub struct ToolCall {
     pub namespace: String,
     pub name: String,
-    /// The argument as JSON; `Value::Null` when the snippet passed nothing.
-    pub args: Value,
+    /// The argument as the JSON text the sandbox wrote (`null` when the snippet passed
+    /// nothing): a host that only hands it on never parses it.
+    pub args: JsonText,
+}
+
+impl ToolCall {
+    /// The argument, parsed.
+    pub fn args_value(&self) -> Value {
+        self.args.to_value()
+    }
 }
 
 /// A failed tool call, as the host describes it. The snippet sees it as a rejected

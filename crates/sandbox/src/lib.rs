@@ -36,7 +36,7 @@ pub use host::{
     AnswerFuture, ToolAnswer, ToolCall, ToolError, ToolErrorKind, ToolFuture, ToolHost, ToolNames,
 };
 pub use limits::Limits;
-pub use output::{CallRecord, Execution, ExecutionStats, LogEntry, LogLevel};
+pub use output::{CallRecord, Execution, ExecutionStats, JsonText, LogEntry, LogLevel};
 
 /// Native stack for an execution's thread. The TypeScript compiler runs there first and needs
 /// the most ([`compile::COMPILE_STACK_BYTES`], for code at its nesting limits); QuickJS then

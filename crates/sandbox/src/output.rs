@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::ExecutionError;
@@ -21,7 +22,9 @@ use crate::error::ExecutionError;
 /// (`serialize.rs`), so nothing the value's own code does can pass the limit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Execution {
-    pub result: Result<Option<Value>, ExecutionError>,
+    /// The returned value as JSON text, written once by the sandbox; parse it only where a
+    /// value is needed.
+    pub result: Result<Option<JsonText>, ExecutionError>,
     /// Console output, in order, within the log limit.
     pub logs: Vec<LogEntry>,
     /// Every tool call the snippet made, in the order it made them.
@@ -41,9 +44,74 @@ impl Execution {
     /// want data.
     pub fn value(&self) -> Value {
         match &self.result {
-            Ok(Some(value)) => value.clone(),
+            Ok(Some(text)) => text.to_value(),
             _ => Value::Null,
         }
+    }
+
+    /// [`Self::result`] with the value parsed: for callers that compare or inspect it.
+    pub fn returned(&self) -> Result<Option<Value>, ExecutionError> {
+        match &self.result {
+            Ok(text) => Ok(text.as_ref().map(JsonText::to_value)),
+            Err(error) => Err(error.clone()),
+        }
+    }
+}
+
+/// A JSON value as text: written once where it is made (the sandbox's serializer), carried
+/// as it is (across the worker pipe too), and parsed only where a value is needed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonText(Box<RawValue>);
+
+impl JsonText {
+    /// The text, if it is one JSON value.
+    pub fn new(text: String) -> Result<JsonText, serde_json::Error> {
+        RawValue::from_string(text).map(JsonText)
+    }
+
+    /// A value written as JSON text.
+    pub fn from_value(value: &Value) -> JsonText {
+        // Writing a `Value` cannot fail: its map keys are strings.
+        serde_json::value::to_raw_value(value)
+            .map(JsonText)
+            .unwrap_or_else(|_| JsonText::null())
+    }
+
+    /// `null`.
+    pub fn null() -> JsonText {
+        JsonText::new("null".to_string()).unwrap_or_else(|_| unreachable!("null is JSON"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Bytes of text: what the result limit counts.
+    pub fn len(&self) -> usize {
+        self.0.get().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.get().is_empty()
+    }
+
+    /// The value, parsed (text that is valid JSON always parses; deeper than serde's
+    /// recursion limit it becomes `null`).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+
+    /// The raw text, for handing on without a copy.
+    pub fn into_raw(self) -> Box<RawValue> {
+        self.0
+    }
+}
+
+/// Two texts are equal when they hold the same value.
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str() || self.to_value() == other.to_value()
     }
 }
 

@@ -15,7 +15,7 @@ const SEED: &str = include_str!("../../../examples/seed.ts");
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seed_example_returns_three_joined_rows() {
     let execution = run(SEED).await;
-    let rows = execution.result.expect("seed runs").expect("a value");
+    let rows = execution.returned().expect("seed runs").expect("a value");
     let rows = rows.as_array().expect("an array");
     assert_eq!(rows.len(), 3);
     for row in rows {
@@ -49,7 +49,7 @@ async fn both_snippet_shapes_are_accepted() {
         json!(8)
     );
     // No return: the value is undefined, reported as no value.
-    assert_eq!(run("const x = 1;").await.result.unwrap(), None);
+    assert_eq!(run("const x = 1;").await.returned().unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -73,7 +73,7 @@ return { first: typeof first(orders)?.id, pair, color: Color.Green, red: Color.R
 #[tokio::test(flavor = "multi_thread")]
 async fn a_syntax_error_names_the_line_and_quotes_it() {
     let execution = run("const a = 1;\nconst b: number = = 2;\nreturn b;").await;
-    let error = execution.result.unwrap_err();
+    let error = execution.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Syntax);
     let location = error.location.clone().expect("a location");
     assert_eq!(location.line, 2);
@@ -88,7 +88,7 @@ async fn a_syntax_error_names_the_line_and_quotes_it() {
 async fn runtime_errors_point_into_the_agents_typescript() {
     // Type-only lines vanish from the JavaScript; the reported lines must not move.
     let code = "interface A {\n  x: number;\n}\ntype B = A;\nconst a: A = { x: 1 };\nfunction boom(v: B): never {\n  throw new RangeError(`bad ${v.x}`);\n}\nboom(a);\n";
-    let error = run(code).await.result.unwrap_err();
+    let error = run(code).await.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Runtime);
     assert_eq!(error.message, "RangeError: bad 1");
     let location = error.location.clone().unwrap();
@@ -105,9 +105,9 @@ async fn runtime_errors_point_into_the_agents_typescript() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn thrown_non_errors_are_reported() {
-    let error = run("throw 'just a string'").await.result.unwrap_err();
+    let error = run("throw 'just a string'").await.returned().unwrap_err();
     assert_eq!(error.message, "Uncaught just a string");
-    let error = run("throw { code: 42 }").await.result.unwrap_err();
+    let error = run("throw { code: 42 }").await.returned().unwrap_err();
     assert_eq!(error.message, r#"Uncaught {"code":42}"#);
     let error = run("await Promise.reject(new TypeError('nope'))")
         .await
@@ -127,7 +127,7 @@ async fn concurrent_calls_overlap_on_the_host() {
     )
     .await;
     let elapsed = started.elapsed();
-    assert_eq!(execution.result.unwrap(), Some(json!(50)));
+    assert_eq!(execution.returned().unwrap(), Some(json!(50)));
     let max = host.counters.max_in_flight.load(Ordering::SeqCst);
     assert!(max >= 25, "only {max} calls overlapped");
     // One after another this would take 5 s; overlapped, about 0.2 s.
@@ -156,7 +156,7 @@ try {
     );
     let execution =
         run("const x = 1;\nawait tools.test.fail({ message: 'quota exceeded' });").await;
-    let error = execution.result.unwrap_err();
+    let error = execution.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Tool);
     assert_eq!(error.message, "tools.test.fail failed: quota exceeded");
     assert_eq!(error.location.unwrap().line, 2);
@@ -179,7 +179,10 @@ async fn unknown_names_suggest_the_closest_tools() {
         "{}",
         error.message
     );
-    let error = run("await tools.order.list({})").await.result.unwrap_err();
+    let error = run("await tools.order.list({})")
+        .await
+        .returned()
+        .unwrap_err();
     assert!(
         error.message.contains("Did you mean tools.orders"),
         "{}",
@@ -221,9 +224,12 @@ return {
             "dashed": 1
         })
     );
-    let error = run("tools.orders.list = () => 1").await.result.unwrap_err();
+    let error = run("tools.orders.list = () => 1")
+        .await
+        .returned()
+        .unwrap_err();
     assert!(error.message.contains("read-only"), "{}", error.message);
-    let error = run("tools.evil = {}").await.result.unwrap_err();
+    let error = run("tools.evil = {}").await.returned().unwrap_err();
     assert!(error.message.contains("read-only"), "{}", error.message);
 }
 
@@ -267,8 +273,8 @@ return {
             "custom": "custom!"
         })
     );
-    assert_eq!(run("return undefined").await.result.unwrap(), None);
-    assert_eq!(run("return () => 1").await.result.unwrap(), None);
+    assert_eq!(run("return undefined").await.returned().unwrap(), None);
+    assert_eq!(run("return () => 1").await.returned().unwrap(), None);
     assert_eq!(value("return null").await, json!(null));
     assert_eq!(value("return 'text'").await, json!("text"));
 }
@@ -284,7 +290,7 @@ console.debug("debug");
 return "done";
 "#)
     .await;
-    assert_eq!(execution.result.unwrap(), Some(json!("done")));
+    assert_eq!(execution.returned().unwrap(), Some(json!("done")));
     let levels: Vec<LogLevel> = execution.logs.iter().map(|l| l.level).collect();
     assert_eq!(
         levels,
@@ -303,7 +309,7 @@ return "done";
     assert!(execution.logs[3].message.starts_with("Error: bad"));
     // Logs survive a failure: they are often the clue.
     let execution = run("console.log('before'); throw new Error('after')").await;
-    assert!(execution.result.is_err());
+    assert!(execution.returned().is_err());
     assert_eq!(execution.logs[0].message, "before");
 }
 
@@ -369,13 +375,16 @@ return {
             "text": [10, "héllo ✓"]
         })
     );
-    let error = run("structuredClone({ f() {} })").await.result.unwrap_err();
+    let error = run("structuredClone({ f() {} })")
+        .await
+        .returned()
+        .unwrap_err();
     assert!(
         error.message.contains("could not be cloned"),
         "{}",
         error.message
     );
-    let error = run("btoa('✓')").await.result.unwrap_err();
+    let error = run("btoa('✓')").await.returned().unwrap_err();
     assert!(error.message.contains("Latin1"), "{}", error.message);
 }
 
@@ -401,7 +410,7 @@ async fn stats_are_reported() {
 #[tokio::test(flavor = "multi_thread")]
 async fn forgotten_awaits_and_unhandled_rejections_are_noted() {
     let execution = run("tools.test.fail({ message: 'nobody listened' });\nreturn 1;").await;
-    assert_eq!(execution.result.unwrap(), Some(json!(1)));
+    assert_eq!(execution.returned().unwrap(), Some(json!(1)));
     assert!(
         execution
             .notes
@@ -412,7 +421,7 @@ async fn forgotten_awaits_and_unhandled_rejections_are_noted() {
         execution.notes
     );
     let execution = run("tools.test.sleep({ ms: 5000 });\nreturn 2;").await;
-    assert_eq!(execution.result.unwrap(), Some(json!(2)));
+    assert_eq!(execution.returned().unwrap(), Some(json!(2)));
     assert!(
         execution
             .notes

@@ -45,7 +45,7 @@ return 1;"#,
     )
     .await;
     assert_eq!(
-        fresh.result.unwrap(),
+        fresh.returned().unwrap(),
         Some(json!([null, [2], 1, "undefined", true]))
     );
 }

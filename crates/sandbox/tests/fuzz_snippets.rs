@@ -2459,14 +2459,14 @@ async fn check(code: &str) -> Result<String, Finding> {
     if let Some(finding) = violation(&execution, &limits) {
         return Err(finding);
     }
-    Ok(match &execution.result {
+    Ok(match &execution.returned() {
         Ok(_) => "ok".to_string(),
         Err(error) => error.kind.to_string(),
     })
 }
 
 fn violation(execution: &Execution, limits: &Limits) -> Option<Finding> {
-    if let Err(error) = &execution.result {
+    if let Err(error) = &execution.returned() {
         if error.message.trim().is_empty() {
             return Some(Finding {
                 class: "empty-message",
@@ -2480,7 +2480,7 @@ fn violation(execution: &Execution, limits: &Limits) -> Option<Finding> {
             });
         }
     }
-    if let Ok(Some(value)) = &execution.result {
+    if let Ok(Some(value)) = &execution.returned() {
         let bytes = serde_json::to_string(value).map_or(0, |s| s.len());
         // The budget counts UTF-16 units of the JSON text (up to 3 bytes each here), and
         // short strings and markers may overshoot it by a little.
@@ -2676,7 +2676,11 @@ async fn generated_snippets_always_end_within_their_limits() {
     if let Ok(path) = std::env::var("CODEMODE_FUZZ_REPRO") {
         let code = std::fs::read_to_string(&path).expect("the snippet to reproduce");
         let execution = Sandbox::execute(&code, TestHost::new(), limits()).await;
-        report(&format!("{:?}\n{:?}", check(&code).await, execution.result));
+        report(&format!(
+            "{:?}\n{:?}",
+            check(&code).await,
+            execution.returned()
+        ));
         return;
     }
 

@@ -12,7 +12,7 @@ use common::{assert_still_serving, quick_limits, run, TestHost};
 use serde_json::{json, Value};
 
 fn error_of(execution: &Execution, code: &str) -> codemode_sandbox::ExecutionError {
-    match &execution.result {
+    match &execution.returned() {
         Err(error) => error.clone(),
         Ok(value) => panic!("expected a failure, got {value:?}\n--- snippet:\n{code:.200}"),
     }
@@ -94,7 +94,7 @@ async fn code_just_under_the_nesting_limit_compiles_and_runs() {
     let mut ran = 0;
     for code in &cases {
         let execution = run(code).await;
-        match &execution.result {
+        match &execution.returned() {
             Ok(_) => ran += 1,
             Err(error) => {
                 assert!(
@@ -107,7 +107,7 @@ async fn code_just_under_the_nesting_limit_compiles_and_runs() {
     }
     assert!(ran >= 3, "only {ran} of the cases ran");
     let shallow = format!("return {}1{};", "[".repeat(100), "]".repeat(100));
-    assert!(run(&shallow).await.result.is_ok());
+    assert!(run(&shallow).await.returned().is_ok());
     assert_still_serving().await;
 }
 
@@ -119,7 +119,7 @@ async fn a_message_getter_that_rejects_does_not_reenter_the_rejection_tracker() 
                 Promise.reject(1); return 'm'; } }); Promise.reject(e); return 1;";
     let execution = run(code).await;
     assert_eq!(
-        execution.result,
+        execution.returned(),
         Ok(Some(json!(1))),
         "{:?}",
         execution.result
@@ -156,7 +156,7 @@ await null;
 return globalThis.calls;"#;
     let execution = run(code).await;
     assert_eq!(
-        execution.result,
+        execution.returned(),
         Ok(Some(json!(0))),
         "{:?}",
         execution.result
@@ -180,7 +180,7 @@ async fn huge_rejection_messages_are_not_copied_out_of_the_heap() {
                 Promise.reject(new Error(m)); Promise.reject(new Error('short one')); return 1;";
     let execution = run(code).await;
     assert_eq!(
-        execution.result,
+        execution.returned(),
         Ok(Some(json!(1))),
         "{:?}",
         execution.result
@@ -244,7 +244,7 @@ async fn a_panic_during_an_execution_is_an_internal_error_of_that_execution() {
         quick_limits(),
     )
     .await;
-    assert_eq!(execution.result, Ok(Some(json!(true))));
+    assert_eq!(execution.returned(), Ok(Some(json!(true))));
     assert_still_serving().await;
 }
 
@@ -296,7 +296,7 @@ async fn executions_around_a_panic_are_unaffected() {
     );
     let (panicked, fine) = tokio::join!(panicking, fine);
     assert_eq!(error_of(&panicked, "echo").kind, ErrorKind::Internal);
-    assert_eq!(fine.result, Ok(Some(json!(7))));
+    assert_eq!(fine.returned(), Ok(Some(json!(7))));
 }
 
 // --- 4. Stack-trace callbacks --------------------------------------------------------------
@@ -482,11 +482,11 @@ async fn no_value_passes_the_result_cap_or_breaks_its_json() {
         };
         for code in OVERSIZED {
             let execution = common::run_with(code, TestHost::new(), limits.clone()).await;
-            let value = match &execution.result {
-                Ok(Some(value)) => value,
+            let text = match &execution.result {
+                Ok(Some(text)) => text,
                 other => panic!("{code:.80} (cap {cap}): {other:?}"),
             };
-            let bytes = serde_json::to_string(value).unwrap().len();
+            let bytes = text.len();
             assert!(
                 bytes <= cap,
                 "{code:.80}: {bytes} bytes past the cap of {cap}"
@@ -512,7 +512,7 @@ async fn no_logged_value_passes_the_log_cap() {
             let code = format!("console.log('v:', (() => {{ {code} }})());");
             let execution = common::run_with(&code, TestHost::new(), limits.clone()).await;
             assert!(
-                execution.result.is_ok(),
+                execution.returned().is_ok(),
                 "{code:.80}: {:?}",
                 execution.result
             );
@@ -531,7 +531,7 @@ async fn a_getter_that_logs_while_it_is_logged_stays_within_the_cap() {
     };
     let code = "const o = { get x() { console.log('y'.repeat(400)); return 'z'.repeat(400); } }; console.log(o, o); return 1;";
     let execution = common::run_with(code, TestHost::new(), limits).await;
-    assert_eq!(execution.result.unwrap(), Some(json!(1)));
+    assert_eq!(execution.returned().unwrap(), Some(json!(1)));
     let kept: usize = execution.logs.iter().map(|l| l.message.len()).sum();
     assert!(kept <= 500, "{kept}");
 }

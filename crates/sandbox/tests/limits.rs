@@ -17,7 +17,7 @@ async fn a_busy_loop_is_stopped_by_the_cpu_limit() {
     };
     let started = Instant::now();
     let execution = run_with("let i = 0;\nwhile (true) { i++; }", TestHost::new(), limits).await;
-    let error = execution.result.unwrap_err();
+    let error = execution.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Timeout);
     assert!(
         error.message.contains("CPU time limit"),
@@ -52,7 +52,7 @@ async fn a_tool_that_hangs_is_stopped_by_the_wall_clock_and_cancelled() {
     };
     let started = Instant::now();
     let execution = run_with("await tools.test.hang({}); return 1;", host.clone(), limits).await;
-    let error = execution.result.unwrap_err();
+    let error = execution.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Timeout);
     assert!(error.message.contains("wall-clock"), "{}", error.message);
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -92,7 +92,7 @@ async fn the_heap_limit_stops_a_large_allocation() {
         "return 'x'.repeat(100_000_000).length",
     ] {
         let execution = run_with(code, TestHost::new(), limits.clone()).await;
-        let error = execution.result.unwrap_err();
+        let error = execution.returned().unwrap_err();
         assert_eq!(error.kind, ErrorKind::Memory, "{code}: {error}");
         assert!(error.message.contains("memory limit"), "{}", error.message);
         assert!(execution.stats.peak_memory_bytes <= 16 * 1024 * 1024);
@@ -103,7 +103,7 @@ async fn the_heap_limit_stops_a_large_allocation() {
 #[tokio::test(flavor = "multi_thread")]
 async fn deep_recursion_hits_the_stack_limit() {
     let code = "function down(n: number): number { return down(n + 1) + 1; }\nreturn down(0);";
-    let error = run(code).await.result.unwrap_err();
+    let error = run(code).await.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Limit);
     assert!(error.message.contains("stack depth"), "{}", error.message);
     assert_eq!(error.location.unwrap().line, 1);
@@ -120,7 +120,7 @@ async fn a_huge_return_value_is_truncated_but_stays_json() {
     };
     let code = "return Array.from({ length: 100_000 }, (_, i) => ({ id: i, name: 'row ' + i }));";
     let execution = run_with(code, TestHost::new(), limits.clone()).await;
-    let value = execution.result.unwrap().unwrap();
+    let value = execution.returned().unwrap().unwrap();
     let text = serde_json::to_string(&value).unwrap();
     assert!(text.len() < 12_000, "{} bytes", text.len());
     let items = value.as_array().unwrap();
@@ -129,7 +129,7 @@ async fn a_huge_return_value_is_truncated_but_stays_json() {
     assert!(execution.notes.iter().any(|n| n.contains("truncated")));
 
     let execution = run_with("return 'z'.repeat(1_000_000)", TestHost::new(), limits).await;
-    let Value::String(text) = execution.result.unwrap().unwrap() else {
+    let Value::String(text) = execution.returned().unwrap().unwrap() else {
         panic!("a string");
     };
     assert!(text.len() < 11_000);
@@ -144,7 +144,7 @@ async fn a_log_flood_is_cut_and_counted() {
     };
     let code = "for (let i = 0; i < 20_000; i++) console.log('line', i, { i }); return 'ok';";
     let execution = run_with(code, TestHost::new(), limits).await;
-    assert_eq!(execution.result.unwrap(), Some(Value::from("ok")));
+    assert_eq!(execution.returned().unwrap(), Some(Value::from("ok")));
     let kept: usize = execution.logs.iter().map(|l| l.message.len()).sum();
     assert!(kept <= 1_100, "{kept} bytes of logs kept");
     let note = execution
@@ -168,7 +168,7 @@ for (let i = 0; i < 20; i++) {
 return "finished anyway";
 "#;
     let execution = run_with(code, TestHost::new(), limits).await;
-    let error = execution.result.unwrap_err();
+    let error = execution.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Limit);
     assert!(
         error.message.contains("more than 10 tool calls"),
@@ -188,7 +188,7 @@ async fn calls_beyond_the_concurrency_limit_wait_their_turn() {
     };
     let code = "const r = await Promise.all(Array.from({ length: 20 }, () => tools.test.sleep({ ms: 30 })));\nreturn r.length;";
     let execution = run_with(code, host.clone(), limits).await;
-    assert_eq!(execution.result.unwrap(), Some(Value::from(20)));
+    assert_eq!(execution.returned().unwrap(), Some(Value::from(20)));
     assert_eq!(host.counters.max_in_flight.load(Ordering::SeqCst), 4);
     assert_eq!(host.counters.started.load(Ordering::SeqCst), 20);
 }
@@ -211,7 +211,7 @@ async fn many_executions_in_parallel_stay_isolated() {
         let code = format!(
             "globalThis.mine = {i}; await tools.test.sleep({{ ms: 10 }}); return globalThis.mine;"
         );
-        run(&code).await.result.unwrap().unwrap()
+        run(&code).await.returned().unwrap().unwrap()
     });
     let values = futures::future::join_all(runs).await;
     for (i, value) in values.into_iter().enumerate() {
@@ -253,7 +253,7 @@ async fn the_result_cap_holds_for_multibyte_text() {
 async fn a_thrown_sparse_array_is_described_quickly() {
     let started = Instant::now();
     let execution = run("const v = []; v[2 ** 32 - 2] = 1; throw v;").await;
-    let error = execution.result.unwrap_err();
+    let error = execution.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Runtime);
     assert!(error.message.contains("more items"), "{}", error.message);
     assert!(
@@ -279,7 +279,7 @@ async fn queued_call_arguments_count_against_the_memory_limit() {
                 await Promise.all(calls);";
     let started = Instant::now();
     let execution = run_with(code, TestHost::new(), limits).await;
-    let error = execution.result.unwrap_err();
+    let error = execution.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Memory, "{}", error.message);
     assert!(
         execution.calls.len() < 10,
@@ -303,7 +303,7 @@ async fn a_result_larger_than_the_heap_left_is_a_memory_error() {
     };
     let code = "return (await tools.test.big({ bytes: 48 * 1024 * 1024 })).length;";
     let execution = run_with(code, TestHost::new(), limits).await;
-    let error = execution.result.unwrap_err();
+    let error = execution.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Memory, "{}", error.message);
     assert!(
         error.message.contains("result of tools.test.big"),
@@ -323,7 +323,7 @@ async fn long_object_keys_are_cut_to_the_result_cap() {
         limits.clone(),
     )
     .await;
-    let value = execution.result.expect("a value").expect("not empty");
+    let value = execution.returned().expect("a value").expect("not empty");
     let bytes = serde_json::to_string(&value).expect("JSON").len();
     assert!(bytes <= limits.max_result_bytes, "{bytes} bytes");
     assert_eq!(value["short"], 2, "{value}");

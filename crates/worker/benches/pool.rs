@@ -37,7 +37,7 @@ async fn latency_in_process(code: &str) -> Vec<Duration> {
         let started = Instant::now();
         let execution = Sandbox::execute(code, host(), Limits::default()).await;
         samples.push(started.elapsed());
-        assert!(execution.is_ok(), "{:?}", execution.result);
+        assert!(execution.is_ok(), "{:?}", execution.returned());
     }
     samples
 }
@@ -50,7 +50,7 @@ async fn latency_pool(pool: &WorkerPool, code: &str, gap: Duration) -> Vec<Durat
         let started = Instant::now();
         let execution = pool.execute(code, host(), Limits::default()).await;
         samples.push(started.elapsed());
-        assert!(execution.is_ok(), "{:?}", execution.result);
+        assert!(execution.is_ok(), "{:?}", execution.returned());
     }
     samples
 }

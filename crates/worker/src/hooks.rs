@@ -8,12 +8,10 @@ use std::ffi::CString;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use codemode_sandbox::{
-    CallRecord, Execution, ExecutionStats, LogEntry, LogLevel, ToolError, ToolNames,
-};
+use codemode_sandbox::{ToolError, ToolNames};
 use serde_json::{json, Value};
 
-use crate::protocol::{write_frame_sync, FromWorker};
+use crate::protocol::write_frame_sync;
 
 pub(crate) const NAMESPACE: &str = "__test";
 const TOOLS: [&str; 11] = [
@@ -94,7 +92,7 @@ pub(crate) fn call(
         "lie" => {
             let forged = forged_report(args["what"].as_str().unwrap_or("calls"));
             let mut out = stdout.lock().unwrap_or_else(|p| p.into_inner());
-            write_frame_sync(&mut *out, &FromWorker::done(forged))
+            write_frame_sync(&mut *out, &forged)
                 .map_err(|e| ToolError::new(format!("could not lie: {e}")))?;
             Ok(Value::Null)
         }
@@ -111,38 +109,33 @@ pub(crate) fn call(
     }
 }
 
-fn forged_report(what: &str) -> Execution {
-    let mut execution = Execution {
-        result: Ok(Some(json!("as reported"))),
-        logs: Vec::new(),
-        calls: Vec::new(),
-        notes: Vec::new(),
-        stats: ExecutionStats::default(),
-    };
+/// A `Done` frame with what the worker was never given, as JSON: a lie need not fit the
+/// protocol's types, only its syntax.
+fn forged_report(what: &str) -> Value {
+    let mut report = json!({
+        "returned": { "value": "as reported" },
+        "logs": [],
+        "notes": [],
+        "cpuTimeMs": 0.0,
+        "peakMemoryBytes": 0,
+    });
     match what {
-        "result" => execution.result = Ok(Some(Value::String("x".repeat(4 << 20)))),
+        "result" => report["returned"]["value"] = json!("x".repeat(4 << 20)),
         "logs" => {
-            execution.logs = (0..2_000)
-                .map(|i| LogEntry {
-                    level: LogLevel::Log,
-                    message: format!("{i} {}", "y".repeat(1024)),
-                })
+            report["logs"] = (0..2_000)
+                .map(|i| json!({ "level": "log", "message": format!("{i} {}", "y".repeat(1024)) }))
                 .collect()
         }
         _ => {
-            execution.calls = (0..500)
-                .map(|_| CallRecord {
-                    namespace: "github".into(),
-                    name: "delete_repo".into(),
-                    started: std::time::Duration::ZERO,
-                    duration: Some(std::time::Duration::from_millis(1)),
-                    error: None,
-                })
+            // Calls the worker claims it made, and a count to match: no such fields exist.
+            report["calls"] = (0..500)
+                .map(|_| json!({ "namespace": "github", "name": "delete_repo", "startedMs": 0.0 }))
                 .collect();
-            execution.stats.peak_memory_bytes = usize::MAX;
+            report["callCount"] = json!(500);
+            report["peakMemoryBytes"] = json!(u64::MAX);
         }
     }
-    execution
+    json!({ "done": { "report": report } })
 }
 
 /// 4 KiB of stack a level, kept alive across the call so that it cannot become a loop.

@@ -2,14 +2,19 @@
 //! and a JSON body, at most [`MAX_FRAME_BYTES`] each.
 //!
 //! Worker → gateway: [`FromWorker::Hello`] (first, once), then [`FromWorker::ToolCall`]s
-//! and finally [`FromWorker::Done`]. Gateway → worker: [`ToWorker::Execute`] (once), then a
+//! and finally [`FromWorker::Done`] with a [`Report`]. The pipe's types are this crate's own: the
+//! sandbox's `Execution` never crosses it, and a value crosses it as the JSON text it was
+//! written as. Gateway → worker: [`ToWorker::Execute`] (once), then a
 //! [`ToWorker::ToolResult`] for each call. The worker is untrusted: everything it sends is
 //! parsed as hostile input and a frame that breaks the rules ends that worker.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use codemode_sandbox::{Execution, Limits, ToolAnswer, ToolError, ToolErrorKind, ToolNames};
+use codemode_sandbox::{
+    Execution, ExecutionError, JsonText, Limits, LogEntry, ToolAnswer, ToolError, ToolErrorKind,
+    ToolNames,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -18,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::error::ProtocolError;
 
 /// Bumped on any incompatible change; a worker of another version is refused.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame either side accepts. Tool arguments and results can be large, but a frame
 /// beyond this is a worker gone wrong (or flooding), not data.
@@ -57,32 +62,63 @@ pub enum FromWorker {
         id: u64,
         namespace: String,
         name: String,
-        args: Value,
+        /// As the sandbox wrote it; the gateway parses it once, where the call is made.
+        args: JsonText,
     },
     Done {
-        execution: Box<Execution>,
-        /// The snippet returned `null` (serde writes `Ok(Some(null))` and `Ok(None)` alike).
-        #[serde(default)]
-        returned_null: bool,
+        report: Box<Report>,
     },
+}
+
+/// What a worker says when its execution ends. It carries no calls: the gateway's own ledger
+/// is the record of those (fields a worker adds, such as a forged `calls`, are ignored), and
+/// nothing here is handed on before the gateway has checked it against the limits again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub returned: Returned,
+    pub logs: Vec<LogEntry>,
+    pub notes: Vec<String>,
+    /// CPU time of the snippet as the worker measured it; the gateway's own reading of the
+    /// process's clock wins when it has one.
+    pub cpu_time_ms: f64,
+    pub peak_memory_bytes: usize,
+}
+
+/// How the snippet ended, with its value as the JSON text the sandbox wrote: it crosses the
+/// pipe without being parsed or written again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Returned {
+    Value(JsonText),
+    /// The snippet returned `undefined` (or nothing).
+    Nothing,
+    Error(ExecutionError),
+}
+
+impl Report {
+    /// A sandbox's execution as its worker reports it (its list of calls stays behind).
+    pub fn of(execution: Execution) -> Report {
+        Report {
+            returned: match execution.result {
+                Ok(Some(text)) => Returned::Value(text),
+                Ok(None) => Returned::Nothing,
+                Err(error) => Returned::Error(error),
+            },
+            logs: execution.logs,
+            notes: execution.notes,
+            cpu_time_ms: execution.stats.cpu_time.as_secs_f64() * 1e3,
+            peak_memory_bytes: execution.stats.peak_memory_bytes,
+        }
+    }
 }
 
 impl FromWorker {
     /// The `Done` message for an execution.
     pub fn done(execution: Execution) -> FromWorker {
-        let returned_null = matches!(execution.result, Ok(Some(Value::Null)));
         FromWorker::Done {
-            execution: Box::new(execution),
-            returned_null,
+            report: Box::new(Report::of(execution)),
         }
-    }
-
-    /// The execution of a `Done` message as the worker had it.
-    pub fn into_execution(mut execution: Execution, returned_null: bool) -> Execution {
-        if returned_null && matches!(execution.result, Ok(None)) {
-            execution.result = Ok(Some(Value::Null));
-        }
-        execution
     }
 }
 
@@ -271,7 +307,7 @@ mod tests {
             id: 7,
             namespace: "orders".into(),
             name: "list".into(),
-            args: serde_json::json!({ "since": "2026-01-01" }),
+            args: JsonText::from_value(&serde_json::json!({ "since": "2026-01-01" })),
         };
         let mut buffer = Vec::new();
         write_frame_sync(&mut buffer, &message).expect("encodes");

@@ -21,7 +21,7 @@ use crate::cpu::CpuClock;
 use crate::ending::{describe_end, End, Kill};
 use crate::error::ProtocolError;
 use crate::process::WorkerProcess;
-use crate::protocol::{FromWorker, ToWorker, WireNames, WireOutcome};
+use crate::protocol::{FromWorker, Report, Returned, ToWorker, WireNames, WireOutcome};
 
 /// Time beyond the wall-clock limit a worker gets to report its own timeout before it is
 /// killed: the sandbox's own timeout error is the better message.
@@ -173,20 +173,20 @@ pub(crate) async fn supervise(
 }
 
 /// What the gateway hands on of a worker's report: the calls, their count and outcomes from
-/// its own ledger, never the worker's list; the value, logs, notes and error only once they
+/// its own ledger (the report has none); the value, logs, notes and error only once they
 /// are checked against the limits again. A report past a limit is a broken or compromised
 /// worker, and ends as one.
-fn vouch(reported: Execution, ledger: &mut Ledger, limits: &Limits) -> Result<Execution, Fault> {
-    if let Ok(Some(value)) = &reported.result {
-        let bytes = serde_json::to_vec(value).map_or(usize::MAX, |text| text.len());
-        if bytes > limits.max_result_bytes {
+fn vouch(report: Report, ledger: &mut Ledger, limits: &Limits) -> Result<Execution, Fault> {
+    if let Returned::Value(text) = &report.returned {
+        if text.len() > limits.max_result_bytes {
             return Err(Fault::Violation(format!(
-                "reported a value of {bytes} bytes, past the result limit of {}",
+                "reported a value of {} bytes, past the result limit of {}",
+                text.len(),
                 limits.max_result_bytes
             )));
         }
     }
-    let log_bytes: usize = reported
+    let log_bytes: usize = report
         .logs
         .iter()
         .map(|log| log.message.len() + codemode_sandbox::LOG_ENTRY_OVERHEAD)
@@ -197,20 +197,26 @@ fn vouch(reported: Execution, ledger: &mut Ledger, limits: &Limits) -> Result<Ex
             limits.max_log_bytes
         )));
     }
-    let notes = reported
+    let notes = report
         .notes
         .into_iter()
         .take(MAX_NOTES)
         .map(|note| codemode_sandbox::clip_bytes(&note, MAX_NOTE_BYTES))
         .collect();
     Ok(Execution {
-        result: reported.result.map_err(ExecutionError::bounded),
-        logs: reported.logs,
+        result: match report.returned {
+            Returned::Value(text) => Ok(Some(text)),
+            Returned::Nothing => Ok(None),
+            Returned::Error(error) => Err(error.bounded()),
+        },
+        logs: report.logs,
         calls: std::mem::take(&mut ledger.records),
         notes,
         stats: ExecutionStats {
-            peak_memory_bytes: reported.stats.peak_memory_bytes.min(limits.memory_bytes),
-            ..reported.stats
+            // Both clocks are the gateway's once it can read them (see `supervise`).
+            wall_time: Duration::ZERO,
+            cpu_time: Duration::try_from_secs_f64(report.cpu_time_ms / 1e3).unwrap_or_default(),
+            peak_memory_bytes: report.peak_memory_bytes.min(limits.memory_bytes),
         },
     })
 }
@@ -277,7 +283,7 @@ async fn converse(
     host: Arc<dyn ToolHost>,
     limits: &Limits,
     ledger: &mut Ledger,
-) -> Result<Execution, Fault> {
+) -> Result<Report, Fault> {
     let catalog: Arc<ToolNames> = host.names();
     let execute = ToWorker::Execute {
         code: code.to_string(),
@@ -302,8 +308,8 @@ async fn converse(
                     let future = host.call(call);
                     calls.push(Box::pin(async move { (id, future.await) }));
                 }
-                Some(Ok(FromWorker::Done { execution, returned_null })) => {
-                    return Ok(FromWorker::into_execution(*execution, returned_null))
+                Some(Ok(FromWorker::Done { report })) => {
+                    return Ok(*report)
                 }
                 Some(Ok(FromWorker::Hello { .. })) => {
                     return Err(Fault::Violation("greeted twice".into()))

@@ -271,7 +271,7 @@ impl ToolHost for PipeHost {
     /// The answer's JSON text as the gateway wrote it, for the engine's `JSON.parse`.
     fn answer(&self, call: ToolCall) -> AnswerFuture {
         if self.test_hooks && call.namespace == hooks::NAMESPACE {
-            let outcome = hooks::call(&call.name, &call.args, &self.stdout);
+            let outcome = hooks::call(&call.name, &call.args_value(), &self.stdout);
             return Box::pin(std::future::ready(outcome.map(ToolAnswer::Value)));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);

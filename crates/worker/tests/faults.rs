@@ -19,7 +19,7 @@ async fn assert_still_serving(pool: &WorkerPool) {
         "const o = await tools.orders.list({ since: '2026-06-30' }); return o.length > 0",
     )
     .await;
-    assert_eq!(execution.value(), json!(true), "{:?}", execution.result);
+    assert_eq!(execution.value(), json!(true), "{:?}", execution.returned());
 }
 
 /// The sandbox's test host, plus `test.report({ pid })`, which hands a worker's pid (from
@@ -51,7 +51,7 @@ impl ToolHost for ReportingHost {
 
     fn call(&self, call: ToolCall) -> ToolFuture {
         if call.name == "report" {
-            if let Some(pid) = call.args["pid"].as_u64() {
+            if let Some(pid) = call.args_value()["pid"].as_u64() {
                 let _ = self.pids.send(pid as u32);
             }
             return Box::pin(std::future::ready(Ok(json!("noted"))));
@@ -297,7 +297,7 @@ async fn beyond_capacity_executions_queue_then_get_busy() {
     let mut busy = 0;
     for handle in snippets.collect::<Vec<_>>() {
         let execution = handle.await.expect("no panic");
-        match &execution.result {
+        match &execution.returned() {
             Ok(_) => done += 1,
             Err(error) => {
                 assert_eq!(error.kind, ErrorKind::Limit, "{error}");
@@ -318,8 +318,8 @@ async fn results_cross_the_pipe_unchanged() {
     let pool = pool();
     let execution = run(&pool, "console.warn('w'); return null").await;
     assert_eq!(
-        execution.result.as_ref().ok(),
-        Some(&Some(json!(null))),
+        execution.returned().ok(),
+        Some(Some(json!(null))),
         "null is not undefined"
     );
     assert_eq!(execution.logs.len(), 1);

@@ -41,7 +41,7 @@ async fn workers_are_forked_from_the_template_which_may_die() {
         "return await tools.__test.open({ path: '/etc/passwd' })",
     )
     .await;
-    let error = execution.result.expect_err("the wall holds");
+    let error = execution.returned().expect_err("the wall holds");
     assert!(
         error.message.contains("failed:") || error.message.contains("SIGSYS"),
         "{}",

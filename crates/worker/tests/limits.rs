@@ -67,7 +67,7 @@ async fn a_short_cpu_limit_still_ends_with_the_sandboxs_own_error() {
     };
     let pool = pool_with(limits.clone());
     let execution = pool.execute("while (true) {}", host(), limits).await;
-    let error = execution.result.expect_err("a busy loop is stopped");
+    let error = execution.returned().expect_err("a busy loop is stopped");
     assert_eq!(error.kind, ErrorKind::Timeout, "{}", error.message);
     assert!(
         error.message.contains("CPU time limit"),
@@ -80,7 +80,7 @@ async fn a_short_cpu_limit_still_ends_with_the_sandboxs_own_error() {
 async fn a_large_heap_limit_is_not_cut_short_by_the_address_space_limit() {
     let pool = pool_with(big_heap());
     let execution = pool.execute(ALLOCATE_1_2_GIB, host(), big_heap()).await;
-    assert_eq!(execution.value(), json!(12), "{:?}", execution.result);
+    assert_eq!(execution.value(), json!(12), "{:?}", execution.returned());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,7 +89,7 @@ async fn an_execution_needing_more_than_the_warm_workers_gets_a_worker_that_fits
     let pool = pool_with(Limits::default());
     // ...but this execution asks for a 1.5 GiB heap.
     let execution = pool.execute(ALLOCATE_1_2_GIB, host(), big_heap()).await;
-    assert_eq!(execution.value(), json!(12), "{:?}", execution.result);
+    assert_eq!(execution.value(), json!(12), "{:?}", execution.returned());
     // The heap limit itself still holds.
     let execution = pool
         .execute(
@@ -101,7 +101,7 @@ async fn an_execution_needing_more_than_the_warm_workers_gets_a_worker_that_fits
             },
         )
         .await;
-    let error = execution.result.expect_err("the heap limit holds");
+    let error = execution.returned().expect_err("the heap limit holds");
     assert_eq!(error.kind, ErrorKind::Memory, "{}", error.message);
 }
 
@@ -137,5 +137,5 @@ async fn a_native_call_past_the_cpu_limit_is_killed_by_the_gateways_cpu_watchdog
     assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
     // The pool serves the next execution.
     let next = pool.execute("return 40 + 2", host(), limits).await;
-    assert_eq!(next.value(), json!(42), "{:?}", next.result);
+    assert_eq!(next.value(), json!(42), "{:?}", next.returned());
 }

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
 use rquickjs::{Ctx, Exception, Function, Object, Promise, Value};
-use serde_json::Value as Json;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
@@ -25,6 +24,7 @@ use crate::console::LogBuffer;
 use crate::error::{ErrorKind, ExecutionError};
 use crate::host::{ToolAnswer, ToolCall, ToolError, ToolHost, ToolNames};
 use crate::limits::Limits;
+use crate::output::JsonText;
 use crate::output::{CallRecord, LogLevel};
 use crate::serialize::{self, Halt, Intrinsics};
 
@@ -121,9 +121,9 @@ impl<'js> Shared<'js> {
             self.refuse(site, &reject, ErrorKind::Memory, message)?;
             return Ok(promise);
         }
-        let args = match args.as_deref().map(serde_json::from_str::<Json>) {
-            None => Json::Null,
-            Some(Ok(value)) => value,
+        let args = match args.map(JsonText::new) {
+            None => JsonText::null(),
+            Some(Ok(text)) => text,
             Some(Err(e)) => {
                 self.gauge.release_host(held);
                 site.set("message", format!("the arguments are not JSON: {e}"))?;

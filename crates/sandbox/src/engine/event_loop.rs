@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Function, Object, Promise, Value};
-use serde_json::Value as Json;
 
 use super::bridge::Shared;
 use super::{eval_options, internal, natives, out_of_memory, stopped, CallOutcome, Stop, PRELUDE};
@@ -19,7 +18,7 @@ use crate::alloc::HeapGauge;
 use crate::bytecode;
 use crate::compile::{Compiled, SNIPPET_FILE};
 use crate::error::{ErrorKind, ExecutionError};
-use crate::output::LogLevel;
+use crate::output::{JsonText, LogLevel};
 use crate::serialize::{self, identity, Halt, Intrinsics};
 use crate::stack;
 
@@ -36,7 +35,7 @@ pub(super) struct EventLoop<'a, 'js> {
     pub(super) main_promise: Cell<usize>,
 }
 
-pub(super) type Outcome = Result<(Option<Json>, bool), ExecutionError>;
+pub(super) type Outcome = Result<(Option<JsonText>, bool), ExecutionError>;
 
 impl<'js> EventLoop<'_, 'js> {
     pub(super) fn run(&mut self) -> Outcome {
@@ -289,8 +288,8 @@ impl<'js> EventLoop<'_, 'js> {
         let max = self.shared.limits.max_result_bytes;
         match serialize::to_json(&self.ctx, &js, value, max, &|| watch.expired()) {
             Ok(None) => Ok((None, false)),
-            Ok(Some(json)) => match serde_json::from_str(&json.text) {
-                Ok(value) => Ok((Some(value), json.truncated)),
+            Ok(Some(json)) => match JsonText::new(json.text) {
+                Ok(text) => Ok((Some(text), json.truncated)),
                 Err(e) => Err(internal(&format!(
                     "the returned value serialized to invalid JSON: {e}"
                 ))),

@@ -74,13 +74,13 @@ impl ToolHost for TestHost {
 
     fn call(&self, call: ToolCall) -> ToolFuture {
         if call.namespace != "test" && !call.namespace.is_empty() {
-            let outcome = DemoHost::call_sync(&call.namespace, &call.name, &call.args);
+            let outcome = DemoHost::call_sync(&call.namespace, &call.name, &call.args_value());
             return Box::pin(std::future::ready(outcome));
         }
         let counters = self.counters.clone();
         Box::pin(async move {
             let mut guard = InFlight::new(counters);
-            let args = call.args;
+            let args = call.args_value();
             let outcome = match call.name.as_str() {
                 "sleep" => {
                     let ms = args["ms"].as_u64().unwrap_or(10);
@@ -124,7 +124,7 @@ pub async fn run_with(code: &str, host: Arc<TestHost>, limits: Limits) -> Execut
 /// The value of a successful execution; panics with the error otherwise.
 pub async fn value(code: &str) -> Value {
     let execution = run(code).await;
-    match execution.result {
+    match execution.returned() {
         Ok(Some(value)) => value,
         Ok(None) => Value::Null,
         Err(error) => panic!("snippet failed: {error}\n--- snippet:\n{code}"),

@@ -140,7 +140,7 @@ fn leak(code: String) -> &'static str {
 }
 
 pub fn check(name: &str, expect: &Expect, execution: &Execution) {
-    match (expect, &execution.result) {
+    match (expect, &execution.returned()) {
         (Fails(kind, text), Err(error)) => {
             assert_eq!(error.kind, *kind, "{name}: {error}");
             assert!(

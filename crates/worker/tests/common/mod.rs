@@ -57,7 +57,7 @@ pub fn host() -> Arc<TestHost> {
 
 /// The error message of a failed execution; panics on success.
 pub fn error_of(execution: &Execution) -> String {
-    match &execution.result {
+    match &execution.returned() {
         Err(error) => error.message.clone(),
         Ok(value) => panic!("expected a failure, got {value:?}"),
     }
