@@ -10,7 +10,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
-use codemode_sandbox::{ToolCall, ToolError, ToolErrorKind, ToolFuture, ToolHost, ToolNames};
+use codemode_sandbox::{
+    AnswerFuture, ToolAnswer, ToolCall, ToolError, ToolErrorKind, ToolFuture, ToolHost, ToolNames,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -92,6 +94,20 @@ pub trait ToolSource: Send + Sync + 'static {
     ) -> ToolFuture {
         let _ = context;
         self.call(namespace, tool, args)
+    }
+
+    /// [`Self::call_with`] for a source whose answers can arrive as JSON text (an MCP text
+    /// block): it hands the text on, so that the sandbox's `JSON.parse` is the first to read
+    /// it. The default wraps [`Self::call_with`]'s value.
+    fn answer_with(
+        &self,
+        namespace: &str,
+        tool: &str,
+        args: Value,
+        context: &CallContext,
+    ) -> AnswerFuture {
+        let future = self.call_with(namespace, tool, args, context);
+        Box::pin(async move { future.await.map(ToolAnswer::Value) })
     }
 
     /// Resolves once `namespace` is no longer [`NamespaceStatus::Starting`] (ready, or given
@@ -600,20 +616,31 @@ impl ToolHost for Catalog {
     fn call(&self, call: ToolCall) -> ToolFuture {
         self.call_in(call, &CallContext::default())
     }
+
+    fn answer(&self, call: ToolCall) -> AnswerFuture {
+        self.answer_in(call, &CallContext::default())
+    }
 }
 
 impl Catalog {
+    /// [`Self::answer_in`] as a value.
+    pub(crate) fn call_in(&self, call: ToolCall, context: &CallContext) -> ToolFuture {
+        let answer = self.answer_in(call, context);
+        Box::pin(async move { answer.await.and_then(ToolAnswer::into_value) })
+    }
+
     /// The choke point: resolves a snippet's call to its source and runs it there. A call
     /// into a namespace that is still starting waits for it; one into a namespace that is
     /// down fails at once with the reason.
-    pub(crate) fn call_in(&self, call: ToolCall, context: &CallContext) -> ToolFuture {
+    pub(crate) fn answer_in(&self, call: ToolCall, context: &CallContext) -> AnswerFuture {
         if call.namespace.is_empty() && call.name == SEARCH_FUNCTION {
             let catalog = self.clone();
             let internal = Err(ToolError::new("tools.$search failed inside the gateway"));
-            return crate::blocking::run(
+            let search = crate::blocking::run(
                 move || catalog.search_from_snippet(&call.args_value()),
                 internal,
             );
+            return Box::pin(async move { search.await.map(ToolAnswer::Value) });
         }
         let snapshot = self.snapshot();
         let key = (call.namespace.clone(), call.name.clone());
@@ -630,7 +657,7 @@ impl Catalog {
             tool = %tool.ident,
             source_name = %tool.spec.name,
         );
-        let future = source.call_with(&ns.original, &tool.spec.name, args, context);
+        let future = source.answer_with(&ns.original, &tool.spec.name, args, context);
         let ident = ns.ident.clone();
         Box::pin(
             async move {
@@ -652,7 +679,7 @@ impl Catalog {
         snapshot: &Snapshot,
         call: ToolCall,
         context: &CallContext,
-    ) -> ToolFuture {
+    ) -> AnswerFuture {
         let namespace = snapshot
             .namespaces
             .iter()
@@ -673,7 +700,7 @@ impl Catalog {
                         Some(NamespaceStatus::Starting) => {
                             Err(unavailable(&call.namespace, "still starting"))
                         }
-                        _ => catalog.call_in(call, &context).await,
+                        _ => catalog.answer_in(call, &context).await,
                     }
                 });
             }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use codemode_sandbox::{ToolCall, ToolFuture, ToolHost, ToolNames};
+use codemode_sandbox::{AnswerFuture, ToolAnswer, ToolCall, ToolFuture, ToolHost, ToolNames};
 
 use crate::catalog::{Catalog, SEARCH_FUNCTION};
 
@@ -59,8 +59,13 @@ impl ToolHost for ObservedCatalog {
     }
 
     fn call(&self, call: ToolCall) -> ToolFuture {
+        let answer = self.answer(call);
+        Box::pin(async move { answer.await.and_then(ToolAnswer::into_value) })
+    }
+
+    fn answer(&self, call: ToolCall) -> AnswerFuture {
         if call.namespace.is_empty() && call.name == SEARCH_FUNCTION {
-            return self.catalog.call_in(call, &CallContext::default());
+            return self.catalog.answer_in(call, &CallContext::default());
         }
         let path: Arc<str> = format!("{}.{}", call.namespace, call.name).into();
         let observer = self.observer.clone();
@@ -71,7 +76,7 @@ impl ToolHost for ObservedCatalog {
         let context = CallContext {
             progress: Some(sink),
         };
-        let call = self.catalog.call_in(call, &context);
+        let call = self.catalog.answer_in(call, &context);
         Box::pin(async move {
             let outcome = call.await;
             observer.finished(&path, outcome.is_ok());

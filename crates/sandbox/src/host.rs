@@ -26,6 +26,26 @@ pub enum ToolAnswer {
     Json(Box<serde_json::value::RawValue>),
 }
 
+impl ToolAnswer {
+    /// The answer as a value, parsed if it came as text.
+    pub fn into_value(self) -> Result<Value, ToolError> {
+        match self {
+            ToolAnswer::Value(value) => Ok(value),
+            ToolAnswer::Json(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| ToolError::new(format!("the answer is not JSON: {e}"))),
+        }
+    }
+
+    /// The answer as JSON text, written if it came as a value.
+    pub fn into_json(self) -> Result<Box<serde_json::value::RawValue>, ToolError> {
+        match self {
+            ToolAnswer::Json(raw) => Ok(raw),
+            ToolAnswer::Value(value) => serde_json::value::to_raw_value(&value)
+                .map_err(|e| ToolError::new(format!("the answer is not JSON: {e}"))),
+        }
+    }
+}
+
 /// What [`ToolHost::answer`] resolves to.
 pub type AnswerFuture =
     Pin<Box<dyn Future<Output = Result<ToolAnswer, ToolError>> + Send + 'static>>;

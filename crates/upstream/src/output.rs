@@ -5,8 +5,9 @@
 //!    newlines; else the structured content as JSON; else a fixed note).
 //! 2. `structuredContent` present: that value, as is.
 //! 3. No content blocks: `null`.
-//! 4. Exactly one text block: if its text is a JSON object or array it is parsed, otherwise it is
-//!    returned as a string. Scalars are left as strings on purpose: a tool answering `"42"` or
+//! 4. Exactly one text block: if its text is a JSON object or array it is checked and handed on
+//!    as that text ([`ToolAnswer::Json`]), so that the sandbox's `JSON.parse` is the only parse
+//!    of it; otherwise it is returned as a string. Scalars are left as strings on purpose: a tool answering `"42"` or
 //!    `"true"` in prose should not change type depending on its wording.
 //! 5. Anything else (several blocks, images, audio, resources): an array with one plain object
 //!    per block:
@@ -23,6 +24,8 @@
 //! The conversion works on the wire JSON of the result: it is a pure function of the MCP
 //! `CallToolResult` shape and can be tested without a server.
 
+use codemode_sandbox::ToolAnswer;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 /// Default for [`OutputLimits::max_inline_bytes`]: 1 MiB.
@@ -58,11 +61,29 @@ pub enum OutputKind {
     Empty,
 }
 
-/// A successful tool result, ready to hand to the agent's code.
-#[derive(Debug, Clone, PartialEq)]
+/// A successful tool result, ready to hand to the agent's code: a value, or (a text block
+/// holding JSON) that text itself, checked but not parsed, for the sandbox's `JSON.parse`.
+#[derive(Debug)]
 pub struct ToolOutput {
-    pub value: Value,
+    pub answer: ToolAnswer,
     pub kind: OutputKind,
+}
+
+impl ToolOutput {
+    fn value_of(value: Value, kind: OutputKind) -> ToolOutput {
+        ToolOutput {
+            answer: ToolAnswer::Value(value),
+            kind,
+        }
+    }
+
+    /// The value, parsed if it is JSON text.
+    pub fn value(&self) -> Value {
+        match &self.answer {
+            ToolAnswer::Value(value) => value.clone(),
+            ToolAnswer::Json(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
+        }
+    }
 }
 
 impl ToolOutput {
@@ -80,44 +101,51 @@ impl ToolOutput {
             return Err(error_text(blocks, structured));
         }
         if let Some(value) = structured {
-            return Ok(ToolOutput {
-                value: value.clone(),
-                kind: OutputKind::Structured,
-            });
+            return Ok(ToolOutput::value_of(value.clone(), OutputKind::Structured));
         }
         match blocks {
-            [] => Ok(ToolOutput {
-                value: Value::Null,
-                kind: OutputKind::Empty,
-            }),
+            [] => Ok(ToolOutput::value_of(Value::Null, OutputKind::Empty)),
             [single] if block_type(single) == "text" => {
                 let text = single
                     .get("text")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                Ok(text_output(text))
+                Ok(text_output(text.to_owned()))
             }
-            _ => Ok(ToolOutput {
-                value: Value::Array(blocks.iter().map(|b| content_object(b, limits)).collect()),
-                kind: OutputKind::Content,
-            }),
+            _ => Ok(ToolOutput::value_of(
+                Value::Array(blocks.iter().map(|b| content_object(b, limits)).collect()),
+                OutputKind::Content,
+            )),
         }
     }
 }
 
-fn text_output(text: &str) -> ToolOutput {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(value @ (Value::Object(_) | Value::Array(_))) = serde_json::from_str(text) {
-            return ToolOutput {
-                value,
-                kind: OutputKind::JsonText,
-            };
-        }
+/// Rule 4: a JSON object or array is checked and kept as its text (the sandbox parses it,
+/// once); anything else is a string.
+pub(crate) fn text_output(text: String) -> ToolOutput {
+    let trimmed = text.trim();
+    // Valid JSON that starts with a bracket is an object or an array. Checked in place
+    // first, so that prose starting with a bracket stays a string without a copy.
+    let is_json = (trimmed.starts_with('{') || trimmed.starts_with('['))
+        && serde_json::from_str::<&RawValue>(trimmed).is_ok();
+    if !is_json {
+        return ToolOutput::value_of(Value::String(text), OutputKind::Text);
     }
-    ToolOutput {
-        value: Value::String(text.to_owned()),
-        kind: OutputKind::Text,
+    let json = if trimmed.len() == text.len() {
+        text
+    } else {
+        trimmed.to_owned()
+    };
+    match RawValue::from_string(json) {
+        Ok(raw) => ToolOutput {
+            answer: ToolAnswer::Json(raw),
+            kind: OutputKind::JsonText,
+        },
+        // Checked above; kept total rather than trusted.
+        Err(error) => ToolOutput::value_of(
+            Value::String(format!("unreadable JSON text: {error}")),
+            OutputKind::Text,
+        ),
     }
 }
 
@@ -249,7 +277,7 @@ mod tests {
         .unwrap();
         assert_eq!(out.kind, OutputKind::Structured);
         assert_eq!(
-            out.value,
+            out.value(),
             json!({"temperature": 33, "conditions": "Cloudy"})
         );
     }
@@ -259,14 +287,14 @@ mod tests {
         let out =
             convert(json!({"content": [{"type": "text", "text": " [1, {\"a\": 2}]"}]})).unwrap();
         assert_eq!(
-            (out.kind, out.value),
+            (out.kind, out.value()),
             (OutputKind::JsonText, json!([1, {"a": 2}]))
         );
 
         for text in ["42", "true", "hello", "{not json", "\"quoted\""] {
             let out = convert(json!({"content": [{"type": "text", "text": text}]})).unwrap();
             assert_eq!(
-                (out.kind, out.value),
+                (out.kind, out.value()),
                 (OutputKind::Text, json!(text)),
                 "{text}"
             );
@@ -276,9 +304,9 @@ mod tests {
     #[test]
     fn empty_content_is_null() {
         let out = convert(json!({"content": []})).unwrap();
-        assert_eq!((out.kind, out.value), (OutputKind::Empty, Value::Null));
+        assert_eq!((out.kind, out.value()), (OutputKind::Empty, Value::Null));
         let out = convert(json!({})).unwrap();
-        assert_eq!(out.value, Value::Null);
+        assert_eq!(out.value(), Value::Null);
     }
 
     #[test]
@@ -295,7 +323,7 @@ mod tests {
         .unwrap();
         assert_eq!(out.kind, OutputKind::Content);
         assert_eq!(
-            out.value,
+            out.value(),
             json!([
                 {"type": "text", "text": "Here:"},
                 {"type": "image", "mimeType": "image/png", "data": "iVBORw0KGgo="},
@@ -315,7 +343,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            out.value,
+            out.value(),
             json!([{"type": "image", "mimeType": "image/png", "data": "AAAA"}])
         );
     }
@@ -332,17 +360,17 @@ mod tests {
             {"type": "resource", "resource": {"uri": "file:///big", "mimeType": "application/zip", "blob": "AAAAAAAAAAAA"}}
         ]});
         let out = ToolOutput::from_call_result(&result, &limits).unwrap();
-        assert_eq!(out.value[0]["bytes"], json!(9));
-        assert!(out.value[0].get("data").is_none());
-        assert_eq!(out.value[0]["mimeType"], json!("image/png"));
-        assert!(out.value[0]["omitted"]
+        assert_eq!(out.value()[0]["bytes"], json!(9));
+        assert!(out.value()[0].get("data").is_none());
+        assert_eq!(out.value()[0]["mimeType"], json!("image/png"));
+        assert!(out.value()[0]["omitted"]
             .as_str()
             .unwrap()
             .contains("6-byte limit"));
-        assert_eq!(out.value[1]["data"], json!("AAAAAAA="));
-        assert_eq!(out.value[2]["bytes"], json!(9));
-        assert_eq!(out.value[2]["uri"], json!("file:///big"));
-        assert!(out.value[2].get("blob").is_none());
+        assert_eq!(out.value()[1]["data"], json!("AAAAAAA="));
+        assert_eq!(out.value()[2]["bytes"], json!(9));
+        assert_eq!(out.value()[2]["uri"], json!("file:///big"));
+        assert!(out.value()[2].get("blob").is_none());
     }
 
     #[test]

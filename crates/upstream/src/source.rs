@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use codemode_catalog::{CallContext, NamespaceStatus, Progress, SourceNamespace, ToolSource};
-use codemode_sandbox::{ToolError, ToolErrorKind, ToolFuture};
+use codemode_sandbox::{AnswerFuture, ToolAnswer, ToolError, ToolErrorKind, ToolFuture};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -60,6 +60,17 @@ impl ToolSource for UpstreamSource {
         args: Value,
         context: &CallContext,
     ) -> ToolFuture {
+        let answer = self.answer_with(namespace, tool, args, context);
+        Box::pin(async move { answer.await.and_then(ToolAnswer::into_value) })
+    }
+
+    fn answer_with(
+        &self,
+        namespace: &str,
+        tool: &str,
+        args: Value,
+        context: &CallContext,
+    ) -> AnswerFuture {
         let upstreams = self.upstreams.clone();
         let (server, tool) = (namespace.to_string(), tool.to_string());
         let timeout = self.call_timeout;
@@ -76,7 +87,7 @@ impl ToolSource for UpstreamSource {
             upstreams
                 .call_with_progress(&server, &tool, args, timeout, progress)
                 .await
-                .map(|output| output.value)
+                .map(|output| output.answer)
                 .map_err(tool_error)
         })
     }

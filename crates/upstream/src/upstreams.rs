@@ -8,7 +8,8 @@ use futures::{FutureExt, StreamExt};
 use rmcp::handler::client::progress::ProgressDispatcher;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CancelledNotification,
-    CancelledNotificationParam, ClientRequest, InputRequiredResult, RequestId, ServerResult,
+    CancelledNotificationParam, ClientRequest, ContentBlock, InputRequiredResult, RequestId,
+    ServerResult,
 };
 use rmcp::service::PeerRequestOptions;
 use rmcp::{Peer, RoleClient, ServiceError};
@@ -20,10 +21,11 @@ use tokio::time::Instant;
 use crate::config::json_kind;
 use crate::config::{Config, ServerConfig, Transport};
 use crate::error::{describe_service_error, CallError};
-use crate::output::{OutputKind, OutputLimits, ToolOutput};
+use crate::output::{self, OutputKind, OutputLimits, ToolOutput};
 use crate::supervisor::Supervisor;
 use crate::tools::ToolSet;
 use codemode_catalog::ToolSpec;
+use codemode_sandbox::ToolAnswer;
 
 /// Beyond a server's startup timeout, how long [`Upstreams::wait_ready`] waits for its
 /// supervisor to say how the attempt ended.
@@ -475,9 +477,23 @@ impl Upstreams {
                 if result.is_error != Some(true) {
                     if let Some(value) = result.structured_content.take() {
                         return Ok(ToolOutput {
-                            value,
+                            answer: ToolAnswer::Value(value),
                             kind: OutputKind::Structured,
                         });
+                    }
+                    // Rule 4, the common case, also without a copy: the one text block's
+                    // text is handed on as it came (JSON is checked, not parsed).
+                    if let [ContentBlock::Text(_)] = result.content.as_slice() {
+                        if let Some(ContentBlock::Text(block)) = result.content.pop() {
+                            let text = block.text;
+                            return Ok(if text.len() > LARGE_RESULT_BYTES {
+                                tokio::task::spawn_blocking(move || output::text_output(text))
+                                    .await
+                                    .map_err(|_| protocol("converting the result failed".into()))?
+                            } else {
+                                output::text_output(text)
+                            });
+                        }
                     }
                 }
                 let limits = self.inner.output;

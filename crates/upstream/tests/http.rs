@@ -56,13 +56,13 @@ async fn everything_over_streamable_http() {
         .call("everything", "echo", json!({"message": "over http"}), CALL)
         .await
         .unwrap();
-    assert_eq!(out.value, json!("Echo: over http"));
+    assert_eq!(out.value(), json!("Echo: over http"));
     let out = upstreams
         .call("everything", "get-tiny-image", json!({}), CALL)
         .await
         .unwrap();
     assert_eq!(out.kind, OutputKind::Content);
-    let image = &out.value[1];
+    let image = &out.value()[1];
     assert_eq!(image["type"], "image");
     assert_eq!(image["mimeType"], "image/png");
     assert!(
@@ -100,7 +100,7 @@ async fn legacy_sse_server_by_fallback_and_by_type() {
             .call(name, "echo", json!({"message": name}), CALL)
             .await
             .unwrap();
-        assert_eq!(out.value, json!(format!("Echo: {name}")));
+        assert_eq!(out.value(), json!(format!("Echo: {name}")));
         let out = upstreams
             .call(
                 name,
@@ -110,7 +110,7 @@ async fn legacy_sse_server_by_fallback_and_by_type() {
             )
             .await
             .unwrap();
-        assert_eq!(out.value["temperature"], 33);
+        assert_eq!(out.value()["temperature"], 33);
     }
     upstreams.shutdown().await;
 }
@@ -155,12 +155,12 @@ async fn headers_are_sent_and_an_expired_session_is_renewed() {
         .call("fx", "request_header", json!({"name": "x-api-key"}), CALL)
         .await
         .unwrap();
-    assert_eq!(out.value, json!("k-123"));
+    assert_eq!(out.value(), json!("k-123"));
     let out = upstreams
         .call("fx", "whoami", json!({}), CALL)
         .await
         .unwrap();
-    assert_eq!(out.value["sessionsCreated"], 1);
+    assert_eq!(out.value()["sessionsCreated"], 1);
 
     let expired = reqwest::Client::new()
         .post(peer.url("/admin/expire-sessions"))
@@ -173,13 +173,13 @@ async fn headers_are_sent_and_an_expired_session_is_renewed() {
         .call("fx", "echo", json!({"message": "still here"}), CALL)
         .await
         .unwrap();
-    assert_eq!(out.value, json!("still here"));
+    assert_eq!(out.value(), json!("still here"));
     let out = upstreams
         .call("fx", "whoami", json!({}), CALL)
         .await
         .unwrap();
     assert_eq!(
-        out.value["sessionsCreated"], 2,
+        out.value()["sessionsCreated"], 2,
         "a new session should have been initialized"
     );
     assert_eq!(status(&upstreams, "fx").state, ServerState::Ready);

@@ -48,7 +48,7 @@ async fn crashed_server_is_restarted() {
         .call("fx", "echo", json!({"message": "back"}), CALL)
         .await
         .unwrap();
-    assert_eq!(out.value, json!("back"));
+    assert_eq!(out.value(), json!("back"));
 
     kill(second_pid);
     let third = wait_for_status(&upstreams, "fx", Duration::from_secs(10), |s| {
@@ -60,7 +60,7 @@ async fn crashed_server_is_restarted() {
         .call("fx", "echo", json!({"message": "again"}), CALL)
         .await
         .unwrap();
-    assert_eq!(out.value, json!("again"));
+    assert_eq!(out.value(), json!("again"));
     upstreams.shutdown().await;
     assert!(!process_alive(third.pid.unwrap()));
 }
@@ -155,8 +155,8 @@ async fn hung_call_is_cancelled_at_its_deadline() {
             .call("fx", "cancellations", json!({}), CALL)
             .await
             .unwrap();
-        if out.value.as_array().is_some_and(|a| !a.is_empty()) {
-            break out.value;
+        if out.value().as_array().is_some_and(|a| !a.is_empty()) {
+            break out.value();
         }
         assert!(
             Instant::now() < deadline,
@@ -198,7 +198,7 @@ async fn hung_call_is_cancelled_at_its_deadline() {
         .call("everything", "echo", json!({"message": "responsive"}), CALL)
         .await
         .unwrap();
-    assert_eq!(out.value, json!("Echo: responsive"));
+    assert_eq!(out.value(), json!("Echo: responsive"));
     upstreams.shutdown().await;
 }
 
@@ -246,7 +246,7 @@ async fn list_changed_refreshes_the_servers_tools() {
         .call("fx", "late_arrival", json!({}), CALL)
         .await
         .unwrap();
-    assert_eq!(out.value, json!("dynamic tool late_arrival ran"));
+    assert_eq!(out.value(), json!("dynamic tool late_arrival ran"));
     upstreams.shutdown().await;
 }
 
@@ -321,15 +321,15 @@ async fn env_cwd_and_process_group_cleanup() {
         .await
         .unwrap();
     let cwd = std::fs::canonicalize(dir.path()).unwrap();
-    assert_eq!(out.value["cwd"], json!(path_string(&cwd)));
+    assert_eq!(out.value()["cwd"], json!(path_string(&cwd)));
     let out = upstreams
         .call("everything", "get-env", json!({}), CALL)
         .await
         .unwrap();
     assert_eq!(
-        out.value["CODEMODE_TEST_SETTING"], "forty-two",
+        out.value()["CODEMODE_TEST_SETTING"], "forty-two",
         "{}",
-        out.value
+        out.value()
     );
 
     let helper: u32 = std::fs::read_to_string(&helper_pid_file)

@@ -67,9 +67,9 @@ async fn text(upstreams: &Upstreams, server: &str, tool: &str, args: serde_json:
         .call(server, tool, args, CALL)
         .await
         .unwrap_or_else(|err| panic!("{server}.{tool}: {err}"));
-    out.value
+    out.value()
         .as_str()
-        .unwrap_or_else(|| panic!("{server}.{tool} returned {:?}", out.value))
+        .unwrap_or_else(|| panic!("{server}.{tool} returned {:?}", out.value()))
         .to_owned()
 }
 
@@ -112,7 +112,7 @@ async fn deadline_cancels_on_the_server(upstreams: &Upstreams, server: &str) {
             .call(server, "cancellations", json!({}), CALL)
             .await
             .unwrap()
-            .value;
+            .value();
         if cancelled == json!([30.0]) {
             break;
         }
@@ -353,7 +353,7 @@ async fn auto_with_todays_servers() {
         )
         .await
         .unwrap();
-    assert_eq!(out.value, json!("Echo: after the probe"));
+    assert_eq!(out.value(), json!("Echo: after the probe"));
     upstreams.shutdown().await;
 }
 

@@ -133,7 +133,7 @@ async fn real_servers_start_in_parallel_and_failures_stay_contained() {
         .await
         .unwrap();
     assert_eq!(out.kind, OutputKind::Structured);
-    assert_eq!(out.value["timezone"], "UTC");
+    assert_eq!(out.value()["timezone"], "UTC");
     let out = upstreams
         .call(
             "git",
@@ -144,7 +144,7 @@ async fn real_servers_start_in_parallel_and_failures_stay_contained() {
         .await
         .unwrap();
     assert_eq!(out.kind, OutputKind::Text);
-    assert!(out.value.as_str().unwrap().contains("README.md"), "{out:?}");
+    assert!(out.value().as_str().unwrap().contains("README.md"), "{out:?}");
 
     // Calls to broken, disabled or unknown servers say which and why.
     let err = upstreams
@@ -193,7 +193,7 @@ async fn everything_server_result_shapes() {
         .call("everything", "echo", json!({"message": "hi"}), CALL)
         .await
         .unwrap();
-    assert_eq!((out.kind, out.value), (OutputKind::Text, json!("Echo: hi")));
+    assert_eq!((out.kind, out.value()), (OutputKind::Text, json!("Echo: hi")));
 
     let out = upstreams
         .call(
@@ -205,14 +205,15 @@ async fn everything_server_result_shapes() {
         .await
         .unwrap();
     assert_eq!(out.kind, OutputKind::Structured);
-    assert_eq!(out.value["conditions"], "Light rain / drizzle");
+    assert_eq!(out.value()["conditions"], "Light rain / drizzle");
 
     let out = upstreams
         .call("everything", "get-tiny-image", json!({}), CALL)
         .await
         .unwrap();
     assert_eq!(out.kind, OutputKind::Content);
-    let blocks = out.value.as_array().unwrap();
+    let value = out.value();
+    let blocks = value.as_array().unwrap();
     assert_eq!(blocks.len(), 3);
     assert_eq!(blocks[0]["type"], "text");
     assert_eq!(blocks[1]["type"], "image");
@@ -234,8 +235,8 @@ async fn everything_server_result_shapes() {
         )
         .await
         .unwrap();
-    let links: Vec<_> = out
-        .value
+    let value = out.value();
+    let links: Vec<_> = value
         .as_array()
         .unwrap()
         .iter()
@@ -258,7 +259,7 @@ async fn everything_server_result_shapes() {
         .await
         .unwrap();
     let resource = out
-        .value
+        .value()
         .as_array()
         .unwrap()
         .iter()
@@ -339,13 +340,13 @@ async fn memory_server_calls_and_validation() {
         .await
         .unwrap();
     assert_eq!(out.kind, OutputKind::Structured);
-    assert_eq!(out.value["entities"][0]["name"], "Ada");
+    assert_eq!(out.value()["entities"][0]["name"], "Ada");
     let out = upstreams
         .call("memory", "read_graph", serde_json::Value::Null, CALL)
         .await
         .unwrap();
     assert_eq!(
-        out.value["entities"][0]["observations"][0],
+        out.value()["entities"][0]["observations"][0],
         "wrote the first program"
     );
     upstreams.shutdown().await;
@@ -374,7 +375,7 @@ async fn filesystem_server_errors_and_tool_filter() {
         .await
         .unwrap();
     assert_eq!(out.kind, OutputKind::Structured);
-    assert_eq!(out.value["content"], "remember the milk");
+    assert_eq!(out.value()["content"], "remember the milk");
 
     let err = upstreams
         .call(

@@ -138,14 +138,9 @@ pub enum WireOutcome {
 
 impl WireOutcome {
     /// A call's outcome as it crosses the pipe.
-    pub fn from_result(outcome: Result<Value, ToolError>) -> WireOutcome {
-        match outcome {
-            Ok(value) => match serde_json::value::to_raw_value(&value) {
-                Ok(raw) => WireOutcome::Ok(raw),
-                Err(error) => WireOutcome::from_error(ToolError::new(format!(
-                    "the answer is not JSON: {error}"
-                ))),
-            },
+    pub fn from_result(outcome: Result<ToolAnswer, ToolError>) -> WireOutcome {
+        match outcome.and_then(ToolAnswer::into_json) {
+            Ok(raw) => WireOutcome::Ok(raw),
             Err(error) => WireOutcome::from_error(error),
         }
     }

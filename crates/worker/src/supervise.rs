@@ -11,11 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use codemode_sandbox::{
-    CallRecord, ErrorKind, Execution, ExecutionError, ExecutionStats, Limits, ToolCall, ToolError,
-    ToolHost, ToolNames,
+    CallRecord, ErrorKind, Execution, ExecutionError, ExecutionStats, Limits, ToolAnswer, ToolCall,
+    ToolError, ToolHost, ToolNames,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde_json::Value;
 
 use crate::cpu::CpuClock;
 use crate::ending::{describe_end, End, Kill};
@@ -27,7 +26,7 @@ use crate::protocol::{FromWorker, Report, Returned, ToWorker, WireNames, WireOut
 /// killed: the sandbox's own timeout error is the better message.
 pub(crate) const GRACE: Duration = Duration::from_secs(2);
 
-type CallFuture = Pin<Box<dyn Future<Output = (u64, Result<Value, ToolError>)> + Send>>;
+type CallFuture = Pin<Box<dyn Future<Output = (u64, Result<ToolAnswer, ToolError>)> + Send>>;
 
 /// How long a worker that ended (or was killed) gets to be reaped, for its exit status.
 const REAP_PATIENCE: Duration = Duration::from_secs(2);
@@ -63,7 +62,7 @@ impl Ledger {
         });
     }
 
-    fn close(&mut self, id: u64, outcome: &Result<Value, ToolError>) {
+    fn close(&mut self, id: u64, outcome: &Result<ToolAnswer, ToolError>) {
         let Some(&index) = self.index_of.get(&id) else {
             return;
         };
@@ -305,7 +304,9 @@ async fn converse(
                     let call = ToolCall { namespace, name, args };
                     admit(&call, id, &catalog, limits, ledger, calls.len())?;
                     ledger.open(id, &call);
-                    let future = host.call(call);
+                    // Answers that come as JSON text (an upstream's text block) are
+                    // handed on as that text, parsed first by the engine's `JSON.parse`.
+                    let future = host.answer(call);
                     calls.push(Box::pin(async move { (id, future.await) }));
                 }
                 Some(Ok(FromWorker::Done { report })) => {
