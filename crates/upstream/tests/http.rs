@@ -179,7 +179,8 @@ async fn headers_are_sent_and_an_expired_session_is_renewed() {
         .await
         .unwrap();
     assert_eq!(
-        out.value()["sessionsCreated"], 2,
+        out.value()["sessionsCreated"],
+        2,
         "a new session should have been initialized"
     );
     assert_eq!(status(&upstreams, "fx").state, ServerState::Ready);

@@ -327,7 +327,8 @@ async fn env_cwd_and_process_group_cleanup() {
         .await
         .unwrap();
     assert_eq!(
-        out.value()["CODEMODE_TEST_SETTING"], "forty-two",
+        out.value()["CODEMODE_TEST_SETTING"],
+        "forty-two",
         "{}",
         out.value()
     );

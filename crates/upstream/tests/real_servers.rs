@@ -144,7 +144,10 @@ async fn real_servers_start_in_parallel_and_failures_stay_contained() {
         .await
         .unwrap();
     assert_eq!(out.kind, OutputKind::Text);
-    assert!(out.value().as_str().unwrap().contains("README.md"), "{out:?}");
+    assert!(
+        out.value().as_str().unwrap().contains("README.md"),
+        "{out:?}"
+    );
 
     // Calls to broken, disabled or unknown servers say which and why.
     let err = upstreams
@@ -193,7 +196,10 @@ async fn everything_server_result_shapes() {
         .call("everything", "echo", json!({"message": "hi"}), CALL)
         .await
         .unwrap();
-    assert_eq!((out.kind, out.value()), (OutputKind::Text, json!("Echo: hi")));
+    assert_eq!(
+        (out.kind, out.value()),
+        (OutputKind::Text, json!("Echo: hi"))
+    );
 
     let out = upstreams
         .call(
