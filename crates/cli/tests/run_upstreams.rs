@@ -91,16 +91,20 @@ return graph.entities
     assert!(stderr.contains("call memory.read_graph"), "{stderr}");
 }
 
+/// A config with just the Python time server.
+fn time_server_config(dir: &Path) -> PathBuf {
+    let server = deps().join("venv/bin/mcp-server-time");
+    write(
+        dir,
+        "mcp.json",
+        &json!({ "mcpServers": { "time": { "command": server } } }).to_string(),
+    )
+}
+
 #[test]
 fn a_failing_snippet_exits_non_zero_with_the_line() {
-    let deps = deps();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let config = write(
-        dir.path(),
-        "mcp.json",
-        &json!({ "mcpServers": { "time": { "command": deps.join("venv/bin/mcp-server-time") } } })
-            .to_string(),
-    );
+    let config = time_server_config(dir.path());
     let snippet = write(
         dir.path(),
         "bad.ts",
@@ -128,14 +132,8 @@ fn a_failing_snippet_exits_non_zero_with_the_line() {
 /// (nothing reached the server) from a tool that failed.
 #[test]
 fn a_caught_call_error_says_its_kind() {
-    let deps = deps();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let config = write(
-        dir.path(),
-        "mcp.json",
-        &json!({ "mcpServers": { "time": { "command": deps.join("venv/bin/mcp-server-time") } } })
-            .to_string(),
-    );
+    let config = time_server_config(dir.path());
     let snippet = write(
         dir.path(),
         "kinds.ts",
