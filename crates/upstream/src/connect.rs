@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::config::{HttpServer, Protocol, ServerConfig, StdioServer, Transport};
 use crate::error::{describe_initialize_error, describe_service_error, ConnectError};
 use crate::handler::Handler;
+use crate::line_transport::LineTransport;
 use crate::listen;
 use crate::sse::LegacySseTransport;
 use crate::stdio::{self, with_stderr, ChildProcess};
@@ -266,7 +267,7 @@ async fn connect_stdio_once(
     } = stdio::spawn(name, spec).map_err(plain)?;
     let handshake = async {
         let service = handler
-            .serve_with_lifecycle((stdout, stdin), lifecycle.mode())
+            .serve_with_lifecycle(LineTransport::new(stdout, stdin, name), lifecycle.mode())
             .await
             .map_err(|err| Handshake::Establish {
                 detail: describe_initialize_error(&err, lifecycle.first_request()),

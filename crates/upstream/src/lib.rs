@@ -29,6 +29,7 @@ mod error;
 mod handler;
 mod http;
 mod interpolate;
+mod line_transport;
 mod listen;
 mod output;
 mod source;

@@ -1,0 +1,330 @@
+//! The stdio transport to an upstream server: newline-delimited JSON-RPC, as rmcp's own
+//! `AsyncRwTransport` speaks it, decoded so that a large tool result is cheap.
+//!
+//! rmcp decodes every message through its untagged unions: serde buffers the whole message
+//! (its `Content` tree, and a copy of it for the flattened shape check), then tries each of
+//! some twenty result shapes in turn. For a 1.4 MB `tools/call` result (a list as
+//! `structuredContent` and again as text) that was most of the gateway's work on the call.
+//! Here a response to a `tools/call` this transport sent is decoded straight into a
+//! `CallToolResult`; anything that does not decode that way (an error, an input-required or
+//! task result, every other message) goes through rmcp's own decoding, unchanged.
+//!
+//! Lines are read by a task of their own and handed over a channel, so `receive` (polled
+//! inside rmcp's `select!`) loses nothing when it is cancelled, and a line past
+//! [`MAX_LINE_BYTES`] is dropped, with an error logged, rather than buffered without bound.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolResult, ClientRequest, JsonRpcMessage, JsonRpcResponse, JsonRpcVersion2_0, RequestId,
+    ServerResult,
+};
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use rmcp::RoleClient;
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Longest line accepted from a server: far beyond any sane tool result, short of letting
+/// one message exhaust the gateway's memory.
+pub(crate) const MAX_LINE_BYTES: usize = 256 * 1024 * 1024;
+
+/// `tools/call` ids remembered at most (see `send`).
+const MAX_TRACKED_CALLS: usize = 4096;
+
+/// Messages decoded ahead of the service loop.
+const QUEUE: usize = 64;
+
+type ToolCalls = Arc<Mutex<HashSet<RequestId>>>;
+
+pub(crate) struct LineTransport<W> {
+    write: Arc<tokio::sync::Mutex<W>>,
+    incoming: mpsc::Receiver<RxJsonRpcMessage<RoleClient>>,
+    /// Ids of the `tools/call` requests sent and not yet answered.
+    tool_calls: ToolCalls,
+    reader: JoinHandle<()>,
+}
+
+impl<W> LineTransport<W>
+where
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    pub(crate) fn new<R>(read: R, write: W, server: &str) -> Self
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+    {
+        let (tx, incoming) = mpsc::channel(QUEUE);
+        let tool_calls = ToolCalls::default();
+        let reader = tokio::spawn(read_lines(
+            BufReader::new(read),
+            tx,
+            tool_calls.clone(),
+            server.to_owned(),
+        ));
+        LineTransport {
+            write: Arc::new(tokio::sync::Mutex::new(write)),
+            incoming,
+            tool_calls,
+            reader,
+        }
+    }
+}
+
+impl<W> Drop for LineTransport<W> {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl<W> Transport<RoleClient> for LineTransport<W>
+where
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let JsonRpcMessage::Request(request) = &item {
+            if matches!(request.request, ClientRequest::CallToolRequest(_)) {
+                let mut calls = lock(&self.tool_calls);
+                // Calls cancelled on a timeout may never be answered; forgetting them only
+                // sends a late answer through the generic decoding.
+                if calls.len() >= MAX_TRACKED_CALLS {
+                    calls.clear();
+                }
+                calls.insert(request.id.clone());
+            }
+        }
+        let write = self.write.clone();
+        async move {
+            let mut line = serde_json::to_vec(&item)?;
+            line.push(b'\n');
+            let mut write = write.lock().await;
+            write.write_all(&line).await?;
+            write.flush().await
+        }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        self.incoming.recv().await
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.reader.abort();
+        self.write.lock().await.shutdown().await
+    }
+}
+
+async fn read_lines<R: AsyncRead + Unpin>(
+    mut read: BufReader<R>,
+    tx: mpsc::Sender<RxJsonRpcMessage<RoleClient>>,
+    tool_calls: ToolCalls,
+    server: String,
+) {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match read_line(&mut read, &mut line, MAX_LINE_BYTES).await {
+            Ok(Line::Complete) => {}
+            Ok(Line::Oversized) => {
+                tracing::error!(
+                    server,
+                    max = MAX_LINE_BYTES,
+                    "the server sent a message longer than the line limit; it was dropped"
+                );
+                continue;
+            }
+            Ok(Line::Eof) => return,
+            Err(error) => {
+                tracing::warn!(server, %error, "reading from the server failed");
+                return;
+            }
+        }
+        let text = trim_line(&line);
+        if text.is_empty() {
+            continue;
+        }
+        let Some(message) = decode(text, &tool_calls, &server) else {
+            continue;
+        };
+        if tx.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+enum Line {
+    Complete,
+    Oversized,
+    Eof,
+}
+
+/// One line into `line` (without its newline), or past `cap`: the rest of it is skipped.
+async fn read_line<R: AsyncRead + Unpin>(
+    read: &mut BufReader<R>,
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Line> {
+    let mut oversized = false;
+    loop {
+        let available = read.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(Line::Eof);
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..end], end + 1),
+            None => (available, available.len()),
+        };
+        let complete = done > chunk.len();
+        if !oversized && line.len() + chunk.len() <= cap {
+            line.extend_from_slice(chunk);
+        } else if !oversized {
+            oversized = true;
+            line.clear();
+        }
+        read.consume(done);
+        if complete {
+            return Ok(if oversized {
+                Line::Oversized
+            } else {
+                Line::Complete
+            });
+        }
+    }
+}
+
+/// Without a UTF-8 byte order mark, surrounding whitespace or a `\r`.
+fn trim_line(line: &[u8]) -> &[u8] {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    line.trim_ascii()
+}
+
+/// A response to one of our `tools/call` requests as a `CallToolResult`, without the
+/// generic decoding's buffering.
+#[derive(Deserialize)]
+struct ToolCallResponse {
+    jsonrpc: JsonRpcVersion2_0,
+    id: RequestId,
+    result: CallToolResult,
+}
+
+fn decode(
+    text: &[u8],
+    tool_calls: &ToolCalls,
+    server: &str,
+) -> Option<RxJsonRpcMessage<RoleClient>> {
+    let awaited = !lock(tool_calls).is_empty();
+    if awaited {
+        if let Ok(response) = serde_json::from_slice::<ToolCallResponse>(text) {
+            if lock(tool_calls).remove(&response.id) {
+                return Some(JsonRpcMessage::Response(JsonRpcResponse {
+                    jsonrpc: response.jsonrpc,
+                    id: response.id,
+                    result: ServerResult::CallToolResult(response.result),
+                }));
+            }
+        }
+    }
+    match serde_json::from_slice::<RxJsonRpcMessage<RoleClient>>(text) {
+        Ok(message) => {
+            let answered = match &message {
+                JsonRpcMessage::Response(JsonRpcResponse { id, .. }) => Some(id),
+                JsonRpcMessage::Error(error) => error.id.as_ref(),
+                _ => None,
+            };
+            if let Some(id) = answered {
+                lock(tool_calls).remove(id);
+            }
+            Some(message)
+        }
+        Err(error) => {
+            tracing::warn!(server, %error, "the server sent a line that is not a JSON-RPC message; ignored");
+            None
+        }
+    }
+}
+
+fn lock(calls: &ToolCalls) -> std::sync::MutexGuard<'_, HashSet<RequestId>> {
+    calls
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracked(ids: &[i64]) -> ToolCalls {
+        Arc::new(Mutex::new(
+            ids.iter().map(|&id| RequestId::Number(id)).collect(),
+        ))
+    }
+
+    #[test]
+    fn an_awaited_tool_result_is_decoded_directly_and_forgotten() {
+        let calls = tracked(&[7]);
+        let line = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"[1,2]"}],"structuredContent":{"n":2}}}"#;
+        let message = decode(line, &calls, "s").expect("decoded");
+        let JsonRpcMessage::Response(response) = message else {
+            panic!("not a response: {message:?}");
+        };
+        let ServerResult::CallToolResult(result) = response.result else {
+            panic!("not a tool result: {:?}", response.result);
+        };
+        assert_eq!(result.structured_content, Some(serde_json::json!({"n": 2})));
+        assert!(lock(&calls).is_empty());
+    }
+
+    #[test]
+    fn anything_else_takes_rmcps_decoding() {
+        let calls = tracked(&[3, 4]);
+        // An error answer to a tool call, and an input-required result: both through rmcp.
+        let error = br#"{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"bad"}}"#;
+        assert!(matches!(
+            decode(error, &calls, "s"),
+            Some(JsonRpcMessage::Error(_))
+        ));
+        let notification =
+            br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":0.5}}"#;
+        assert!(matches!(
+            decode(notification, &calls, "s"),
+            Some(JsonRpcMessage::Notification(_))
+        ));
+        assert!(decode(b"not json", &calls, "s").is_none());
+        assert_eq!(*lock(&calls), [RequestId::Number(4)].into_iter().collect());
+    }
+
+    #[tokio::test]
+    async fn a_line_past_the_cap_is_skipped_whole_and_the_next_one_read() {
+        let input: &[u8] = b"\xEF\xBB\xBF{\"a\":1}\r\nxxxxxxxxxxxxxxxxxxxx\n{\"b\":2}\n";
+        let mut read = BufReader::with_capacity(4, input);
+        let mut line = Vec::new();
+        assert!(matches!(
+            read_line(&mut read, &mut line, 12).await,
+            Ok(Line::Complete)
+        ));
+        assert_eq!(trim_line(&line), br#"{"a":1}"#);
+        line.clear();
+        assert!(matches!(
+            read_line(&mut read, &mut line, 12).await,
+            Ok(Line::Oversized)
+        ));
+        line.clear();
+        assert!(matches!(
+            read_line(&mut read, &mut line, 12).await,
+            Ok(Line::Complete)
+        ));
+        assert_eq!(line, br#"{"b":2}"#);
+        line.clear();
+        assert!(matches!(
+            read_line(&mut read, &mut line, 12).await,
+            Ok(Line::Eof)
+        ));
+    }
+}
