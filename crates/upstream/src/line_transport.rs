@@ -7,7 +7,10 @@
 //! `structuredContent` and again as text) that was most of the gateway's work on the call.
 //! Here a response to a `tools/call` this transport sent is decoded straight into a
 //! `CallToolResult`; anything that does not decode that way (an error, an input-required or
-//! task result, every other message) goes through rmcp's own decoding, unchanged.
+//! task result, every other message) goes through rmcp's own decoding, unchanged. A
+//! successful answer's `structuredContent` is not even parsed: it is kept as the server's
+//! text ([`raw_structured`] hands it out), and its content blocks, which rule 2 of
+//! `output` ignores on success, are skipped.
 //!
 //! Lines are read by a task of their own and handed over a channel, so `receive` (polled
 //! inside rmcp's `select!`) loses nothing when it is cancelled, and a line past
@@ -15,16 +18,19 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::{
-    CallToolResult, ClientRequest, JsonRpcMessage, JsonRpcResponse, JsonRpcVersion2_0, RequestId,
-    ServerResult,
+    CallToolResult, ClientRequest, JsonRpcMessage, JsonRpcResponse, JsonRpcVersion2_0, MetaObject,
+    RequestId, ServerResult,
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::RoleClient;
 use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -214,6 +220,71 @@ struct ToolCallResponse {
     result: CallToolResult,
 }
 
+/// A response, its result left as text.
+#[derive(Deserialize)]
+struct LightResponse<'a> {
+    id: RequestId,
+    #[serde(borrow)]
+    result: &'a RawValue,
+}
+
+/// The parts of a tool result that decide whether its `structuredContent` can be kept as
+/// text; the content blocks are skipped (rule 2 ignores them on success).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LightResult<'a> {
+    #[serde(borrow)]
+    structured_content: Option<&'a RawValue>,
+    is_error: Option<bool>,
+    result_type: Option<String>,
+}
+
+/// The `_meta` key under which this process marks a `CallToolResult` whose
+/// `structuredContent` is the server's JSON text as a string (see [`raw_structured`]).
+/// Random per process, so that no server can set it.
+fn raw_marker() -> &'static str {
+    static MARKER: OnceLock<String> = OnceLock::new();
+    MARKER.get_or_init(|| {
+        let state = RandomState::new();
+        let (a, b) = (state.hash_one(1u8), state.hash_one(2u8));
+        format!("codemode/raw-structured-{a:016x}{b:016x}")
+    })
+}
+
+/// A successful answer's `structuredContent` as the server's own text, when this transport
+/// kept it so (removing the mark): it then goes to the sandbox's `JSON.parse` as it came.
+pub(crate) fn raw_structured(result: &mut CallToolResult) -> Option<Box<RawValue>> {
+    let meta = result.meta.as_mut()?;
+    meta.0.remove(raw_marker())?;
+    if meta.0.is_empty() {
+        result.meta = None;
+    }
+    match result.structured_content.take() {
+        Some(Value::String(text)) => RawValue::from_string(text).ok(),
+        other => {
+            result.structured_content = other;
+            None
+        }
+    }
+}
+
+/// A successful tool result with structured content, that content kept as text.
+fn kept_as_text(text: &[u8]) -> Option<(RequestId, CallToolResult)> {
+    let response: LightResponse = serde_json::from_slice(text).ok()?;
+    let light: LightResult = serde_json::from_str(response.result.get()).ok()?;
+    let complete = light.result_type.as_deref().is_none_or(|t| t == "complete");
+    let structured = light.structured_content?;
+    if light.is_error == Some(true) || !complete {
+        return None;
+    }
+    let mut result = CallToolResult::success(Vec::new());
+    result.structured_content = Some(Value::String(structured.get().to_owned()));
+    let mut meta = serde_json::Map::new();
+    meta.insert(raw_marker().to_owned(), Value::Bool(true));
+    result.meta = Some(MetaObject(meta));
+    Some((response.id, result))
+}
+
 fn decode(
     text: &[u8],
     tool_calls: &ToolCalls,
@@ -221,6 +292,15 @@ fn decode(
 ) -> Option<RxJsonRpcMessage<RoleClient>> {
     let awaited = !lock(tool_calls).is_empty();
     if awaited {
+        if let Some((id, result)) = kept_as_text(text) {
+            if lock(tool_calls).remove(&id) {
+                return Some(JsonRpcMessage::Response(JsonRpcResponse {
+                    jsonrpc: JsonRpcVersion2_0,
+                    id,
+                    result: ServerResult::CallToolResult(result),
+                }));
+            }
+        }
         if let Ok(response) = serde_json::from_slice::<ToolCallResponse>(text) {
             if lock(tool_calls).remove(&response.id) {
                 return Some(JsonRpcMessage::Response(JsonRpcResponse {
@@ -269,7 +349,7 @@ mod tests {
     #[test]
     fn an_awaited_tool_result_is_decoded_directly_and_forgotten() {
         let calls = tracked(&[7]);
-        let line = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"[1,2]"}],"structuredContent":{"n":2}}}"#;
+        let line = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"[1,2]"}]}}"#;
         let message = decode(line, &calls, "s").expect("decoded");
         let JsonRpcMessage::Response(response) = message else {
             panic!("not a response: {message:?}");
@@ -277,8 +357,45 @@ mod tests {
         let ServerResult::CallToolResult(result) = response.result else {
             panic!("not a tool result: {:?}", response.result);
         };
-        assert_eq!(result.structured_content, Some(serde_json::json!({"n": 2})));
+        assert_eq!(result.content.len(), 1);
         assert!(lock(&calls).is_empty());
+    }
+
+    #[test]
+    fn structured_content_is_kept_as_the_servers_text_and_only_this_process_can_mark_it() {
+        let calls = tracked(&[9]);
+        let line = br#"{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"{\"n\": 2}"}],"structuredContent":{"n": 2, "list": [1, 2]}}}"#;
+        let Some(JsonRpcMessage::Response(response)) = decode(line, &calls, "s") else {
+            panic!("not a response");
+        };
+        let ServerResult::CallToolResult(mut result) = response.result else {
+            panic!("not a tool result");
+        };
+        let raw = raw_structured(&mut result).expect("kept as text");
+        assert_eq!(raw.get(), r#"{"n": 2, "list": [1, 2]}"#);
+        assert!(result.meta.is_none());
+
+        // A server that sends a string as structuredContent, with a mark of its own, gets
+        // its string back as a string.
+        let mut forged = CallToolResult::success(Vec::new());
+        forged.structured_content = Some(Value::String("[1]".into()));
+        let mut meta = serde_json::Map::new();
+        meta.insert("codemode/raw-structured-0".into(), Value::Bool(true));
+        forged.meta = Some(MetaObject(meta));
+        assert!(raw_structured(&mut forged).is_none());
+        assert_eq!(forged.structured_content, Some(Value::String("[1]".into())));
+
+        // An error result keeps the regular decoding (its text is the message).
+        let calls = tracked(&[10]);
+        let error = br#"{"jsonrpc":"2.0","id":10,"result":{"isError":true,"content":[{"type":"text","text":"no"}],"structuredContent":{"e":1}}}"#;
+        let Some(JsonRpcMessage::Response(response)) = decode(error, &calls, "s") else {
+            panic!("not a response");
+        };
+        let ServerResult::CallToolResult(mut result) = response.result else {
+            panic!("not a tool result");
+        };
+        assert!(raw_structured(&mut result).is_none());
+        assert_eq!(result.content.len(), 1);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::config::json_kind;
 use crate::config::{Config, ServerConfig, Transport};
 use crate::error::{describe_service_error, CallError};
+use crate::line_transport;
 use crate::output::{self, OutputKind, OutputLimits, ToolOutput};
 use crate::supervisor::Supervisor;
 use crate::tools::ToolSet;
@@ -475,6 +476,12 @@ impl Upstreams {
                 // large ones (hundreds of KB), and converting the whole result to wire
                 // JSON first would copy them, and their text duplicate, twice.
                 if result.is_error != Some(true) {
+                    if let Some(raw) = line_transport::raw_structured(&mut result) {
+                        return Ok(ToolOutput {
+                            answer: ToolAnswer::Json(raw),
+                            kind: OutputKind::Structured,
+                        });
+                    }
                     if let Some(value) = result.structured_content.take() {
                         return Ok(ToolOutput {
                             answer: ToolAnswer::Value(value),
