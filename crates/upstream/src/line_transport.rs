@@ -349,7 +349,8 @@ mod tests {
     #[test]
     fn an_awaited_tool_result_is_decoded_directly_and_forgotten() {
         let calls = tracked(&[7]);
-        let line = br#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"[1,2]"}]}}"#;
+        let line =
+            br#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"[1,2]"}]}}"#;
         let message = decode(line, &calls, "s").expect("decoded");
         let JsonRpcMessage::Response(response) = message else {
             panic!("not a response: {message:?}");
