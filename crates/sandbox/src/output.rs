@@ -101,11 +101,6 @@ impl JsonText {
     pub fn to_value(&self) -> Value {
         serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
     }
-
-    /// The raw text, for handing on without a copy.
-    pub fn into_raw(self) -> Box<RawValue> {
-        self.0
-    }
 }
 
 /// Two texts are equal when they hold the same value.

@@ -268,9 +268,13 @@ pub(crate) fn raw_structured(result: &mut CallToolResult) -> Option<Box<RawValue
     }
 }
 
-/// A successful tool result with structured content, that content kept as text.
-fn kept_as_text(text: &[u8]) -> Option<(RequestId, CallToolResult)> {
+/// An answer to one of our `tools/call`s that succeeded with structured content, that
+/// content kept as text (and the call forgotten).
+fn kept_as_text(text: &[u8], tool_calls: &ToolCalls) -> Option<(RequestId, CallToolResult)> {
     let response: LightResponse = serde_json::from_slice(text).ok()?;
+    if !lock(tool_calls).contains(&response.id) {
+        return None;
+    }
     let light: LightResult = serde_json::from_str(response.result.get()).ok()?;
     let complete = light.result_type.as_deref().is_none_or(|t| t == "complete");
     let structured = light.structured_content?;
@@ -282,6 +286,7 @@ fn kept_as_text(text: &[u8]) -> Option<(RequestId, CallToolResult)> {
     let mut meta = serde_json::Map::new();
     meta.insert(raw_marker().to_owned(), Value::Bool(true));
     result.meta = Some(MetaObject(meta));
+    lock(tool_calls).remove(&response.id);
     Some((response.id, result))
 }
 
@@ -292,14 +297,12 @@ fn decode(
 ) -> Option<RxJsonRpcMessage<RoleClient>> {
     let awaited = !lock(tool_calls).is_empty();
     if awaited {
-        if let Some((id, result)) = kept_as_text(text) {
-            if lock(tool_calls).remove(&id) {
-                return Some(JsonRpcMessage::Response(JsonRpcResponse {
-                    jsonrpc: JsonRpcVersion2_0,
-                    id,
-                    result: ServerResult::CallToolResult(result),
-                }));
-            }
+        if let Some((id, result)) = kept_as_text(text, tool_calls) {
+            return Some(JsonRpcMessage::Response(JsonRpcResponse {
+                jsonrpc: JsonRpcVersion2_0,
+                id,
+                result: ServerResult::CallToolResult(result),
+            }));
         }
         if let Ok(response) = serde_json::from_slice::<ToolCallResponse>(text) {
             if lock(tool_calls).remove(&response.id) {
