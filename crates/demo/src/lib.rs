@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use codemode_catalog::{SourceNamespace, ToolSource, ToolSpec};
-use codemode_sandbox::{ToolCall, ToolError, ToolFuture, ToolHost, ToolNames};
+use codemode_sandbox::{ToolCall, ToolError, ToolErrorKind, ToolFuture, ToolHost, ToolNames};
 use serde_json::{json, Map, Value};
 
 /// Number of generated orders.
@@ -370,12 +370,31 @@ impl DemoHost {
     }
 }
 
+/// A required string argument; a missing or wrongly typed one says what was expected.
 fn string_arg<'a>(args: &'a Value, field: &str) -> Result<&'a str, ToolError> {
-    args.get(field).and_then(Value::as_str).ok_or_else(|| {
-        ToolError::new(format!(
+    let invalid = |message: String| ToolError::of(ToolErrorKind::InvalidArguments, message);
+    match args.get(field) {
+        Some(Value::String(text)) => Ok(text),
+        None | Some(Value::Null) => Err(invalid(format!(
             "missing argument {field:?} (a string), e.g. {{ {field}: \"...\" }}"
-        ))
-    })
+        ))),
+        Some(other) => Err(invalid(format!(
+            "/{field}: expected a string, got {}",
+            described(other)
+        ))),
+    }
+}
+
+/// A wrong value as an error names it: scalars in full, containers by their kind only.
+fn described(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
 }
 
 impl ToolHost for DemoHost {

@@ -95,6 +95,12 @@ pub enum ToolErrorKind {
     /// host makes the message complete on its own (`tools.x is configured but unavailable:
     /// …`); it is shown as it is, without the `tools.x.y failed:` prefix.
     Unavailable,
+    /// The connection to the tool's server broke or spoke nonsense mid-call; the call may or
+    /// may not have taken effect (`"transport"`).
+    Transport,
+    /// A limit of this execution refused the call (tool calls, memory); the execution ends
+    /// with that limit's error even if the snippet catches this one (`"limit"`).
+    Limit,
 }
 
 impl ToolErrorKind {
@@ -105,6 +111,8 @@ impl ToolErrorKind {
             ToolErrorKind::InvalidArguments => "invalid_arguments",
             ToolErrorKind::Timeout => "timeout",
             ToolErrorKind::Unavailable => "unavailable",
+            ToolErrorKind::Transport => "transport",
+            ToolErrorKind::Limit => "limit",
         }
     }
 

@@ -5,10 +5,11 @@
 //!    newlines; else the structured content as JSON; else a fixed note).
 //! 2. `structuredContent` present: that value, as is.
 //! 3. No content blocks: `null`.
-//! 4. Exactly one text block: if its text is a JSON object or array it is checked and handed on
+//! 4. Exactly one text block: if its whole text (trimmed) is valid JSON, whatever the JSON
+//!    value (`{…}`, `[…]`, `11.25`, `true`, `null`, `"quoted"`), it is checked and handed on
 //!    as that text ([`ToolAnswer::Json`]), so that the sandbox's `JSON.parse` is the only parse
-//!    of it; otherwise it is returned as a string. Scalars are left as strings on purpose: a tool answering `"42"` or
-//!    `"true"` in prose should not change type depending on its wording.
+//!    of it; otherwise it is returned as a string. Many servers answer numbers as text
+//!    (`"11.25"`); left a string, `price + tariff` would concatenate.
 //! 5. Anything else (several blocks, images, audio, resources): an array with one plain object
 //!    per block:
 //!    - `{type:"text", text}`
@@ -51,7 +52,7 @@ impl Default for OutputLimits {
 pub enum OutputKind {
     /// The result's `structuredContent`.
     Structured,
-    /// A single text block holding a JSON object or array, parsed.
+    /// A single text block whose whole text is JSON (any value), parsed.
     JsonText,
     /// A single text block, as a string.
     Text,
@@ -120,14 +121,18 @@ impl ToolOutput {
     }
 }
 
-/// Rule 4: a JSON object or array is checked and kept as its text (the sandbox parses it,
+/// Rule 4: text that is wholly JSON is checked and kept as its text (the sandbox parses it,
 /// once); anything else is a string.
 pub(crate) fn text_output(text: String) -> ToolOutput {
     let trimmed = text.trim();
-    // Valid JSON that starts with a bracket is an object or an array. Checked in place
-    // first, so that prose starting with a bracket stays a string without a copy.
-    let is_json = (trimmed.starts_with('{') || trimmed.starts_with('['))
-        && serde_json::from_str::<&RawValue>(trimmed).is_ok();
+    // Checked in place first, so that prose stays a string without a copy. Only text that
+    // can start a JSON value is tried: most prose is refused at its first byte.
+    let is_json = trimmed.bytes().next().is_some_and(|b| {
+        matches!(
+            b,
+            b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+        )
+    }) && serde_json::from_str::<&RawValue>(trimmed).is_ok();
     if !is_json {
         return ToolOutput::value_of(Value::String(text), OutputKind::Text);
     }
@@ -283,15 +288,32 @@ mod tests {
     }
 
     #[test]
-    fn single_json_text_is_parsed_but_scalars_and_prose_stay_strings() {
-        let out =
-            convert(json!({"content": [{"type": "text", "text": " [1, {\"a\": 2}]"}]})).unwrap();
-        assert_eq!(
-            (out.kind, out.value()),
-            (OutputKind::JsonText, json!([1, {"a": 2}]))
-        );
+    fn a_single_text_that_is_json_is_parsed_whatever_the_value_and_prose_stays_text() {
+        for (text, value) in [
+            (" [1, {\"a\": 2}]", json!([1, {"a": 2}])),
+            ("11.25", json!(11.25)),
+            ("-3\n", json!(-3)),
+            ("true", json!(true)),
+            ("null", json!(null)),
+            ("\"quoted\"", json!("quoted")),
+        ] {
+            let out = convert(json!({"content": [{"type": "text", "text": text}]})).unwrap();
+            assert_eq!(
+                (out.kind, out.value()),
+                (OutputKind::JsonText, value),
+                "{text}"
+            );
+        }
 
-        for text in ["42", "true", "hello", "{not json", "\"quoted\""] {
+        for text in [
+            "hello",
+            "{not json",
+            "11.25 USD",
+            "true story",
+            "nullable",
+            "",
+            "1 2",
+        ] {
             let out = convert(json!({"content": [{"type": "text", "text": text}]})).unwrap();
             assert_eq!(
                 (out.kind, out.value()),

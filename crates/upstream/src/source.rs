@@ -136,12 +136,14 @@ fn tool_error(error: CallError) -> ToolError {
                 timeout.as_millis()
             ),
         ),
-        CallError::Connection { message, .. } => {
-            (ToolErrorKind::Tool, format!("connection lost: {message}"))
-        }
-        CallError::Protocol { message, .. } => {
-            (ToolErrorKind::Tool, format!("protocol error: {message}"))
-        }
+        CallError::Connection { message, .. } => (
+            ToolErrorKind::Transport,
+            format!("connection lost: {message}"),
+        ),
+        CallError::Protocol { message, .. } => (
+            ToolErrorKind::Transport,
+            format!("protocol error: {message}"),
+        ),
         other => (ToolErrorKind::Tool, other.to_string()),
     };
     ToolError::of(kind, message)

@@ -532,10 +532,25 @@ impl Upstreams {
                     })
             }
             Ok(Ok(other)) => Err(protocol(format!("unexpected reply: {other:?}"))),
-            Ok(Err(ServiceError::McpError(error))) => Err(protocol(format!(
-                "{} (JSON-RPC error {})",
-                error.message, error.code.0
-            ))),
+            // The server was reached and refused the call: the tool's failure, or the
+            // arguments' when it says so (-32602, invalid params).
+            Ok(Err(ServiceError::McpError(error))) => {
+                let message = format!("{} (JSON-RPC error {})", error.message, error.code.0);
+                let (server, tool) = (server.to_owned(), tool.to_owned());
+                Err(if error.code == rmcp::model::ErrorCode::INVALID_PARAMS {
+                    CallError::InvalidArguments {
+                        server,
+                        tool,
+                        message,
+                    }
+                } else {
+                    CallError::Tool {
+                        server,
+                        tool,
+                        message,
+                    }
+                })
+            }
             Ok(Err(ServiceError::Timeout { .. })) => Err(CallError::Timeout {
                 server: server.to_owned(),
                 tool: tool.to_owned(),

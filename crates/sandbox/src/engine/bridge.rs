@@ -22,7 +22,7 @@ use super::{CallOutcome, Watch, MAX_TIMERS};
 use crate::alloc::HeapGauge;
 use crate::console::LogBuffer;
 use crate::error::{ErrorKind, ExecutionError};
-use crate::host::{ToolAnswer, ToolCall, ToolError, ToolHost, ToolNames};
+use crate::host::{ToolAnswer, ToolCall, ToolError, ToolErrorKind, ToolHost, ToolNames};
 use crate::limits::Limits;
 use crate::output::JsonText;
 use crate::output::{CallRecord, LogLevel};
@@ -81,6 +81,7 @@ impl<'js> Shared<'js> {
             .borrow_mut()
             .get_or_insert_with(|| ExecutionError::new(kind, message.clone(), None));
         site.set("message", message)?;
+        site.set("kind", ToolErrorKind::Limit.as_str())?;
         reject.call::<_, ()>((site,))
     }
 
@@ -127,6 +128,7 @@ impl<'js> Shared<'js> {
             Some(Err(e)) => {
                 self.gauge.release_host(held);
                 site.set("message", format!("the arguments are not JSON: {e}"))?;
+                site.set("kind", ToolErrorKind::InvalidArguments.as_str())?;
                 reject.call::<_, ()>((site,))?;
                 return Ok(promise);
             }
