@@ -18,13 +18,13 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use crate::answer::SearchQuery;
 use crate::naming::{identifier, NameMap};
 use crate::observe::CallContext;
-use crate::search::{document_text, SearchDoc, SearchIndex};
+use crate::search::{SearchDoc, SearchIndex};
+use crate::shapes::{Shapes, MAX_OBSERVED_BYTES};
 use crate::tool::ToolSpec;
-use crate::typescript::{
-    render_tools_global, CompiledNamespace, NamespaceDecl, ToolDecl, DEFAULT_SIGNATURE_CAP,
-};
+use crate::typescript::{render_tools_global, CompiledNamespace, NamespaceDecl, ToolDecl};
 
 /// A group of tools under one namespace (an MCP server, an API, the demo's `orders`).
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +138,24 @@ pub struct SearchResults {
     pub query: String,
     /// Tools in the whole catalogue, to say how much was searched.
     pub total_tools: usize,
+    /// The namespace the search was kept to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Even the best match covers little of the query: the tools shown are guesses.
+    pub weak: bool,
+    /// For a namespace listed page by page: where this page is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<Page>,
     pub namespaces: Vec<SearchGroup>,
+}
+
+/// One page of a namespace's tools.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page {
+    /// 1-based.
+    pub page: usize,
+    pub pages: usize,
+    pub per_page: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -157,9 +174,13 @@ pub struct SearchHit {
     /// The name at the source, when it differs from `ident`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_name: Option<String>,
+    /// One line, the input and output written out; named types as `ns.Name`.
     pub signature: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    /// The shape the tool's result had when it last answered here, when it declares none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
     pub score: f32,
 }
 
@@ -173,26 +194,28 @@ struct Inner {
     sources: Vec<Arc<dyn ToolSource>>,
     snapshot: RwLock<Arc<Snapshot>>,
     generation: watch::Sender<u64>,
+    /// What untyped tools returned, for `search` to show.
+    shapes: Shapes,
 }
 
 /// Everything derived from the sources at one moment.
-struct Snapshot {
+pub(crate) struct Snapshot {
     reachable: Arc<ToolNames>,
-    namespaces: Vec<NamespaceEntry>,
+    pub(crate) namespaces: Vec<NamespaceEntry>,
     /// (namespace ident, tool ident) → (namespace index, tool index).
-    by_ident: HashMap<(String, String), (usize, usize)>,
-    index: SearchIndex,
-    tool_count: usize,
+    pub(crate) by_ident: HashMap<(String, String), (usize, usize)>,
+    pub(crate) index: SearchIndex,
+    pub(crate) tool_count: usize,
 }
 
-struct NamespaceEntry {
-    ident: String,
+pub(crate) struct NamespaceEntry {
+    pub(crate) ident: String,
     original: String,
-    description: Option<String>,
-    status: NamespaceStatus,
+    pub(crate) description: Option<String>,
+    pub(crate) status: NamespaceStatus,
     source: usize,
-    compiled: CompiledNamespace,
-    tools: Vec<ToolDecl>,
+    pub(crate) compiled: CompiledNamespace,
+    pub(crate) tools: Vec<ToolDecl>,
 }
 
 /// Longest query `search` and `tools.$search` accept: a task is a few words, and ranking
@@ -211,11 +234,12 @@ impl Catalog {
                 sources,
                 snapshot: RwLock::new(snapshot),
                 generation,
+                shapes: Shapes::default(),
             }),
         }
     }
 
-    fn snapshot(&self) -> Arc<Snapshot> {
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
         match self.inner.snapshot.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -320,109 +344,12 @@ impl Catalog {
     /// Ranks the catalogue for `query`. An empty query returns no tools: the rendering
     /// then lists the namespaces instead.
     pub fn search(&self, query: &str, limit: usize) -> SearchResults {
-        let snapshot = self.snapshot();
-        let mut groups: Vec<SearchGroup> = Vec::new();
-        for (doc_index, score) in snapshot.index.search(query, limit.max(1)) {
-            let doc = snapshot.index.doc(doc_index);
-            let Some(&(ns_index, tool_index)) = snapshot
-                .by_ident
-                .get(&(doc.namespace.clone(), doc.ident.clone()))
-            else {
-                continue;
-            };
-            let ns = &snapshot.namespaces[ns_index];
-            let tool = &ns.tools[tool_index];
-            let Some(signature) = ns.compiled.signature(&tool.ident, DEFAULT_SIGNATURE_CAP) else {
-                continue;
-            };
-            let hit = SearchHit {
-                path: format!("tools.{}.{}", ns.ident, tool.ident),
-                ident: tool.ident.clone(),
-                original_name: (tool.spec.name != tool.ident).then(|| tool.spec.name.clone()),
-                signature: signature.signature,
-                summary: signature.summary,
-                score,
-            };
-            match groups.iter_mut().find(|g| g.namespace == ns.ident) {
-                Some(group) => group.tools.push(hit),
-                None => groups.push(SearchGroup {
-                    namespace: ns.ident.clone(),
-                    description: ns.description.clone(),
-                    tool_count: ns.tools.len(),
-                    tools: vec![hit],
-                }),
-            }
-        }
-        SearchResults {
-            query: query.to_string(),
-            total_tools: snapshot.tool_count,
-            namespaces: groups,
-        }
+        self.find(&SearchQuery::new(query, limit))
     }
 
-    /// Search results as the agent reads them: TypeScript signatures grouped by namespace,
-    /// each with its one-line doc. With no hits (or no query) it lists the namespaces.
-    pub fn render_search(&self, results: &SearchResults) -> String {
-        let mut out = String::new();
-        if results.namespaces.is_empty() {
-            if !results.query.trim().is_empty() {
-                out.push_str(&format!(
-                    "// No tool matched \"{}\". The namespaces are:\n",
-                    results.query
-                ));
-            } else {
-                out.push_str(
-                    "// Namespaces (search with words from the task to see signatures):\n",
-                );
-            }
-            let all = self.namespaces();
-            for ns in all.iter().filter(|ns| ns.status == NamespaceStatus::Ready) {
-                out.push_str(&namespace_line(
-                    &ns.ident,
-                    ns.description.as_deref(),
-                    ns.tool_count,
-                ));
-            }
-            out.push_str(&not_ready_lines(&all));
-            return out;
-        }
-        let shown: usize = results.namespaces.iter().map(|g| g.tools.len()).sum();
-        out.push_str(&format!(
-            "// {shown} of {} tools match \"{}\". Call them inside execute as shown.\n",
-            results.total_tools, results.query
-        ));
-        let names_types = results.namespaces.iter().any(|group| {
-            let prefix = format!("{}.", group.namespace);
-            group
-                .tools
-                .iter()
-                .any(|hit| hit.signature.contains(&prefix))
-        });
-        if names_types {
-            out.push_str(
-                "// Types written ns.Name are declared in the resource codemode://types/<ns>.d.ts.\n",
-            );
-        }
-        for group in &results.namespaces {
-            out.push('\n');
-            out.push_str(&namespace_line(
-                &group.namespace,
-                group.description.as_deref(),
-                group.tool_count,
-            ));
-            for hit in &group.tools {
-                if let Some(summary) = &hit.summary {
-                    out.push_str(&format!("/** {summary} */\n"));
-                }
-                out.push_str(&format!("tools.{}.{};\n", group.namespace, hit.signature));
-            }
-        }
-        let not_ready = not_ready_lines(&self.namespaces());
-        if !not_ready.is_empty() {
-            out.push('\n');
-            out.push_str(&not_ready);
-        }
-        out
+    /// The shape a tool without an output schema returned here, if it has answered.
+    pub(crate) fn observed_shape(&self, namespace: &str, tool: &str) -> Option<String> {
+        self.inner.shapes.get(namespace, tool)
     }
 }
 
@@ -433,7 +360,7 @@ const REASON_CHARS: usize = 160;
 
 /// One line per namespace that is starting or down, so the agent knows it exists and why
 /// its tools are missing.
-fn not_ready_lines(namespaces: &[NamespaceSummary]) -> String {
+pub(crate) fn not_ready_lines(namespaces: &[NamespaceSummary]) -> String {
     let not_ready: Vec<&NamespaceSummary> = namespaces
         .iter()
         .filter(|ns| ns.status != NamespaceStatus::Ready)
@@ -480,7 +407,7 @@ impl NamespaceStatus {
     }
 }
 
-fn namespace_line(ident: &str, description: Option<&str>, tool_count: usize) -> String {
+pub(crate) fn namespace_line(ident: &str, description: Option<&str>, tool_count: usize) -> String {
     let plural = if tool_count == 1 { "tool" } else { "tools" };
     match description {
         Some(description) => {
@@ -511,6 +438,7 @@ fn build_snapshot(sources: &[Arc<dyn ToolSource>]) -> Snapshot {
 
     let mut reachable = ToolNames::new();
     reachable.add_root_function(SEARCH_FUNCTION);
+    reachable.add_root_function(crate::answer::DESCRIBE_FUNCTION);
     let mut namespaces = Vec::new();
     let mut by_ident = HashMap::new();
     let mut docs = Vec::new();
@@ -545,18 +473,13 @@ fn build_snapshot(sources: &[Arc<dyn ToolSource>]) -> Snapshot {
         for (tool_index, tool) in tools.iter().enumerate() {
             reachable.add_tool(&ident, &tool.ident);
             by_ident.insert((ident.clone(), tool.ident.clone()), (ns_index, tool_index));
-            docs.push(SearchDoc {
-                namespace: ident.clone(),
-                ident: tool.ident.clone(),
-                original_name: tool.spec.name.clone(),
-                text: document_text(
-                    &namespace.name,
-                    &tool.spec.name,
-                    tool.spec.title.as_deref(),
-                    tool.spec.description.as_deref(),
-                    &tool.spec.input_schema,
-                ),
-            });
+            docs.push(SearchDoc::new(
+                &ident,
+                &namespace.name,
+                namespace.description.as_deref(),
+                &tool.ident,
+                &tool.spec,
+            ));
         }
         // The declaration borrows nothing: the tools move in to be compiled and back out.
         let decl = NamespaceDecl {
@@ -633,14 +556,18 @@ impl Catalog {
     /// into a namespace that is still starting waits for it; one into a namespace that is
     /// down fails at once with the reason.
     pub(crate) fn answer_in(&self, call: ToolCall, context: &CallContext) -> AnswerFuture {
-        if call.namespace.is_empty() && call.name == SEARCH_FUNCTION {
+        if call.namespace.is_empty() {
+            // The root functions (`$search`, `$describe`) are answered by the catalogue.
             let catalog = self.clone();
-            let internal = Err(ToolError::new("tools.$search failed inside the gateway"));
-            let search = crate::blocking::run(
-                move || catalog.search_from_snippet(&call.args_value()),
+            let internal = Err(ToolError::new(format!(
+                "tools.{} failed inside the gateway",
+                call.name
+            )));
+            let answer = crate::blocking::run(
+                move || catalog.root_function(&call.name, &call.args_value()),
                 internal,
             );
-            return Box::pin(async move { search.await.map(ToolAnswer::Value) });
+            return Box::pin(async move { answer.await.map(ToolAnswer::Value) });
         }
         let snapshot = self.snapshot();
         let key = (call.namespace.clone(), call.name.clone());
@@ -659,14 +586,21 @@ impl Catalog {
         );
         let future = source.answer_with(&ns.original, &tool.spec.name, args, context);
         let ident = ns.ident.clone();
+        let observe = (tool.spec.output_schema.is_none()
+            && !self.inner.shapes.knows(&ns.ident, &tool.ident))
+        .then(|| (self.inner.clone(), tool.ident.clone()));
         Box::pin(
             async move {
                 // A source says only why it cannot reach the namespace; the agent is told in
                 // its own names.
-                future.await.map_err(|error| match error.kind {
+                let answer = future.await.map_err(|error| match error.kind {
                     ToolErrorKind::Unavailable => unavailable(&ident, &error.message),
                     _ => error,
-                })
+                })?;
+                if let Some((inner, tool)) = observe {
+                    observe_answer(&inner.shapes, &ident, &tool, &answer);
+                }
+                Ok(answer)
             }
             .instrument(span),
         )
@@ -758,45 +692,17 @@ impl Catalog {
     }
 }
 
-impl Catalog {
-    /// `tools.$search("query")` or `tools.$search({ query, limit })` inside a snippet.
-    fn search_from_snippet(&self, args: &Value) -> Result<Value, ToolError> {
-        let (query, limit) = match args {
-            Value::String(query) => (query.clone(), 10),
-            Value::Object(o) => (
-                o.get("query")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                o.get("limit").and_then(Value::as_u64).unwrap_or(10) as usize,
-            ),
-            _ => {
-                return Err(ToolError::new(
-                    "expected a query string, e.g. tools.$search(\"create issue\")",
-                ))
+/// Records the shape of an untyped tool's first answer. The answer itself is passed on
+/// untouched; a JSON text is parsed here only to be observed, and only when small.
+fn observe_answer(shapes: &Shapes, namespace: &str, tool: &str, answer: &ToolAnswer) {
+    match answer {
+        ToolAnswer::Value(value) => shapes.record(namespace, tool, value),
+        ToolAnswer::Json(raw) if raw.get().len() <= MAX_OBSERVED_BYTES => {
+            if let Ok(value) = serde_json::from_str::<Value>(raw.get()) {
+                shapes.record(namespace, tool, &value);
             }
-        };
-        if query.len() > MAX_QUERY_BYTES {
-            return Err(ToolError::new(format!(
-                "the query is {} bytes; at most {MAX_QUERY_BYTES} are searched (use a few words from the task)",
-                query.len()
-            )));
         }
-        let results = self.search(&query, limit.clamp(1, 50));
-        let hits: Vec<Value> = results
-            .namespaces
-            .iter()
-            .flat_map(|group| {
-                group.tools.iter().map(|hit| {
-                    json!({
-                        "path": hit.path,
-                        "signature": hit.signature,
-                        "description": hit.summary,
-                    })
-                })
-            })
-            .collect();
-        Ok(Value::Array(hits))
+        ToolAnswer::Json(_) => {}
     }
 }
 

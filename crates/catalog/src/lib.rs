@@ -15,16 +15,19 @@
 //!   [`codemode_sandbox::ToolHost`] (every call from a snippet passes through it), ranks
 //!   tools for `search`, and renders the declarations.
 
+mod answer;
 pub mod blocking;
 mod catalog;
 pub mod naming;
 mod observe;
 mod search;
+mod shapes;
 mod tool;
 pub mod typescript;
 
+pub use answer::{SearchQuery, ToolDescription, DESCRIBE_FUNCTION};
 pub use catalog::{
-    Catalog, NamespaceStatus, NamespaceSummary, SearchGroup, SearchHit, SearchResults,
+    Catalog, NamespaceStatus, NamespaceSummary, Page, SearchGroup, SearchHit, SearchResults,
     SourceNamespace, ToolSource, MAX_QUERY_BYTES, SEARCH_FUNCTION,
 };
 pub use observe::{CallContext, CallObserver, ObservedCatalog, Progress, ProgressSink};

@@ -47,12 +47,17 @@ use render::{Compact, Pretty};
 use crate::naming::{identifier, pascal_case};
 use crate::tool::ToolSpec;
 
+/// The type of a result no schema declares, declared once beside the `tools` global (see
+/// [`render_tools_global`]): what the gateway hands a snippet is always JSON.
+pub const UNTYPED_RESULT: &str = "JsonValue";
+
 /// What a tool without an output schema resolves to. Said once per namespace (a `@remarks`
 /// on the namespace), not per tool: on servers where no tool declares an output schema it
 /// would otherwise be the largest part of the declarations.
-pub const UNTYPED_RESULT_DOC: &str = "Tools typed Promise<unknown> resolve to their structured \
-content, or their text parsed as JSON when it is JSON, else the text or an array of content \
-blocks.";
+pub const UNTYPED_RESULT_DOC: &str = "Tools typed Promise<JsonValue> declare no result type: \
+they resolve to their structured content, else their one text block (parsed when the whole \
+text is valid JSON, whatever the value, else the text as a string), else an array of their \
+content blocks.";
 
 /// A sensible default length cap for [`CompiledNamespace::signatures`] (characters).
 pub const DEFAULT_SIGNATURE_CAP: usize = 300;
@@ -98,6 +103,30 @@ pub struct ToolSignature {
     pub summary: Option<String>,
 }
 
+/// How much of a tool an answer shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// The summary sentence and a one-line signature with the input and output written out.
+    Line,
+    /// The description's first paragraph and every property's documentation (description,
+    /// format, default, examples, bounds), one property per line.
+    Documented,
+    /// As `Documented`, with the whole description.
+    Full,
+}
+
+/// One tool as an answer shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolText {
+    /// JSDoc, then `tools.<ns>.<tool>(args: …): Promise<…>;`.
+    pub text: String,
+    /// Named types the text refers to by name (`ns.Name`), to be declared beside it.
+    pub uses: Vec<String>,
+}
+
+/// Longest description a full declaration keeps.
+const FULL_DESCRIPTION_CAP: usize = 4000;
+
 /// A namespace with its schemas converted once, ready to render in either style. The
 /// declaration file and the signatures share type names, so a name a signature keeps
 /// (`memory.CreateEntitiesInput`) is always declared in [`Self::declarations`].
@@ -117,6 +146,8 @@ struct CompiledTool {
     original_name: String,
     doc: Doc,
     summary: Option<String>,
+    /// The description as a full declaration shows it, when longer than `doc`'s.
+    full_description: Option<String>,
     input: String,
     input_optional: bool,
     output: Option<String>,
@@ -147,6 +178,12 @@ impl NamespaceDecl {
                     .description
                     .as_deref()
                     .and_then(|d| first_sentence(d, SUMMARY_CAP)),
+                full_description: tool
+                    .spec
+                    .description
+                    .as_deref()
+                    .map(|d| doc::cap_chars(d.trim(), FULL_DESCRIPTION_CAP))
+                    .filter(|d| !d.is_empty()),
                 ident,
                 original_name: tool.spec.name.clone(),
                 input,
@@ -290,7 +327,7 @@ impl CompiledNamespace {
                 let output = tool
                     .output
                     .as_deref()
-                    .map_or_else(|| "unknown".to_owned(), |o| self.type_reference(o));
+                    .map_or_else(|| UNTYPED_RESULT.to_owned(), |o| self.type_reference(o));
                 out.push_str(&format!(
                     "{member_indent}{}({args}: {input}): Promise<{output}>;\n",
                     tool.ident
@@ -299,25 +336,96 @@ impl CompiledNamespace {
             out.push_str(&format!("{INDENT}}}\n"));
         }
         for named in self.registry.types() {
-            if !self.is_declared(&named.name) {
-                continue;
-            }
-            write_jsdoc(&mut out, &named.doc, INDENT);
-            match &named.ty {
-                TsType::Object(_) => out.push_str(&format!(
-                    "{INDENT}interface {} {}\n",
-                    named.name,
-                    Pretty::render(&named.ty, 1)
-                )),
-                other => out.push_str(&format!(
-                    "{INDENT}type {} = {};\n",
-                    named.name,
-                    Pretty::render(other, 1)
-                )),
+            if self.is_declared(&named.name) {
+                write_named(&mut out, named);
             }
         }
         out.push_str("}\n");
         out
+    }
+
+    /// The first sentence of a tool's description.
+    pub fn summary(&self, tool_ident: &str) -> Option<String> {
+        self.tools
+            .iter()
+            .find(|t| t.ident == tool_ident)
+            .and_then(|t| t.summary.clone())
+    }
+
+    /// How one tool reads in an answer, at `detail`, with the named types it leaves as
+    /// names (to declare once per answer with [`Self::type_declarations`]).
+    pub fn tool_text(&self, tool_ident: &str, detail: Detail) -> Option<ToolText> {
+        let tool = self.tools.iter().find(|t| t.ident == tool_ident)?;
+        let mut uses = Vec::new();
+        let mut text = String::new();
+        let args = if tool.input_optional { "args?" } else { "args" };
+        let root = |name: &str, uses: &mut Vec<String>| -> String {
+            let Some(named) = self.registry.get(name) else {
+                return name.to_owned();
+            };
+            collect_names(&named.ty, uses);
+            match detail {
+                Detail::Line => {
+                    let is_declared = |n: &str| self.is_declared(n);
+                    Compact::roots(&self.registry, &self.ident, &is_declared)
+                        .render(&TsType::Named(name.to_owned()), 0)
+                }
+                Detail::Documented | Detail::Full => {
+                    Pretty::qualified(&self.ident).ty(&named.ty, 0)
+                }
+            }
+        };
+        let input = root(&tool.input, &mut uses);
+        let output = match tool.output.as_deref() {
+            Some(output) => root(output, &mut uses),
+            None => UNTYPED_RESULT.to_owned(),
+        };
+        match detail {
+            Detail::Line => {
+                if let Some(summary) = &tool.summary {
+                    text.push_str(&format!("/** {} */\n", doc::escape_comment(summary)));
+                }
+            }
+            Detail::Documented => write_jsdoc(&mut text, &tool.doc, ""),
+            Detail::Full => {
+                let mut doc = tool.doc.clone();
+                if let Some(full) = tool.full_description.as_deref() {
+                    doc.description = Some(full.to_owned());
+                }
+                write_jsdoc(&mut text, &doc, "");
+            }
+        }
+        text.push_str(&format!(
+            "tools.{}.{}({args}: {input}): Promise<{output}>;\n",
+            self.ident, tool.ident
+        ));
+        uses.dedup();
+        Some(ToolText { text, uses })
+    }
+
+    /// `declare namespace <ns> { … }` holding the named types in `names` and every type
+    /// they refer to, in declaration order; empty when `names` is.
+    pub fn type_declarations(&self, names: &[String]) -> String {
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        let mut queue: Vec<String> = names.to_vec();
+        while let Some(name) = queue.pop() {
+            if !wanted.insert(name.clone()) {
+                continue;
+            }
+            if let Some(named) = self.registry.get(&name) {
+                collect_names(&named.ty, &mut queue);
+            }
+        }
+        let mut body = String::new();
+        for named in self.registry.types() {
+            if wanted.contains(&named.name) && self.is_declared(&named.name) {
+                write_named(&mut body, named);
+            }
+        }
+        if body.is_empty() {
+            return body;
+        }
+        format!("declare namespace {} {{\n{body}}}\n", self.ident)
     }
 
     /// A root type as written in a method signature: its name, or its body when inlined.
@@ -394,20 +502,75 @@ impl CompiledNamespace {
         let output = tool
             .output
             .as_deref()
-            .map_or_else(|| "unknown".to_owned(), |o| render(o, output_depth));
+            .map_or_else(|| UNTYPED_RESULT.to_owned(), |o| render(o, output_depth));
         format!("{}({args}: {input}): Promise<{output}>", tool.ident)
     }
 }
 
 const INDENT: &str = "  ";
 
+/// One named type as a declaration inside its namespace block.
+fn write_named(out: &mut String, named: &convert::NamedType) {
+    write_jsdoc(out, &named.doc, INDENT);
+    match &named.ty {
+        TsType::Object(_) => out.push_str(&format!(
+            "{INDENT}interface {} {}\n",
+            named.name,
+            Pretty::render(&named.ty, 1)
+        )),
+        other => out.push_str(&format!(
+            "{INDENT}type {} = {};\n",
+            named.name,
+            Pretty::render(other, 1)
+        )),
+    }
+}
+
+/// Every name `ty` refers to, in order of appearance, each once.
+fn collect_names(ty: &TsType, out: &mut Vec<String>) {
+    match ty {
+        TsType::Named(name) if !out.contains(name) => out.push(name.clone()),
+        TsType::Named(_) => {}
+        TsType::Array(element) => collect_names(element, out),
+        TsType::Tuple(tuple) => {
+            for element in &tuple.elements {
+                collect_names(element, out);
+            }
+            if let Some(rest) = &tuple.rest {
+                collect_names(rest, out);
+            }
+        }
+        TsType::Object(object) => {
+            for property in &object.properties {
+                collect_names(&property.ty, out);
+            }
+            if let Some(index) = &object.index {
+                collect_names(index, out);
+            }
+        }
+        TsType::Union(members) | TsType::Intersection(members) => {
+            for member in members {
+                collect_names(member, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The declaration text of one namespace, valid `.d.ts` on its own.
 pub fn render_namespace(namespace: &NamespaceDecl) -> String {
     namespace.compile().declarations()
 }
 
+/// The JSON a tool without a declared result type resolves to.
+const UNTYPED_RESULT_DECLARATION: &str =
+    "/** A tool result no schema declares: structured content, or \
+text (parsed when it is wholly JSON), or an array of content blocks. */\n\
+type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };\n";
+
 /// The one global the agent calls: `declare const tools: { ns: ns.Tools; … };` for the
-/// given namespace identifiers (in that order).
+/// given namespace identifiers (in that order), after the `JsonValue` type untyped results
+/// have.
 pub fn render_tools_global<'a>(namespace_idents: impl IntoIterator<Item = &'a str>) -> String {
     let members: Vec<String> = namespace_idents
         .into_iter()
@@ -417,9 +580,12 @@ pub fn render_tools_global<'a>(namespace_idents: impl IntoIterator<Item = &'a st
         })
         .collect();
     if members.is_empty() {
-        return "declare const tools: {};\n".into();
+        return format!("{UNTYPED_RESULT_DECLARATION}declare const tools: {{}};\n");
     }
-    format!("declare const tools: {{\n{}}};\n", members.concat())
+    format!(
+        "{UNTYPED_RESULT_DECLARATION}declare const tools: {{\n{}}};\n",
+        members.concat()
+    )
 }
 
 /// The whole declaration file: every namespace (in the order given), then `tools`.

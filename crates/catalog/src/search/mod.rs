@@ -1,154 +1,603 @@
-//! Finding the few tools a task needs among thousands: BM25 over names, descriptions and
-//! parameter names (the `bm25` crate), plus boosts for exact and fuzzy name matches, which
-//! BM25's word statistics alone rank too low ("batchGet" should find `batchGet` first).
+//! Finding the few tools a task needs among thousands.
+//!
+//! Ranking is BM25F: each tool is a document of fields (its name's words, title,
+//! description, parameters, namespace) weighted by how strongly each says what the tool
+//! does, with term frequencies saturated per document. On top of it:
+//!
+//! * words are stemmed and stop words dropped ([`words`]); a word also matches its
+//!   synonyms, for less ([`synonyms`]), and longer words match the terms they begin;
+//! * generic verbs ("get", "list") count for less than the task's nouns;
+//! * a word naming a namespace ("in git", "jira") prefers that namespace's tools instead of
+//!   scoring as text;
+//! * the tool's exact name (`batchGet`, `orders.list`) wins outright, and a near miss of it
+//!   (one identifier-like word) is boosted.
+//!
+//! Scores are precomputed per (term, tool) when the catalogue is built, so a query is a
+//! few posting-list walks: well under a millisecond over 10,000 tools. The `bm25` crate
+//! ranks one field; this needs fields, synonyms and namespace preference, so the scorer is
+//! written here, on `rust-stemmers` for the words.
 
-use bm25::{Document, Language, SearchEngine, SearchEngineBuilder};
+mod synonyms;
+mod words;
+
+use std::collections::HashMap;
+
 use serde_json::Value;
 
-/// One searchable tool: where it lives and the text it is found by.
-#[derive(Debug, Clone)]
+use synonyms::{Synonyms, GENERIC_WEIGHT, SYNONYM_WEIGHT};
+pub(crate) use words::spaced_words;
+use words::{for_each_word, Analyzer};
+
+/// One searchable tool: where it lives and the text it is found by, field by field.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct SearchDoc {
+    /// The namespace identifier.
     pub namespace: String,
     pub ident: String,
     pub original_name: String,
-    pub text: String,
+    /// The namespace's name at its source and its description.
+    pub namespace_text: String,
+    pub title: String,
+    pub description: String,
+    /// Parameter names and descriptions, one level into objects and arrays of objects.
+    pub parameters: String,
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Name,
+    Title,
+    /// The description's first sentence: what the tool does, before usage notes.
+    Summary,
+    /// The rest of the description.
+    Description,
+    Parameters,
+    Namespace,
+}
+
+const FIELDS: [Field; 6] = [
+    Field::Name,
+    Field::Title,
+    Field::Summary,
+    Field::Description,
+    Field::Parameters,
+    Field::Namespace,
+];
+
+impl Field {
+    /// How much a term in this field says about what the tool does.
+    fn weight(self) -> f32 {
+        match self {
+            Field::Name => 3.0,
+            Field::Title => 2.0,
+            Field::Summary => SUMMARY_WEIGHT,
+            Field::Description => DESCRIPTION_WEIGHT,
+            Field::Parameters => 0.4,
+            Field::Namespace => 0.3,
+        }
+    }
+
+    /// BM25's length normalisation: names are short by nature, descriptions are not.
+    fn length_normalisation(self) -> f32 {
+        match self {
+            Field::Name | Field::Title => 0.3,
+            Field::Summary => 0.5,
+            Field::Description | Field::Parameters => 0.75,
+            Field::Namespace => 0.5,
+        }
+    }
+
+    fn text(self, doc: &SearchDoc) -> String {
+        match self {
+            Field::Name => {
+                let original = spaced_words(&doc.original_name);
+                let ident = spaced_words(&doc.ident);
+                if original == ident {
+                    original
+                } else {
+                    format!("{original} {ident}")
+                }
+            }
+            Field::Title => doc.title.clone(),
+            Field::Summary => summary_and_rest(&doc.description).0.to_string(),
+            Field::Description => summary_and_rest(&doc.description).1.to_string(),
+            Field::Parameters => doc.parameters.clone(),
+            Field::Namespace => doc.namespace_text.clone(),
+        }
+    }
+}
+
+const SUMMARY_WEIGHT: f32 = 1.5;
+const DESCRIPTION_WEIGHT: f32 = 0.5;
+
+/// A description's first sentence (at most [`SUMMARY_CHARS`]) and the rest.
+fn summary_and_rest(description: &str) -> (&str, &str) {
+    let mut end = description.len();
+    for (i, c) in description.char_indices() {
+        let at_end = matches!(c, '.' | '!' | '?' | '\n')
+            && description[i + c.len_utf8()..]
+                .chars()
+                .next()
+                .is_none_or(char::is_whitespace);
+        if at_end || i >= SUMMARY_CHARS {
+            end = i;
+            break;
+        }
+    }
+    (&description[..end], &description[end..])
+}
+
+/// BM25's term-frequency saturation.
+const K1: f32 = 1.2;
+/// Longest first sentence taken as the summary.
+const SUMMARY_CHARS: usize = 240;
+/// Characters of a description indexed: its start says what matters.
+const DESCRIPTION_CHARS: usize = 1500;
+/// A query word of at least this many characters also matches terms it begins
+/// ("repo" → "repositori").
+const PREFIX_MIN_CHARS: usize = 4;
+const PREFIX_WEIGHT: f32 = 0.5;
+/// A word no tool uses matches the terms this close to it (Jaro-Winkler), for this much.
+const TYPO_SIMILARITY: f64 = 0.88;
+const TYPO_WEIGHT: f32 = 0.5;
+/// How much more a tool counts whose name holds the whole query.
+const NAME_COVERAGE_BONUS: f32 = 1.5;
+/// A namespace named in the query multiplies its tools' scores by this.
+const NAMESPACE_PREFERENCE: f32 = 1.8;
+/// Below this share of the query's weight matched by the best tool, the answer is weak.
+const WEAK_COVERAGE: f32 = 0.5;
+
+struct Posting {
+    doc: u32,
+    /// BM25F's saturated, weighted term frequency for this tool (idf applied at query time).
+    weight: f32,
+    /// The term is in the tool's name or title: the strongest evidence there is.
+    named: bool,
+}
+
+/// What a query found: tool indices best first with scores in (0, 1], and whether even the
+/// best is a weak match.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ranking {
+    pub hits: Vec<(usize, f32)>,
+    pub weak: bool,
 }
 
 pub(crate) struct SearchIndex {
-    engine: SearchEngine<u32>,
+    analyzer: Analyzer,
+    synonyms: Synonyms,
     docs: Vec<SearchDoc>,
+    /// Each tool's namespace, as an index into `namespaces`.
+    doc_namespace: Vec<u32>,
+    /// Namespace identifiers and the lower-case words that name each.
+    namespaces: Vec<(String, Vec<String>)>,
+    terms: HashMap<String, u32>,
+    /// Every term, sorted, for prefix matches.
+    sorted_terms: Vec<(String, u32)>,
+    postings: Vec<Vec<Posting>>,
+    /// Lower-case `ident`, `original_name` and `namespace.ident` → tools.
+    names: HashMap<String, Vec<u32>>,
 }
 
 impl SearchIndex {
     pub fn new(docs: Vec<SearchDoc>) -> Self {
-        let documents = docs
-            .iter()
-            .enumerate()
-            .map(|(i, doc)| Document::new(i as u32, doc.text.clone()));
-        let engine =
-            SearchEngineBuilder::<u32>::with_documents(Language::English, documents).build();
-        SearchIndex { engine, docs }
+        let analyzer = Analyzer::default();
+        let synonyms = Synonyms::new(&analyzer);
+        let mut namespaces: Vec<(String, Vec<String>)> = Vec::new();
+        let mut doc_namespace = Vec::with_capacity(docs.len());
+        let mut names: HashMap<String, Vec<u32>> = HashMap::new();
+        // Per tool, per field: term → count, and the field's length in terms.
+        let mut counted: Vec<[(HashMap<String, u32>, usize); 6]> = Vec::with_capacity(docs.len());
+        let mut total_lengths = [0usize; 6];
+        for (index, doc) in docs.iter().enumerate() {
+            let ns = match namespaces
+                .iter()
+                .position(|(ident, _)| *ident == doc.namespace)
+            {
+                Some(ns) => ns,
+                None => {
+                    let mut words = vec![doc.namespace.to_lowercase()];
+                    for_each_word(&doc.namespace, |w| {
+                        if w.len() >= 2 && !words.iter().any(|x| x == w) {
+                            words.push(w.to_string());
+                        }
+                    });
+                    namespaces.push((doc.namespace.clone(), words));
+                    namespaces.len() - 1
+                }
+            };
+            doc_namespace.push(ns as u32);
+            for name in [
+                doc.ident.to_lowercase(),
+                doc.original_name.to_lowercase(),
+                format!("{}.{}", doc.namespace, doc.ident).to_lowercase(),
+            ] {
+                let entry = names.entry(name).or_default();
+                if !entry.contains(&(index as u32)) {
+                    entry.push(index as u32);
+                }
+            }
+            let fields = FIELDS.map(|field| {
+                let text = field.text(doc);
+                let mut counts: HashMap<String, u32> = HashMap::new();
+                let terms = analyzer.terms(&text);
+                for term in &terms {
+                    *counts.entry(term.clone()).or_default() += 1;
+                }
+                (counts, terms.len())
+            });
+            for (i, (_, length)) in fields.iter().enumerate() {
+                total_lengths[i] += length;
+            }
+            counted.push(fields);
+        }
+        let count = docs.len().max(1) as f32;
+        let average = total_lengths.map(|total| (total as f32 / count).max(1.0));
+
+        let mut terms: HashMap<String, u32> = HashMap::new();
+        let mut postings: Vec<Vec<Posting>> = Vec::new();
+        for (index, fields) in counted.into_iter().enumerate() {
+            let mut frequency: HashMap<String, (f32, bool)> = HashMap::new();
+            for (i, (counts, length)) in fields.into_iter().enumerate() {
+                let field = FIELDS[i];
+                let b = field.length_normalisation();
+                let norm = 1.0 - b + b * length as f32 / average[i];
+                let named = matches!(field, Field::Name | Field::Title);
+                for (term, n) in counts {
+                    let entry = frequency.entry(term).or_default();
+                    entry.0 += field.weight() * n as f32 / norm;
+                    entry.1 |= named;
+                }
+            }
+            for (term, (tf, named)) in frequency {
+                let next = terms.len() as u32;
+                let id = *terms.entry(term).or_insert(next);
+                if id as usize == postings.len() {
+                    postings.push(Vec::new());
+                }
+                postings[id as usize].push(Posting {
+                    doc: index as u32,
+                    weight: tf / (K1 + tf),
+                    named,
+                });
+            }
+        }
+        let mut sorted_terms: Vec<(String, u32)> =
+            terms.iter().map(|(t, id)| (t.clone(), *id)).collect();
+        sorted_terms.sort();
+        SearchIndex {
+            analyzer,
+            synonyms,
+            docs,
+            doc_namespace,
+            namespaces,
+            terms,
+            sorted_terms,
+            postings,
+            names,
+        }
     }
 
-    /// Indices into the documents, best first, with their scores.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<(usize, f32)> {
+    pub fn doc(&self, index: usize) -> &SearchDoc {
+        &self.docs[index]
+    }
+
+    fn idf(&self, term: u32) -> f32 {
+        let n = self.docs.len() as f32;
+        let df = self.postings[term as usize].len() as f32;
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// The terms a query term matches, with the weight of each kind of match. A synonym
+    /// that is itself a word of the query is left to that word: each word brings its own
+    /// evidence ("commit history" is not "commit commit").
+    fn expansions(&self, word: &str, stem: &str, query_stems: &[String]) -> Vec<(u32, f32)> {
+        let mut out: Vec<(u32, f32)> = Vec::new();
+        fn add_to(out: &mut Vec<(u32, f32)>, id: u32, weight: f32) {
+            match out.iter_mut().find(|(t, _)| *t == id) {
+                Some(existing) => existing.1 = existing.1.max(weight),
+                None => out.push((id, weight)),
+            }
+        }
+        if let Some(&id) = self.terms.get(stem) {
+            add_to(&mut out, id, 1.0);
+        }
+        for synonym in self.synonyms.of(stem) {
+            if query_stems.contains(synonym) {
+                continue;
+            }
+            if let Some(&id) = self.terms.get(synonym) {
+                add_to(&mut out, id, SYNONYM_WEIGHT);
+            }
+        }
+        // A word no tool uses may be a typo ("ordr lst"): the terms close to it, among
+        // those starting with the same letter, stand in for it.
+        if out.is_empty() && word.chars().count() >= 3 {
+            if let Some(first) = stem.chars().next() {
+                let mut from = [0u8; 4];
+                let from = &*first.encode_utf8(&mut from);
+                let start = self
+                    .sorted_terms
+                    .partition_point(|(t, _)| t.as_str() < from);
+                for (term, id) in self.sorted_terms[start..]
+                    .iter()
+                    .take_while(|(t, _)| t.starts_with(first))
+                {
+                    if strsim::jaro_winkler(stem, term) >= TYPO_SIMILARITY {
+                        add_to(&mut out, *id, TYPO_WEIGHT);
+                    }
+                }
+            }
+        }
+        // A word no tool uses whole may begin the words tools use ("repo" → "repositories").
+        if out.is_empty() && word.chars().count() >= PREFIX_MIN_CHARS {
+            let start = self
+                .sorted_terms
+                .partition_point(|(t, _)| t.as_str() < stem);
+            for (term, id) in self.sorted_terms[start..]
+                .iter()
+                .take_while(|(t, _)| t.starts_with(stem))
+            {
+                if term != stem {
+                    add_to(&mut out, *id, PREFIX_WEIGHT);
+                }
+            }
+        }
+        out
+    }
+
+    /// Ranks the tools for `query`, at most `limit`, optionally only those of one namespace.
+    pub fn search(&self, query: &str, limit: usize, only: Option<&str>) -> Ranking {
         let query = query.trim();
         if query.is_empty() || self.docs.is_empty() {
-            return Vec::new();
+            return Ranking::default();
         }
-        let expanded = split_words(query);
-        let mut scores = vec![0f32; self.docs.len()];
-        let hits = self.engine.search(&expanded, self.docs.len());
-        let best = hits.first().map_or(1.0, |hit| hit.score.max(f32::EPSILON));
-        for hit in hits {
-            scores[hit.document.id as usize] = hit.score / best;
+        let only = only.map(|ns| self.namespaces.iter().position(|(ident, _)| ident == ns));
+        if only == Some(None) {
+            return Ranking::default();
         }
-        let query_lower = query.to_lowercase();
-        let terms: Vec<String> = query_lower
+        let allowed =
+            |doc: usize| only.is_none_or(|ns| ns == Some(self.doc_namespace[doc] as usize));
+
+        let mut words: Vec<String> = Vec::new();
+        for_each_word(query, |w| words.push(w.to_string()));
+        let words = synonyms::replace_phrases(words);
+        let written: Vec<&str> = query
             .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
+            .map(|w| w.trim_start_matches("tools."))
+            .filter(|w| !w.is_empty())
             .collect();
-        for (i, doc) in self.docs.iter().enumerate() {
-            scores[i] += name_boost(&query_lower, &terms, doc);
+        let whole_words: Vec<String> = written.iter().map(|w| w.to_lowercase()).collect();
+
+        // Words naming a namespace select it rather than score as text.
+        let mut preferred: Vec<usize> = Vec::new();
+        for word in whole_words.iter().chain(words.iter()) {
+            for (ns, (_, names)) in self.namespaces.iter().enumerate() {
+                let ident = names.first().map_or("", String::as_str);
+                let close = word.len() >= 4
+                    && (ident.starts_with(word.as_str()) || word.starts_with(ident))
+                    && ident.len().abs_diff(word.len()) <= 2;
+                let named = ident == word || close || (word.len() >= 3 && names.contains(word));
+                if named && !preferred.contains(&ns) {
+                    preferred.push(ns);
+                }
+            }
         }
+
+        let debug_target = std::env::var("CODEMODE_SEARCH_DEBUG").ok();
+        let debug = debug_target.as_deref();
+        let query_stems: Vec<String> = words.iter().filter_map(|w| self.analyzer.term(w)).collect();
+        let mut scores = vec![0f32; self.docs.len()];
+        let mut covered = vec![0f32; self.docs.len()];
+        let mut best_for_term = vec![0f32; self.docs.len()];
+        // Per tool: the share of the query its name says, and for this term, how well.
+        let mut named = vec![0f32; self.docs.len()];
+        let mut named_for_term = vec![0f32; self.docs.len()];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut query_weight = 0f32;
+        let mut seen_stems: Vec<String> = Vec::new();
+        for word in &words {
+            let Some(stem) = self.analyzer.term(word) else {
+                continue;
+            };
+            if seen_stems.contains(&stem) {
+                continue;
+            }
+            let weight = if self.synonyms.is_generic(&stem) {
+                GENERIC_WEIGHT
+            } else {
+                1.0
+            };
+            query_weight += weight;
+            // A synonym is evidence for the word, not a rarer word: it counts at most as
+            // much as the word itself would.
+            let word_idf = self.terms.get(&stem).map(|&id| self.idf(id));
+            for (term, match_weight) in self.expansions(word, &stem, &query_stems) {
+                let idf = match word_idf {
+                    Some(word_idf) => self.idf(term).min(word_idf),
+                    None => self.idf(term),
+                };
+                for posting in &self.postings[term as usize] {
+                    let doc = posting.doc as usize;
+                    let value = weight * match_weight * idf * posting.weight;
+                    if debug.is_some_and(|d| d == self.docs[doc].ident) {
+                        eprintln!(
+                            "  {}: {word} via {} w{weight} m{match_weight} idf{idf:.2} tf{:.2} named{} = {value:.3}",
+                            self.docs[doc].ident,
+                            self.sorted_terms.iter().find(|(_, id)| *id == term).map_or("?", |(t, _)| t.as_str()),
+                            posting.weight,
+                            posting.named
+                        );
+                    }
+                    if best_for_term[doc] == 0.0 {
+                        touched.push(posting.doc);
+                    }
+                    if value > best_for_term[doc] {
+                        best_for_term[doc] = value;
+                    }
+                    if posting.named && match_weight > named_for_term[doc] {
+                        named_for_term[doc] = match_weight;
+                    }
+                }
+            }
+            for &doc in &touched {
+                let doc = doc as usize;
+                scores[doc] += best_for_term[doc];
+                covered[doc] += weight;
+                named[doc] += weight * named_for_term[doc];
+                best_for_term[doc] = 0.0;
+                named_for_term[doc] = 0.0;
+            }
+            touched.clear();
+            seen_stems.push(stem);
+        }
+
+        // Tools matching more of the query rank above tools matching one word many times,
+        // and a name that says what the task asks for above a description that mentions it.
+        if query_weight > 0.0 {
+            for doc in 0..scores.len() {
+                let coverage = covered[doc] / query_weight;
+                let naming = named[doc] / query_weight;
+                scores[doc] *= coverage * (1.0 + NAME_COVERAGE_BONUS * naming);
+            }
+        }
+        let text_best = scores.iter().cloned().fold(0f32, f32::max);
+        if !preferred.is_empty() {
+            // Every tool of a named namespace is a candidate, the matching ones first.
+            let floor = if text_best > 0.0 {
+                text_best * 0.05
+            } else {
+                1.0
+            };
+            for (doc, score) in scores.iter_mut().enumerate() {
+                if preferred.contains(&(self.doc_namespace[doc] as usize)) {
+                    *score = (*score + floor) * NAMESPACE_PREFERENCE;
+                }
+            }
+        }
+        let best = scores.iter().cloned().fold(0f32, f32::max);
+        if best > 0.0 {
+            for score in &mut scores {
+                *score /= best;
+            }
+        }
+        self.boost_names(query, &written, &whole_words, &mut scores);
+
         let mut ranked: Vec<(usize, f32)> = scores
-            .into_iter()
+            .iter()
             .enumerate()
-            .filter(|(_, score)| *score > 0.05)
+            .filter(|&(doc, &score)| score > 0.02 && allowed(doc))
+            .map(|(doc, &score)| (doc, score))
             .collect();
         ranked.sort_by(|a, b| {
             b.1.total_cmp(&a.1)
                 .then_with(|| self.docs[a.0].namespace.cmp(&self.docs[b.0].namespace))
                 .then_with(|| self.docs[a.0].ident.cmp(&self.docs[b.0].ident))
         });
-        ranked.truncate(limit);
-        ranked
-    }
-
-    pub fn doc(&self, index: usize) -> &SearchDoc {
-        &self.docs[index]
-    }
-}
-
-/// Exact and fuzzy matches of the query against a tool's names (`orders.list`,
-/// `list`, `get-sum`). Scaled to dominate BM25's normalised score only when they are strong.
-fn name_boost(query: &str, terms: &[String], doc: &SearchDoc) -> f32 {
-    let ident = doc.ident.to_lowercase();
-    let original = doc.original_name.to_lowercase();
-    let qualified = format!("{}.{}", doc.namespace.to_lowercase(), ident);
-    let bare = query.trim_start_matches("tools.");
-    if bare == qualified || bare == ident || bare == original {
-        return 3.0;
-    }
-    let mut boost = 0f32;
-    for term in terms {
-        let term = term.trim_start_matches("tools.");
-        if term == ident || term == original || term == qualified {
-            boost = boost.max(1.5);
-            continue;
-        }
-        let similarity =
-            strsim::jaro_winkler(term, &ident).max(strsim::jaro_winkler(term, &original));
-        if similarity >= 0.88 {
-            boost = boost.max((similarity as f32 - 0.88) * 8.0);
-        }
-        if term.len() >= 3 && (ident.contains(term) || original.contains(term)) {
-            boost = boost.max(0.5);
-        }
-    }
-    boost
-}
-
-/// `batchGet get_sum create-entities` → `batch get get sum create entities`, so that BM25's
-/// word tokenizer sees the words inside identifiers.
-pub(crate) fn split_words(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut previous: Option<char> = None;
-    for c in text.chars() {
-        if c == '_' || c == '-' || c == '.' || c == '/' {
-            out.push(' ');
-        } else {
-            if c.is_uppercase() && previous.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit())
-            {
-                out.push(' ');
+        let weak = match ranked.first() {
+            None => true,
+            Some(&(doc, score)) => {
+                let named = score >= 1.5;
+                let coverage = if query_weight > 0.0 {
+                    covered[doc] / query_weight
+                } else {
+                    1.0
+                };
+                !named && coverage < WEAK_COVERAGE
             }
-            out.push(c);
-        }
-        previous = Some(c);
+        };
+        ranked.truncate(limit);
+        Ranking { hits: ranked, weak }
     }
-    out
+
+    /// The tool's own name in the query wins; a near miss of it (one identifier-like
+    /// word) is lifted.
+    fn boost_names(
+        &self,
+        query: &str,
+        written: &[&str],
+        whole_words: &[String],
+        scores: &mut [f32],
+    ) {
+        let bare = query.trim_start_matches("tools.").to_lowercase();
+        if let Some(docs) = self.names.get(&bare) {
+            for &doc in docs {
+                scores[doc as usize] += 3.0;
+            }
+            return;
+        }
+        // A word written as an identifier (`git_log`, `listIssues`) names a tool; a plain
+        // word that happens to be a tool's name ("find", "login") does not.
+        for (word, lower) in written.iter().zip(whole_words) {
+            if !looks_like_identifier(word) {
+                continue;
+            }
+            if let Some(docs) = self.names.get(lower.as_str()) {
+                for &doc in docs {
+                    scores[doc as usize] += 1.5;
+                }
+            }
+        }
+        // Fuzzy matching walks every tool: only for a query that is one identifier.
+        let [word] = whole_words else { return };
+        if word.len() < 4 || self.names.contains_key(word) {
+            return;
+        }
+        for (index, doc) in self.docs.iter().enumerate() {
+            let ident = doc.ident.to_lowercase();
+            let original = doc.original_name.to_lowercase();
+            let similarity =
+                strsim::jaro_winkler(word, &ident).max(strsim::jaro_winkler(word, &original));
+            if similarity >= 0.88 {
+                scores[index] += (similarity as f32 - 0.88) * 8.0;
+            }
+        }
+    }
 }
 
-/// The words a tool is found by: its names (split), title, description, and the names and
-/// descriptions of its parameters (one level into objects and arrays of objects).
-pub(crate) fn document_text(
-    namespace: &str,
-    original_name: &str,
-    title: Option<&str>,
-    description: Option<&str>,
-    input_schema: &Value,
-) -> String {
-    let mut text = String::new();
-    // Names count twice: they are the strongest evidence of what a tool does.
-    for _ in 0..2 {
-        text.push_str(&split_words(original_name));
-        text.push(' ');
+/// `git_log`, `get-sum`, `orders.list`, `listIssues`: not a word of prose.
+fn looks_like_identifier(word: &str) -> bool {
+    word.contains(['_', '-', '.'])
+        || word
+            .chars()
+            .zip(word.chars().skip(1))
+            .any(|(a, b)| a.is_lowercase() && b.is_uppercase())
+}
+
+impl SearchDoc {
+    /// The fields of one tool: its names, title, description and parameters, and its
+    /// namespace's name and description.
+    pub fn new(
+        namespace_ident: &str,
+        namespace_name: &str,
+        namespace_description: Option<&str>,
+        ident: &str,
+        spec: &crate::ToolSpec,
+    ) -> SearchDoc {
+        let mut parameters = String::new();
+        collect_parameters(&spec.input_schema, 0, &mut parameters);
+        let description: String = spec
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(DESCRIPTION_CHARS)
+            .collect();
+        let mut namespace_text = spaced_words(namespace_name);
+        if let Some(text) = namespace_description {
+            namespace_text.push(' ');
+            namespace_text.extend(text.chars().take(300));
+        }
+        SearchDoc {
+            namespace: namespace_ident.to_string(),
+            ident: ident.to_string(),
+            original_name: spec.name.clone(),
+            namespace_text,
+            title: spec.title.clone().unwrap_or_default(),
+            description,
+            parameters,
+        }
     }
-    text.push_str(&split_words(namespace));
-    text.push(' ');
-    if let Some(title) = title {
-        text.push_str(title);
-        text.push(' ');
-    }
-    if let Some(description) = description {
-        // Long descriptions would drown the name; their first part says what matters.
-        let cut: String = description.chars().take(600).collect();
-        text.push_str(&cut);
-        text.push(' ');
-    }
-    collect_parameters(input_schema, 0, &mut text);
-    text
 }
 
 fn collect_parameters(schema: &Value, depth: usize, text: &mut String) {
@@ -157,11 +606,10 @@ fn collect_parameters(schema: &Value, depth: usize, text: &mut String) {
     }
     if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
         for (name, property) in properties {
-            text.push_str(&split_words(name));
+            text.push_str(&spaced_words(name));
             text.push(' ');
             if let Some(description) = property.get("description").and_then(Value::as_str) {
-                let cut: String = description.chars().take(120).collect();
-                text.push_str(&cut);
+                text.extend(description.chars().take(160));
                 text.push(' ');
             }
             collect_parameters(property, depth + 1, text);
@@ -173,13 +621,4 @@ fn collect_parameters(schema: &Value, depth: usize, text: &mut String) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_split_into_words() {
-        assert_eq!(split_words("batchGet"), "batch Get");
-        assert_eq!(split_words("create_entities"), "create entities");
-        assert_eq!(split_words("get-sum"), "get sum");
-    }
-}
+mod tests;

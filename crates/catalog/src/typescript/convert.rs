@@ -16,8 +16,8 @@ use crate::naming::{identifier, pascal_case};
 const MAX_DEPTH: usize = 64;
 
 /// Type names every namespace keeps for itself: `Tools` holds the tool functions and
-/// `Promise` must keep meaning the global one inside the namespace.
-const RESERVED_TYPE_NAMES: &[&str] = &["Tools", "Promise"];
+/// `Promise` and `JsonValue` must keep meaning the global ones inside the namespace.
+const RESERVED_TYPE_NAMES: &[&str] = &["Tools", "Promise", "JsonValue"];
 
 /// Keywords that constrain an object or array; when one is present, `type` is not merely
 /// a hint to push into `anyOf`/`oneOf`/`allOf` branches.

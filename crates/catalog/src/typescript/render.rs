@@ -61,28 +61,48 @@ pub(crate) fn has_docs(ty: &TsType) -> bool {
     }
 }
 
-/// Multi-line rendering for declaration files.
-pub(crate) struct Pretty;
+/// Multi-line rendering for declaration files; in a search answer, named types are
+/// qualified with their namespace (`memory.Entity`), as they are read outside it.
+pub(crate) struct Pretty<'a> {
+    qualify: Option<&'a str>,
+}
 
-impl Pretty {
+impl Pretty<'_> {
     /// Renders `ty` whose first line starts at indentation `level` (the caller writes that
     /// indentation); continuation lines are indented by the renderer.
     pub fn render(ty: &TsType, level: usize) -> String {
+        Pretty { qualify: None }.ty(ty, level)
+    }
+}
+
+impl<'a> Pretty<'a> {
+    /// Named types written `namespace.Name`.
+    pub fn qualified(namespace: &'a str) -> Self {
+        Pretty {
+            qualify: Some(namespace),
+        }
+    }
+
+    pub fn ty(&self, ty: &TsType, level: usize) -> String {
         match ty {
-            TsType::Object(object) => Self::object(object, level, false),
+            TsType::Named(name) => match self.qualify {
+                Some(namespace) => format!("{namespace}.{name}"),
+                None => name.clone(),
+            },
+            TsType::Object(object) => self.object(object, level, false),
             TsType::Array(element) => {
-                let inner = Self::render(element, level);
+                let inner = self.ty(element, level);
                 if needs_parens_in_array(element) {
                     format!("({inner})[]")
                 } else {
                     format!("{inner}[]")
                 }
             }
-            TsType::Tuple(tuple) => tuple_text(tuple, |t| Self::render(t, level)),
+            TsType::Tuple(tuple) => tuple_text(tuple, |t| self.ty(t, level)),
             TsType::Union(members) => {
                 let one_line = members
                     .iter()
-                    .map(|m| Self::render(m, level))
+                    .map(|m| self.ty(m, level))
                     .collect::<Vec<_>>()
                     .join(" | ");
                 let too_wide = level * INDENT.len() + one_line.len() > WIDTH;
@@ -93,8 +113,8 @@ impl Pretty {
                 members
                     .iter()
                     .map(|m| match m {
-                        TsType::Object(object) => Self::object(object, level, true),
-                        other => Self::render(other, level),
+                        TsType::Object(object) => self.object(object, level, true),
+                        other => self.ty(other, level),
                     })
                     .collect::<Vec<_>>()
                     .join(" | ")
@@ -102,7 +122,7 @@ impl Pretty {
             TsType::Intersection(members) => members
                 .iter()
                 .map(|m| {
-                    let text = Self::render(m, level);
+                    let text = self.ty(m, level);
                     if matches!(m, TsType::Union(_)) {
                         format!("({text})")
                     } else {
@@ -115,7 +135,7 @@ impl Pretty {
         }
     }
 
-    fn object(object: &Object, level: usize, force_multiline: bool) -> String {
+    fn object(&self, object: &Object, level: usize, force_multiline: bool) -> String {
         if object.properties.is_empty() && object.index.is_none() {
             return "{}".into();
         }
@@ -137,13 +157,13 @@ impl Pretty {
             out.push_str(&format!(
                 "{indent}{}: {};\n",
                 property_key(property),
-                Self::render(&property.ty, level + 1)
+                self.ty(&property.ty, level + 1)
             ));
         }
         if let Some(index) = &object.index {
             out.push_str(&format!(
                 "{indent}[key: string]: {};\n",
-                Self::render(index, level + 1)
+                self.ty(index, level + 1)
             ));
         }
         out.push_str(&INDENT.repeat(level));
@@ -193,6 +213,9 @@ pub(crate) struct Compact<'a> {
     depth_limit: usize,
     /// Declared names; any other named type must be expanded, whatever the depth.
     is_declared: &'a dyn Fn(&str) -> bool,
+    /// Expand only a tool's whole input or output; named parts stay names, declared once
+    /// beside the signatures.
+    roots_only: bool,
     expanding: Vec<String>,
 }
 
@@ -203,6 +226,7 @@ impl<'a> Compact<'a> {
             expand: None,
             depth_limit: usize::MAX,
             is_declared: &|_| true,
+            roots_only: false,
             expanding: Vec::new(),
         }
     }
@@ -227,7 +251,21 @@ impl<'a> Compact<'a> {
             expand: Some((registry, namespace)),
             depth_limit,
             is_declared,
+            roots_only: false,
             expanding: Vec::new(),
+        }
+    }
+
+    /// A search answer's one-line style: the tool's input and output written out, every
+    /// other named type kept as `namespace.Name`.
+    pub fn roots(
+        registry: &'a NamedTypes,
+        namespace: &'a str,
+        is_declared: &'a dyn Fn(&str) -> bool,
+    ) -> Self {
+        Compact {
+            roots_only: true,
+            ..Self::signature(registry, namespace, usize::MAX, is_declared)
         }
     }
 
@@ -321,8 +359,9 @@ impl<'a> Compact<'a> {
             return name.to_owned();
         };
         let declared = (self.is_declared)(name);
-        let keep_name =
-            declared && (depth >= self.depth_limit || self.expanding.iter().any(|n| n == name));
+        let part = self.roots_only && registry.get(name).is_some_and(|named| !named.is_root);
+        let keep_name = declared
+            && (part || depth >= self.depth_limit || self.expanding.iter().any(|n| n == name));
         match registry.get(name) {
             Some(named) if !keep_name => {
                 // An undeclared type has no name to fall back on: show at least its top
@@ -359,6 +398,10 @@ impl<'a> Compact<'a> {
         if self.expanding.iter().any(|n| n == name) {
             return None;
         }
-        registry.get(name).map(|named| &named.ty)
+        let named = registry.get(name)?;
+        if self.roots_only && !named.is_root && (self.is_declared)(name) {
+            return None;
+        }
+        Some(&named.ty)
     }
 }

@@ -1,7 +1,7 @@
 /**
  * Schemas that exercise every conversion rule.
  * @server edge-cases
- * @remarks Tools typed Promise<unknown> resolve to their structured content, or their text parsed as JSON when it is JSON, else the text or an array of content blocks.
+ * @remarks Tools typed Promise<JsonValue> declare no result type: they resolve to their structured content, else their one text block (parsed when the whole text is valid JSON, whatever the value, else the text as a string), else an array of their content blocks.
  */
 declare namespace edge_cases {
   interface Tools {
@@ -10,18 +10,18 @@ declare namespace edge_cases {
     /** Recursive definitions. */
     tree(args: TreeInput): Promise<Node2>;
     /** OpenAPI 3.0 components. @mcp openapi-style */
-    openapi_style(args: { pet: Pet; owner?: Owner }): Promise<unknown>;
+    openapi_style(args: { pet: Pet; owner?: Owner }): Promise<JsonValue>;
     /** A reserved word as a tool name. @mcp delete */
-    delete_(args: { id: string }): Promise<unknown>;
+    delete_(args: { id: string }): Promise<JsonValue>;
     /** @mcp 2fa */
-    _2fa(args?: { [key: string]: unknown }): Promise<unknown>;
+    _2fa(args?: { [key: string]: unknown }): Promise<JsonValue>;
     /** @mcp get.sum */
-    get_sum_3(args?: {}): Promise<unknown>;
+    get_sum_3(args?: {}): Promise<JsonValue>;
     /** @mcp get-sum */
-    get_sum_2(args?: {}): Promise<unknown>;
-    get_sum(args?: {}): Promise<unknown>;
+    get_sum_2(args?: {}): Promise<JsonValue>;
+    get_sum(args?: {}): Promise<JsonValue>;
     /** @mcp no-schema-type */
-    no_schema_type(args?: unknown): Promise<unknown>;
+    no_schema_type(args?: unknown): Promise<JsonValue>;
     /** A tool whose type names would shadow globals. */
     Promise(args?: { tools?: Tools2 }): Promise<{ p?: string }>;
   }

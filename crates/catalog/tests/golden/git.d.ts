@@ -1,32 +1,32 @@
 /**
- * @remarks Tools typed Promise<unknown> resolve to their structured content, or their text parsed as JSON when it is JSON, else the text or an array of content blocks.
+ * @remarks Tools typed Promise<JsonValue> declare no result type: they resolve to their structured content, else their one text block (parsed when the whole text is valid JSON, whatever the value, else the text as a string), else an array of their content blocks.
  */
 declare namespace git {
   interface Tools {
     /** Shows the working tree status */
-    git_status(args: { repo_path: string }): Promise<unknown>;
+    git_status(args: { repo_path: string }): Promise<JsonValue>;
     /** Shows changes in the working directory that are not yet staged */
-    git_diff_unstaged(args: GitDiffUnstagedInput): Promise<unknown>;
+    git_diff_unstaged(args: GitDiffUnstagedInput): Promise<JsonValue>;
     /** Shows changes that are staged for commit */
-    git_diff_staged(args: GitDiffStagedInput): Promise<unknown>;
+    git_diff_staged(args: GitDiffStagedInput): Promise<JsonValue>;
     /** Shows differences between branches or commits */
-    git_diff(args: GitDiffInput): Promise<unknown>;
+    git_diff(args: GitDiffInput): Promise<JsonValue>;
     /** Records changes to the repository */
-    git_commit(args: { repo_path: string; message: string }): Promise<unknown>;
+    git_commit(args: { repo_path: string; message: string }): Promise<JsonValue>;
     /** Adds file contents to the staging area */
-    git_add(args: GitAddInput): Promise<unknown>;
+    git_add(args: GitAddInput): Promise<JsonValue>;
     /** Unstages all staged changes */
-    git_reset(args: { repo_path: string }): Promise<unknown>;
+    git_reset(args: { repo_path: string }): Promise<JsonValue>;
     /** Shows the commit logs */
-    git_log(args: GitLogInput): Promise<unknown>;
+    git_log(args: GitLogInput): Promise<JsonValue>;
     /** Creates a new branch from an optional base branch */
-    git_create_branch(args: GitCreateBranchInput): Promise<unknown>;
+    git_create_branch(args: GitCreateBranchInput): Promise<JsonValue>;
     /** Switches branches */
-    git_checkout(args: { repo_path: string; branch_name: string }): Promise<unknown>;
+    git_checkout(args: { repo_path: string; branch_name: string }): Promise<JsonValue>;
     /** Shows the contents of a commit, or of a file or directory given as <revision>:<path> */
-    git_show(args: { repo_path: string; revision: string }): Promise<unknown>;
+    git_show(args: { repo_path: string; revision: string }): Promise<JsonValue>;
     /** List Git branches */
-    git_branch(args: GitBranchInput): Promise<unknown>;
+    git_branch(args: GitBranchInput): Promise<JsonValue>;
   }
   interface GitDiffUnstagedInput {
     repo_path: string;

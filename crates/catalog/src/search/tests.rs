@@ -1,0 +1,190 @@
+use serde_json::json;
+
+use super::*;
+use crate::ToolSpec;
+
+fn tool(name: &str, description: &str, parameters: &[&str]) -> ToolSpec {
+    let properties: serde_json::Map<String, Value> = parameters
+        .iter()
+        .map(|p| (p.to_string(), json!({ "type": "string" })))
+        .collect();
+    let mut spec = ToolSpec::new(name, json!({ "type": "object", "properties": properties }));
+    spec.description = Some(description.to_string());
+    spec
+}
+
+/// Three common servers' tools, as they describe themselves.
+fn index() -> SearchIndex {
+    let git = [
+        tool(
+            "git_status",
+            "Shows the working tree status",
+            &["repo_path"],
+        ),
+        tool(
+            "git_diff_unstaged",
+            "Shows changes in the working directory that are not yet staged",
+            &["repo_path"],
+        ),
+        tool(
+            "git_commit",
+            "Records changes to the repository",
+            &["repo_path", "message"],
+        ),
+        tool(
+            "git_add",
+            "Adds file contents to the staging area",
+            &["repo_path", "files"],
+        ),
+        tool("git_reset", "Unstages all staged changes", &["repo_path"]),
+        tool(
+            "git_log",
+            "Shows the commit logs",
+            &["repo_path", "max_count"],
+        ),
+        tool(
+            "git_create_branch",
+            "Creates a new branch from an optional base branch",
+            &["repo_path", "branch_name"],
+        ),
+        tool(
+            "git_show",
+            "Shows the contents of a commit",
+            &["repo_path", "revision"],
+        ),
+    ];
+    let memory = [
+        tool(
+            "create_entities",
+            "Create multiple new entities in the knowledge graph",
+            &["entities"],
+        ),
+        tool(
+            "add_observations",
+            "Add new observations to existing entities in the knowledge graph",
+            &["observations"],
+        ),
+        tool(
+            "delete_entities",
+            "Delete multiple entities and their associated relations from the knowledge graph",
+            &["entityNames"],
+        ),
+        tool("read_graph", "Read the entire knowledge graph", &[]),
+        tool(
+            "search_nodes",
+            "Search for nodes in the knowledge graph based on a query",
+            &["query"],
+        ),
+    ];
+    let files = [
+        tool(
+            "read_file",
+            "Read the complete contents of a file from the file system.",
+            &["path"],
+        ),
+        tool(
+            "write_file",
+            "Create a new file or completely overwrite an existing file with new content.",
+            &["path", "content"],
+        ),
+        tool(
+            "list_directory",
+            "Get a detailed listing of all files and directories in a specified path.",
+            &["path"],
+        ),
+        tool(
+            "search_files",
+            "Recursively search for files and directories matching a pattern.",
+            &["path", "pattern"],
+        ),
+        tool(
+            "get_file_info",
+            "Retrieve detailed metadata about a file or directory.",
+            &["path"],
+        ),
+    ];
+    let mut docs = Vec::new();
+    for (namespace, tools) in [
+        ("git", &git[..]),
+        ("memory", &memory[..]),
+        ("filesystem", &files[..]),
+    ] {
+        for spec in tools {
+            docs.push(SearchDoc::new(namespace, namespace, None, &spec.name, spec));
+        }
+    }
+    SearchIndex::new(docs)
+}
+
+fn top(index: &SearchIndex, query: &str, n: usize) -> Vec<String> {
+    index
+        .search(query, n, None)
+        .hits
+        .iter()
+        .map(|&(doc, _)| format!("{}.{}", index.doc(doc).namespace, index.doc(doc).ident))
+        .collect()
+}
+
+#[test]
+fn a_task_in_its_own_words_finds_the_tool() {
+    let index = index();
+    assert_eq!(top(&index, "commit history", 1), ["git.git_log"]);
+    let who = top(&index, "who changed the code recently", 2);
+    assert!(who.contains(&"git.git_log".to_string()), "{who:?}");
+    let remember = top(&index, "remember that Alice likes tea", 2);
+    assert!(
+        remember
+            .iter()
+            .any(|t| t == "memory.create_entities" || t == "memory.add_observations"),
+        "{remember:?}"
+    );
+    assert_eq!(
+        top(&index, "fetch the contents of a file", 1),
+        ["filesystem.read_file"]
+    );
+}
+
+#[test]
+fn a_named_namespace_is_preferred() {
+    let index = index();
+    assert_eq!(top(&index, "search in memory", 1), ["memory.search_nodes"]);
+    assert_eq!(
+        top(&index, "search in filesystem", 1),
+        ["filesystem.search_files"]
+    );
+}
+
+#[test]
+fn generic_verbs_do_not_outrank_the_nouns() {
+    let index = index();
+    // "get" is in get_file_info's name; the task is about commits.
+    assert_eq!(top(&index, "get commit contents", 1), ["git.git_show"]);
+}
+
+#[test]
+fn the_exact_name_wins_and_a_near_miss_is_found() {
+    let index = index();
+    assert_eq!(top(&index, "git_reset", 1), ["git.git_reset"]);
+    assert_eq!(
+        top(&index, "tools.memory.read_graph", 1),
+        ["memory.read_graph"]
+    );
+    assert_eq!(top(&index, "readGraph", 1), ["memory.read_graph"]);
+}
+
+#[test]
+fn a_query_matching_little_is_weak() {
+    let index = index();
+    assert!(index.search("book a flight to Lisbon", 5, None).weak);
+    assert!(!index.search("commit history", 5, None).weak);
+}
+
+#[test]
+fn a_search_can_stay_inside_one_namespace() {
+    let index = index();
+    let hits = index.search("read", 10, Some("memory")).hits;
+    assert!(!hits.is_empty());
+    assert!(hits
+        .iter()
+        .all(|&(doc, _)| index.doc(doc).namespace == "memory"));
+}

@@ -1,0 +1,136 @@
+//! Text → the terms search compares: identifiers split at case and separator boundaries,
+//! lower-cased, stop words dropped, each word stemmed (Snowball English), so that
+//! `listCommits`, "list the commits" and "commit list" meet on `list` and `commit`.
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// Words that say nothing about which tool a task needs. Deliberately short: "all", "new",
+/// "who" and "not" carry meaning in tasks and stay.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "an", "and", "any", "are", "as", "at", "be", "by", "can", "could", "do", "does",
+    "for", "from", "give", "has", "have", "how", "i", "in", "into", "is", "it", "its", "let", "me",
+    "my", "of", "on", "or", "our", "please", "should", "so", "some", "that", "the", "their",
+    "them", "there", "these", "they", "this", "those", "to", "us", "using", "via", "want", "was",
+    "we", "were", "what", "when", "where", "which", "will", "with", "would", "you", "your",
+];
+
+/// Splits, lower-cases, drops stop words and stems. Reused across calls: building a
+/// stemmer is cheap but not free.
+pub(crate) struct Analyzer {
+    stemmer: Stemmer,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Analyzer {
+            stemmer: Stemmer::create(Algorithm::English),
+        }
+    }
+}
+
+impl Analyzer {
+    /// The stemmed terms of `text`, in order, stop words left out.
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_word(text, |word| {
+            if let Some(term) = self.term(word) {
+                out.push(term);
+            }
+        });
+        out
+    }
+
+    /// One lower-case word's term, or `None` for a stop word.
+    pub fn term(&self, word: &str) -> Option<String> {
+        if word.is_empty() || STOP_WORDS.binary_search(&word).is_ok() {
+            return None;
+        }
+        Some(self.stemmer.stem(word).into_owned())
+    }
+}
+
+/// Calls `each` with every lower-case word of `text`: runs of letters and digits, split
+/// again where an identifier changes case (`batchGet` → `batch`, `get`; `HTTPServer` →
+/// `http`, `server`) or from letters to digits.
+pub(crate) fn for_each_word(text: &str, mut each: impl FnMut(&str)) {
+    let mut word = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            flush(&mut word, &mut each);
+            continue;
+        }
+        if let Some(&previous) = i.checked_sub(1).and_then(|p| chars.get(p)) {
+            let next = chars.get(i + 1).copied();
+            let boundary = (c.is_uppercase()
+                && (previous.is_lowercase() || previous.is_ascii_digit()))
+                || (c.is_uppercase()
+                    && previous.is_uppercase()
+                    && next.is_some_and(char::is_lowercase))
+                || (c.is_ascii_digit() && previous.is_alphabetic())
+                || (c.is_alphabetic() && previous.is_ascii_digit());
+            if boundary {
+                flush(&mut word, &mut each);
+            }
+        }
+        word.extend(c.to_lowercase());
+    }
+    flush(&mut word, &mut each);
+}
+
+fn flush(word: &mut String, each: &mut impl FnMut(&str)) {
+    if !word.is_empty() {
+        each(word);
+        word.clear();
+    }
+}
+
+/// The lower-case words of `text` joined by spaces (`get_sum` → `get sum`).
+pub(crate) fn spaced_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for_each_word(text, |word| {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_word(text, |w| out.push(w.to_string()));
+        out
+    }
+
+    #[test]
+    fn identifiers_split_at_case_separators_and_digits() {
+        assert_eq!(words("batchGet"), ["batch", "get"]);
+        assert_eq!(words("create_entities"), ["create", "entities"]);
+        assert_eq!(words("get-sum"), ["get", "sum"]);
+        assert_eq!(
+            words("HTTPServer v2Api"),
+            ["http", "server", "v", "2", "api"]
+        );
+        assert_eq!(
+            words("ms365.list-mail_Messages"),
+            ["ms", "365", "list", "mail", "messages"]
+        );
+    }
+
+    #[test]
+    fn the_stop_word_list_is_sorted_for_binary_search() {
+        assert!(STOP_WORDS.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
+    fn terms_are_stemmed_without_stop_words() {
+        let analyzer = Analyzer::default();
+        assert_eq!(analyzer.terms("Show the commits"), ["show", "commit"]);
+        assert_eq!(analyzer.terms("changed changes"), ["chang", "chang"]);
+    }
+}
