@@ -105,7 +105,8 @@ fn limit_flags_win_over_the_config_which_wins_over_the_defaults() {
     session.initialize();
     let description = session.execute_description();
     assert!(
-        description.contains("1.5 s of CPU, 20 s in all, 256 MiB of memory, 2 tool calls"),
+        description.contains("1.5 s CPU, 20 s wall, 256 MiB heap,")
+            && description.contains(" 2 tool calls."),
         "{description}"
     );
 }
@@ -115,7 +116,7 @@ fn the_default_wall_limit_is_below_common_client_timeouts() {
     let mut session = StdioSession::start(&["--in-process"], &[]);
     session.initialize();
     let description = session.execute_description();
-    assert!(description.contains("50 s in all"), "{description}");
+    assert!(description.contains("50 s wall"), "{description}");
 }
 
 #[test]

@@ -13,67 +13,59 @@ use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::json;
 
 /// Namespaces named in the `execute` description; beyond, a count and a pointer to `search`.
-pub(crate) const LISTED_NAMESPACES: usize = 12;
+pub(crate) const LISTED_NAMESPACES: usize = 6;
 /// Characters of a namespace's description kept in that list.
-pub(crate) const NAMESPACE_LINE_CHARS: usize = 80;
+pub(crate) const NAMESPACE_LINE_CHARS: usize = 50;
 
 pub const DEFAULT_SEARCH_LIMIT: usize = 10;
 pub const MAX_SEARCH_LIMIT: usize = 50;
 
 const SEARCH_DESCRIPTION: &str = "\
-Find the functions you can call inside `execute`. Returns TypeScript signatures with one-line \
-docs, grouped by namespace, best matches first. Query with words from the task (\"list orders \
-since date\", \"create issue\"); an empty query lists the namespaces. Full declarations: \
-resources codemode://types/<namespace>.d.ts.";
+Find functions for `execute`: TypeScript signatures, best first, with the types they use. \
+Query with words from the task; \"\" lists the namespaces. `namespace` keeps to one (no \
+query: all its tools, by `page`); `describe: \"ns.tool\"` gives one tool in full.";
 
 const EXECUTE_INTRO: &str = "\
-Run TypeScript in a sandbox where each tool is an async function \
-`await tools.<namespace>.<name>(args)`: one object in, the tool's result as parsed JSON out (a \
-failed call throws an Error whose `kind` is tool_error, invalid_arguments, timeout or \
-unavailable). Do the whole task in one script: loop, filter, join and aggregate in code \
-and `return` only what is needed; intermediate data stays out of the conversation. You get \
-back the value as JSON, console output and the calls made. Find functions with the search \
-tool, or in code with `await tools.$search(\"words\")` ([{path, signature, description}]). \
-No fetch, files or imports: only JavaScript, `tools` and `console`.";
+Run TypeScript in a fresh sandbox; nothing persists between runs. Tools are async functions \
+`await tools.<namespace>.<name>(args)`. Do the whole task in one script and \
+`return` only what is needed. A tool resolves to its structured content, else its text: parsed \
+if the whole text is JSON (any value), else a string. A failed call throws an Error with .tool, \
+.kind (invalid_arguments, tool_error, timeout, unavailable, transport, limit) and .message. \
+Types are not checked before running. You get the value as JSON, console output and the calls; \
+an uncaught error gives its line. Find functions with search, or in code with \
+`tools.$search(\"words\")` and `tools.$describe(\"ns.tool\")`. No fetch, files, imports or env.";
 
 const EXECUTE_EXAMPLE: &str = "\
-Example (names are illustrative):
+Example (illustrative names):
 ```ts
 const orders = await tools.shop.listOrders({ since: \"2026-01-01\" });
-const big = orders.filter((o) => o.total > 100);
-const people = await Promise.all(big.map((o) => tools.shop.getCustomer({ id: o.customerId })));
-return big.map((o, i) => ({ id: o.id, total: o.total, name: people[i].name }));
+return orders.filter((o) => o.total > 100).map((o) => o.id);
 ```";
 
 pub(crate) fn search_tool() -> Tool {
     let schema = json!({
         "type": "object",
         "properties": {
-            "query": {
-                "type": "string",
-                "description": "Words describing what the code needs to do; empty lists the namespaces."
-            },
+            "query": { "type": "string" },
             "limit": {
                 "type": "integer",
                 "minimum": 1,
                 "maximum": MAX_SEARCH_LIMIT,
-                "description": format!("Most functions to return (default {DEFAULT_SEARCH_LIMIT}).")
-            }
+                "description": format!("default {DEFAULT_SEARCH_LIMIT}")
+            },
+            "namespace": { "type": "string" },
+            "page": { "type": "integer", "minimum": 1 },
+            "describe": { "type": "string" }
         },
-        "required": ["query"]
+        "required": []
     });
     Tool::new(
         crate::SEARCH_TOOL,
         SEARCH_DESCRIPTION,
         Arc::new(as_object(schema)),
     )
-    .with_annotations(
-        ToolAnnotations::new()
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+    .with_raw_output_schema(Arc::new(as_object(search_output_schema())))
+    .with_annotations(ToolAnnotations::new().read_only(true))
 }
 
 pub(crate) fn execute_tool(catalog: &Catalog, limits: &Limits) -> Tool {
@@ -99,19 +91,46 @@ pub(crate) fn execute_tool(catalog: &Catalog, limits: &Limits) -> Tool {
         description,
         Arc::new(as_object(schema)),
     )
-    .with_annotations(ToolAnnotations::new().read_only(false).open_world(true))
+    .with_raw_output_schema(Arc::new(as_object(execute_output_schema())))
+    .with_annotations(ToolAnnotations::new().open_world(true))
 }
 
 /// The limits in force, as the agent should plan for them.
 pub(crate) fn limits_sentence(limits: &Limits) -> String {
     format!(
-        "Limits per call: {} of CPU, {} in all, {} of memory, {} tool calls, {} of returned JSON.",
+        "Limits per execute: {} CPU, {} wall, {} heap, {} result, {} logs, {} tool calls.",
         duration_text(limits.cpu_time),
         duration_text(limits.wall_time),
         size_text(limits.memory_bytes as u64),
-        limits.max_tool_calls,
         size_text(limits.max_result_bytes as u64),
+        size_text(limits.max_log_bytes as u64),
+        limits.max_tool_calls,
     )
+}
+
+/// `search`'s `structuredContent`: ranked results, or one tool's description. Loose on
+/// purpose: clients validate against it, and both answers must pass.
+fn search_output_schema() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "namespaces": { "type": "array" },
+            "declaration": { "type": "string" }
+        }
+    })
+}
+
+/// `execute`'s `structuredContent`, on success and on failure alike.
+fn execute_output_schema() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "result": {},
+            "error": { "type": "object" },
+            "logs": { "type": "array" },
+            "calls": { "type": "array" }
+        }
+    })
 }
 
 /// `50 s`, `500 ms`, `1.5 s`.
@@ -155,10 +174,7 @@ pub(crate) fn namespace_list(all: &[NamespaceSummary], tool_count: usize) -> Str
     let mut out = if namespaces.is_empty() {
         "No tools are available right now.".to_string()
     } else {
-        format!(
-            "Namespaces under `tools` ({} with {tool_count} tools; tool count in brackets):",
-            namespaces.len()
-        )
+        format!("Namespaces ({} with {tool_count} tools):", namespaces.len())
     };
     out.push_str(&ready_lines(&namespaces));
     if !not_ready.is_empty() {
@@ -186,7 +202,13 @@ fn ready_lines(namespaces: &[&NamespaceSummary]) -> String {
         out.push_str(&format!("\n- {} ({})", ns.ident, ns.tool_count));
         if let Some(line) = ns.description.as_deref().and_then(first_line) {
             out.push_str(": ");
-            out.push_str(&clip(line, NAMESPACE_LINE_CHARS));
+            // Bytes bound tokens better than characters do (CJK text is a token per
+            // character or so): the list must cost the same whatever the script.
+            let line = clip(line, NAMESPACE_LINE_CHARS);
+            out.push_str(&codemode_sandbox::clip_bytes(
+                &line,
+                NAMESPACE_LINE_CHARS + 10,
+            ));
         }
     }
     if namespaces.len() > LISTED_NAMESPACES {
@@ -256,6 +278,7 @@ mod tests {
             .lines()
             .all(|l| l.chars().count() < NAMESPACE_LINE_CHARS + 40));
         assert_eq!(many.lines().count(), LISTED_NAMESPACES + 2);
-        assert!(many.contains("and 4988 more"), "{many}");
+        let more = format!("and {} more", 5_000 - LISTED_NAMESPACES);
+        assert!(many.contains(&more), "{many}");
     }
 }

@@ -1,7 +1,7 @@
 //! The `search` tool: the catalogue's ranking, rendered as TypeScript signatures for the
 //! model (text) and as data for programs (`structuredContent`).
 
-use codemode_catalog::{Catalog, MAX_QUERY_BYTES};
+use codemode_catalog::{Catalog, SearchQuery, MAX_QUERY_BYTES};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::Value;
 
@@ -12,20 +12,32 @@ use crate::describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
 pub(crate) struct SearchArgs {
     pub query: String,
     pub limit: usize,
+    pub namespace: Option<String>,
+    pub page: usize,
+    /// `ns.tool`: answer with that tool's full declaration instead.
+    pub describe: Option<String>,
 }
 
 impl SearchArgs {
-    /// Reads `{ query, limit? }`. A missing query is an error the agent can fix; a limit out
+    /// Reads `{ query, limit?, namespace?, page?, describe? }`. A missing query is an error
+    /// the agent can fix (unless `namespace` or `describe` says what to show); a limit out
     /// of range is clamped rather than refused.
     pub fn parse(arguments: Option<&JsonObject>) -> Result<SearchArgs, String> {
         let arguments =
             arguments.ok_or("search needs arguments: { query: string, limit?: number }")?;
-        let query = match arguments.get("query") {
-            Some(Value::String(query)) => query.clone(),
-            Some(Value::Null) | None => {
+        let text = |name: &str| match arguments.get(name) {
+            Some(Value::String(text)) => Ok(Some(text.trim().to_string())),
+            Some(Value::Null) | None => Ok(None),
+            Some(other) => Err(format!("`{name}` must be a string, not {other}")),
+        };
+        let namespace = text("namespace")?.filter(|ns| !ns.is_empty());
+        let describe = text("describe")?.filter(|path| !path.is_empty());
+        let query = match text("query")? {
+            Some(query) => query,
+            None if namespace.is_some() || describe.is_some() => String::new(),
+            None => {
                 return Err("search needs `query` (a string; empty lists the namespaces)".into())
             }
-            Some(other) => return Err(format!("`query` must be a string, not {other}")),
         };
         if query.len() > MAX_QUERY_BYTES {
             return Err(format!(
@@ -45,12 +57,39 @@ impl SearchArgs {
                 .unwrap_or(DEFAULT_SEARCH_LIMIT),
             Some(other) => return Err(format!("`limit` must be a number, not {other}")),
         };
-        Ok(SearchArgs { query, limit })
+        let page = match arguments.get("page") {
+            None | Some(Value::Null) => 1,
+            Some(Value::Number(n)) => n.as_f64().map_or(1, |f| f.clamp(1.0, 1e9) as usize),
+            Some(other) => return Err(format!("`page` must be a number, not {other}")),
+        };
+        Ok(SearchArgs {
+            query,
+            limit,
+            namespace,
+            page,
+            describe,
+        })
     }
 }
 
 pub(crate) fn search_result(catalog: &Catalog, args: &SearchArgs) -> CallToolResult {
-    let results = catalog.search(&args.query, args.limit);
+    if let Some(path) = &args.describe {
+        return match catalog.describe(path) {
+            Ok(description) => {
+                let mut result =
+                    CallToolResult::success(vec![ContentBlock::text(&description.declaration)]);
+                result.structured_content = serde_json::to_value(&description).ok();
+                result
+            }
+            Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
+        };
+    }
+    let results = catalog.find(&SearchQuery {
+        query: args.query.clone(),
+        limit: args.limit,
+        namespace: args.namespace.clone(),
+        page: args.page,
+    });
     let text = catalog.render_search(&results);
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     // `SearchResults` is plain data (strings and numbers); serializing it cannot fail.
