@@ -25,3 +25,6 @@ if [ ! -x "$deps/venv/bin/python" ] \
   "$deps/venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins/requirements.txt"
   cp "$pins/requirements.txt" "$deps/venv/requirements.txt"
 fi
+
+# The search-quality suite's real third-party servers (tests/search_quality.rs).
+"$root/scripts/install-search-servers.sh" "$deps/search-servers"
