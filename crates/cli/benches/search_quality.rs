@@ -79,7 +79,10 @@ impl Gateway {
             dir.display()
         );
         let config = repo_root().join("scripts/search-servers/servers.json");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        // `CODEMODE_BIN` runs the suite against another build, for before/after tables.
+        let binary = std::env::var("CODEMODE_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_codemode").to_string());
+        let mut child = Command::new(binary)
             .args(["serve", "--config"])
             .arg(&config)
             .env("SEARCH_SERVERS_DIR", &dir)

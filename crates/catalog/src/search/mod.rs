@@ -72,7 +72,7 @@ impl Field {
             Field::Title => 2.0,
             Field::Summary => SUMMARY_WEIGHT,
             Field::Description => DESCRIPTION_WEIGHT,
-            Field::Parameters => 0.4,
+            Field::Parameters => 0.1,
             Field::Namespace => 0.3,
         }
     }
@@ -127,6 +127,12 @@ fn summary_and_rest(description: &str) -> (&str, &str) {
     (&description[..end], &description[end..])
 }
 
+/// Words that open a question: one without a verb of its own asks to read.
+const QUESTION_WORDS: &[&str] = &[
+    "what", "which", "who", "whom", "whose", "where", "when", "how", "is", "are", "do", "does",
+    "any",
+];
+
 /// BM25's term-frequency saturation.
 const K1: f32 = 1.2;
 /// Longest first sentence taken as the summary.
@@ -140,10 +146,19 @@ const PREFIX_WEIGHT: f32 = 0.5;
 /// A word no tool uses matches the terms this close to it (Jaro-Winkler), for this much.
 const TYPO_SIMILARITY: f64 = 0.88;
 const TYPO_WEIGHT: f32 = 0.5;
+/// A tool whose name has two of the query's words side by side counts this much more.
+const NAME_PAIR_BONUS: f32 = 1.5;
+/// The share of a score that depends on how much of the tool's name the query explains.
+const NAME_PRECISION_WEIGHT: f32 = 0.4;
 /// How much more a tool counts whose name holds the whole query.
 const NAME_COVERAGE_BONUS: f32 = 1.5;
 /// A namespace named in the query multiplies its tools' scores by this.
-const NAMESPACE_PREFERENCE: f32 = 1.8;
+const NAMESPACE_PREFERENCE: f32 = 2.5;
+const BARE_NAMESPACE_PREFERENCE: f32 = 1.5;
+/// Words after which a namespace's name is meant as one ("in git", "on github").
+const NAMESPACE_INTRODUCERS: &[&str] = &[
+    "in", "on", "from", "via", "using", "with", "to", "into", "inside", "through",
+];
 /// Below this share of the query's weight matched by the best tool, the answer is weak.
 const WEAK_COVERAGE: f32 = 0.5;
 
@@ -177,6 +192,12 @@ pub(crate) struct SearchIndex {
     postings: Vec<Vec<Posting>>,
     /// Lower-case `ident`, `original_name` and `namespace.ident` → tools.
     names: HashMap<String, Vec<u32>>,
+    /// Two stems side by side in a tool's name (`merge request`, `knowledge graph`) → tools.
+    name_pairs: HashMap<(String, String), Vec<u32>>,
+    /// Each tool's name terms, its namespace's own words left out (`git_log` → `log`).
+    name_terms: Vec<Vec<u32>>,
+    /// Each tool's identifier and source name, lower-cased, for near misses.
+    lower_names: Vec<(String, String)>,
 }
 
 impl SearchIndex {
@@ -186,6 +207,8 @@ impl SearchIndex {
         let mut namespaces: Vec<(String, Vec<String>)> = Vec::new();
         let mut doc_namespace = Vec::with_capacity(docs.len());
         let mut names: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut name_pairs: HashMap<(String, String), Vec<u32>> = HashMap::new();
+        let mut name_words: Vec<Vec<String>> = Vec::with_capacity(docs.len());
         // Per tool, per field: term → count, and the field's length in terms.
         let mut counted: Vec<[(HashMap<String, u32>, usize); 6]> = Vec::with_capacity(docs.len());
         let mut total_lengths = [0usize; 6];
@@ -214,6 +237,27 @@ impl SearchIndex {
             ] {
                 let entry = names.entry(name).or_default();
                 if !entry.contains(&(index as u32)) {
+                    entry.push(index as u32);
+                }
+            }
+            let name_terms = analyzer.terms(&Field::Name.text(doc));
+            let own: Vec<String> = namespaces[ns]
+                .1
+                .iter()
+                .filter_map(|w| analyzer.term(w))
+                .collect();
+            let mut distinct: Vec<String> = Vec::new();
+            for term in &name_terms {
+                if !own.contains(term) && !distinct.contains(term) {
+                    distinct.push(term.clone());
+                }
+            }
+            name_words.push(distinct);
+            for pair in name_terms.windows(2) {
+                let entry = name_pairs
+                    .entry((pair[0].clone(), pair[1].clone()))
+                    .or_default();
+                if entry.last() != Some(&(index as u32)) {
                     entry.push(index as u32);
                 }
             }
@@ -262,9 +306,40 @@ impl SearchIndex {
                 });
             }
         }
+        // Servers often start every tool's name with their product (`jira_`, `browser_`,
+        // `hubspot-`): such a word says which server, not what the tool does.
+        let mut first_words: HashMap<(u32, String), usize> = HashMap::new();
+        let mut namespace_sizes: HashMap<u32, usize> = HashMap::new();
+        for (index, words) in name_words.iter().enumerate() {
+            *namespace_sizes.entry(doc_namespace[index]).or_default() += 1;
+            if let Some(first) = words.first() {
+                *first_words
+                    .entry((doc_namespace[index], first.clone()))
+                    .or_default() += 1;
+            }
+        }
+        for (index, words) in name_words.iter_mut().enumerate() {
+            let ns = doc_namespace[index];
+            let size = namespace_sizes.get(&ns).copied().unwrap_or(0);
+            let is_family = words.first().is_some_and(|first| {
+                let count = first_words.get(&(ns, first.clone())).copied().unwrap_or(0);
+                size >= 4 && count * 4 >= size && words.len() > 1
+            });
+            if is_family {
+                words.remove(0);
+            }
+        }
+        let name_terms: Vec<Vec<u32>> = name_words
+            .iter()
+            .map(|words| words.iter().filter_map(|w| terms.get(w).copied()).collect())
+            .collect();
         let mut sorted_terms: Vec<(String, u32)> =
             terms.iter().map(|(t, id)| (t.clone(), *id)).collect();
         sorted_terms.sort();
+        let lower_names = docs
+            .iter()
+            .map(|doc| (doc.ident.to_lowercase(), doc.original_name.to_lowercase()))
+            .collect();
         SearchIndex {
             analyzer,
             synonyms,
@@ -274,7 +349,10 @@ impl SearchIndex {
             terms,
             sorted_terms,
             postings,
+            lower_names,
             names,
+            name_pairs,
+            name_terms,
         }
     }
 
@@ -360,8 +438,38 @@ impl SearchIndex {
             |doc: usize| only.is_none_or(|ns| ns == Some(self.doc_namespace[doc] as usize));
 
         let mut words: Vec<String> = Vec::new();
-        for_each_word(query, |w| words.push(w.to_string()));
-        let words = synonyms::replace_phrases(words);
+        for written in query.split_whitespace() {
+            match words::entity_kind(written) {
+                // A file name, URL or ticket key says what kind of thing the task is about;
+                // its own letters ("draft.txt", "PROJ-123") would only match by accident.
+                Some(kind) => words.push(kind.to_string()),
+                None => for_each_word(written, |w| words.push(w.to_string())),
+            }
+        }
+        let mut words = synonyms::replace_phrases(words);
+        // A question with no verb of its own ("what meetings do I have") asks to read.
+        let asks = words
+            .first()
+            .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()));
+        let has_verb = words
+            .iter()
+            .filter_map(|w| self.analyzer.term(w))
+            .any(|stem| self.synonyms.is_generic(&stem));
+        if asks && !has_verb {
+            words.push("list".into());
+            words.push("get".into());
+        }
+        // "work log" is the `worklog` a tool names: adjacent words whose join is a term.
+        let joined: Vec<String> = words
+            .windows(2)
+            .map(|pair| format!("{}{}", pair[0], pair[1]))
+            .filter(|compound| {
+                self.analyzer
+                    .term(compound)
+                    .is_some_and(|stem| self.terms.contains_key(&stem))
+            })
+            .collect();
+        words.extend(joined);
         let written: Vec<&str> = query
             .split(|c: char| c.is_whitespace() || c == ',')
             .map(|w| w.trim_start_matches("tools."))
@@ -369,23 +477,33 @@ impl SearchIndex {
             .collect();
         let whole_words: Vec<String> = written.iter().map(|w| w.to_lowercase()).collect();
 
-        // Words naming a namespace select it rather than score as text.
-        let mut preferred: Vec<usize> = Vec::new();
-        for word in whole_words.iter().chain(words.iter()) {
-            for (ns, (_, names)) in self.namespaces.iter().enumerate() {
-                let ident = names.first().map_or("", String::as_str);
-                let close = word.len() >= 4
-                    && (ident.starts_with(word.as_str()) || word.starts_with(ident))
-                    && ident.len().abs_diff(word.len()) <= 2;
-                let named = ident == word || close || (word.len() >= 3 && names.contains(word));
-                if named && !preferred.contains(&ns) {
-                    preferred.push(ns);
+        // "in git", "on github", "from mongo" name a namespace for sure; a bare word that
+        // happens to be one ("forget everything") only a little.
+        let mut preferred: Vec<(usize, f32)> = Vec::new();
+        let mut previous = "";
+        for word in &whole_words {
+            let introduced = NAMESPACE_INTRODUCERS.contains(&previous);
+            let mut inner = Vec::new();
+            for_each_word(word, |w| inner.push(w.to_string()));
+            for candidate in std::iter::once(word).chain(inner.iter()) {
+                for (ns, (_, names)) in self.namespaces.iter().enumerate() {
+                    if !names_namespace(candidate, names) {
+                        continue;
+                    }
+                    let strength = if introduced {
+                        NAMESPACE_PREFERENCE
+                    } else {
+                        BARE_NAMESPACE_PREFERENCE
+                    };
+                    match preferred.iter_mut().find(|(n, _)| *n == ns) {
+                        Some(entry) => entry.1 = entry.1.max(strength),
+                        None => preferred.push((ns, strength)),
+                    }
                 }
             }
+            previous = word.as_str();
         }
 
-        let debug_target = std::env::var("CODEMODE_SEARCH_DEBUG").ok();
-        let debug = debug_target.as_deref();
         let query_stems: Vec<String> = words.iter().filter_map(|w| self.analyzer.term(w)).collect();
         let mut scores = vec![0f32; self.docs.len()];
         let mut covered = vec![0f32; self.docs.len()];
@@ -393,6 +511,9 @@ impl SearchIndex {
         // Per tool: the share of the query its name says, and for this term, how well.
         let mut named = vec![0f32; self.docs.len()];
         let mut named_for_term = vec![0f32; self.docs.len()];
+        // Every term the query matched, and how strongly.
+        let mut matched: HashMap<u32, f32> = HashMap::new();
+        let mut matched_sorted: Vec<(u32, f32)> = Vec::new();
         let mut touched: Vec<u32> = Vec::new();
         let mut query_weight = 0f32;
         let mut seen_stems: Vec<String> = Vec::new();
@@ -413,6 +534,8 @@ impl SearchIndex {
             // much as the word itself would.
             let word_idf = self.terms.get(&stem).map(|&id| self.idf(id));
             for (term, match_weight) in self.expansions(word, &stem, &query_stems) {
+                let entry = matched.entry(term).or_insert(0.0);
+                *entry = entry.max(match_weight);
                 let idf = match word_idf {
                     Some(word_idf) => self.idf(term).min(word_idf),
                     None => self.idf(term),
@@ -420,15 +543,6 @@ impl SearchIndex {
                 for posting in &self.postings[term as usize] {
                     let doc = posting.doc as usize;
                     let value = weight * match_weight * idf * posting.weight;
-                    if debug.is_some_and(|d| d == self.docs[doc].ident) {
-                        eprintln!(
-                            "  {}: {word} via {} w{weight} m{match_weight} idf{idf:.2} tf{:.2} named{} = {value:.3}",
-                            self.docs[doc].ident,
-                            self.sorted_terms.iter().find(|(_, id)| *id == term).map_or("?", |(t, _)| t.as_str()),
-                            posting.weight,
-                            posting.named
-                        );
-                    }
                     if best_for_term[doc] == 0.0 {
                         touched.push(posting.doc);
                     }
@@ -461,6 +575,35 @@ impl SearchIndex {
                 scores[doc] *= coverage * (1.0 + NAME_COVERAGE_BONUS * naming);
             }
         }
+        matched_sorted.extend(matched.iter().map(|(&term, &weight)| (term, weight)));
+        matched_sorted.sort_by_key(|&(term, _)| term);
+        let matched = matched_sorted;
+        // A name the task explains word for word beats one it explains in part:
+        // `list_pipelines` over `list_pipeline_schedules` for "the pipelines".
+        for (doc, score) in scores.iter_mut().enumerate() {
+            let terms = &self.name_terms[doc];
+            if *score == 0.0 || terms.is_empty() {
+                continue;
+            }
+            let explained: f32 = terms
+                .iter()
+                .map(|t| {
+                    matched
+                        .binary_search_by_key(t, |&(term, _)| term)
+                        .map_or(0.0, |i| matched[i].1)
+                })
+                .sum();
+            let precision = explained / terms.len() as f32;
+            *score *= 1.0 - NAME_PRECISION_WEIGHT + NAME_PRECISION_WEIGHT * precision;
+        }
+        // Two words of the task side by side in a tool's name say more than either alone.
+        for pair in query_stems.windows(2) {
+            if let Some(docs) = self.name_pairs.get(&(pair[0].clone(), pair[1].clone())) {
+                for &doc in docs {
+                    scores[doc as usize] *= NAME_PAIR_BONUS;
+                }
+            }
+        }
         let text_best = scores.iter().cloned().fold(0f32, f32::max);
         if !preferred.is_empty() {
             // Every tool of a named namespace is a candidate, the matching ones first.
@@ -469,9 +612,14 @@ impl SearchIndex {
             } else {
                 1.0
             };
+            let mut strength = vec![0f32; self.namespaces.len()];
+            for &(ns, preference) in &preferred {
+                strength[ns] = preference;
+            }
             for (doc, score) in scores.iter_mut().enumerate() {
-                if preferred.contains(&(self.doc_namespace[doc] as usize)) {
-                    *score = (*score + floor) * NAMESPACE_PREFERENCE;
+                let preference = strength[self.doc_namespace[doc] as usize];
+                if preference > 0.0 {
+                    *score = (*score + floor) * preference;
                 }
             }
         }
@@ -489,11 +637,14 @@ impl SearchIndex {
             .filter(|&(doc, &score)| score > 0.02 && allowed(doc))
             .map(|(doc, &score)| (doc, score))
             .collect();
-        ranked.sort_by(|a, b| {
-            b.1.total_cmp(&a.1)
-                .then_with(|| self.docs[a.0].namespace.cmp(&self.docs[b.0].namespace))
-                .then_with(|| self.docs[a.0].ident.cmp(&self.docs[b.0].ident))
-        });
+        // Ties keep the catalogue's order (namespaces as configured, tools as listed).
+        let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        // Only the best `limit` need an order: select them first, then sort those.
+        if ranked.len() > limit.max(1) {
+            ranked.select_nth_unstable_by(limit.max(1) - 1, order);
+            ranked.truncate(limit.max(1));
+        }
+        ranked.sort_by(order);
         let weak = match ranked.first() {
             None => true,
             Some(&(doc, score)) => {
@@ -538,21 +689,46 @@ impl SearchIndex {
                 }
             }
         }
-        // Fuzzy matching walks every tool: only for a query that is one identifier.
+        // Fuzzy matching walks every tool: only for a query that is one identifier, or one
+        // word nothing else matched.
         let [word] = whole_words else { return };
-        if word.len() < 4 || self.names.contains_key(word) {
+        let unmatched = scores.iter().all(|&score| score == 0.0);
+        if word.len() < 4
+            || self.names.contains_key(word)
+            || !(unmatched || written.first().is_some_and(|w| looks_like_identifier(w)))
+        {
             return;
         }
+        let first = word.chars().next();
         for (index, doc) in self.docs.iter().enumerate() {
-            let ident = doc.ident.to_lowercase();
-            let original = doc.original_name.to_lowercase();
+            if doc.ident.chars().next().map(|c| c.to_ascii_lowercase()) != first
+                && doc
+                    .original_name
+                    .chars()
+                    .next()
+                    .map(|c| c.to_ascii_lowercase())
+                    != first
+            {
+                continue;
+            }
+            let (ident, original) = &self.lower_names[index];
             let similarity =
-                strsim::jaro_winkler(word, &ident).max(strsim::jaro_winkler(word, &original));
+                strsim::jaro_winkler(word, ident).max(strsim::jaro_winkler(word, original));
             if similarity >= 0.88 {
                 scores[index] += (similarity as f32 - 0.88) * 8.0;
             }
         }
     }
+}
+
+/// Whether a query word names the namespace whose identifier and name words are `names`
+/// (the identifier first): exactly, as one of its words, or nearly (`gitlab` → `gitlabx`).
+fn names_namespace(word: &str, names: &[String]) -> bool {
+    let ident = names.first().map_or("", String::as_str);
+    let close = word.len() >= 4
+        && (ident.starts_with(word) || word.starts_with(ident))
+        && ident.len().abs_diff(word.len()) <= 2;
+    ident == word || close || (word.len() >= 3 && names.iter().any(|n| n == word))
 }
 
 /// `git_log`, `get-sum`, `orders.list`, `listIssues`: not a word of prose.

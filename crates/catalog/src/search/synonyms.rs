@@ -11,19 +11,19 @@ use std::collections::{HashMap, HashSet};
 use super::words::Analyzer;
 
 /// A match through a synonym, against the word itself.
-pub(crate) const SYNONYM_WEIGHT: f32 = 0.75;
+pub(crate) const SYNONYM_WEIGHT: f32 = 0.85;
 /// A generic verb's share of a query term's weight.
-pub(crate) const GENERIC_WEIGHT: f32 = 0.45;
+pub(crate) const GENERIC_WEIGHT: f32 = 0.6;
 
 /// What tools do, in the words tasks use for it. Every word here is generic.
 const VERB_GROUPS: &[&[&str]] = &[
     &[
         "get", "fetch", "retrieve", "read", "show", "view", "display", "describe", "inspect",
-        "lookup", "load", "see", "check", "info", "detail",
+        "lookup", "load", "see", "check", "info", "detail", "dump", "print",
     ],
     &["list", "all", "enumerate", "browse", "every"],
     &[
-        "create", "add", "new", "post", "make", "insert", "register", "compose", "open",
+        "create", "add", "new", "post", "make", "insert", "register", "compose", "open", "append",
     ],
     &[
         "update", "edit", "change", "patch", "set", "modify", "alter", "rename", "replace",
@@ -31,11 +31,14 @@ const VERB_GROUPS: &[&[&str]] = &[
     ],
     &[
         "delete", "remove", "drop", "destroy", "erase", "purge", "trash", "discard", "unlink",
+        "forget", "wipe",
     ],
     &[
         "search", "find", "query", "lookup", "locate", "filter", "look", "match",
     ],
-    &["send", "deliver", "notify", "dispatch", "reply", "forward"],
+    &[
+        "send", "deliver", "notify", "dispatch", "reply", "forward", "tell", "ping", "post",
+    ],
     &[
         "run", "execute", "invoke", "launch", "trigger", "start", "perform",
     ],
@@ -43,15 +46,22 @@ const VERB_GROUPS: &[&[&str]] = &[
     &["download", "export", "save", "pull"],
     &["upload", "import", "push", "attach"],
     &["write", "save", "store", "record", "put"],
-    &["move", "transfer", "relocate"],
+    &["move", "transfer", "relocate", "transition"],
+    &["assign", "give", "allocate", "reassign", "delegate"],
+    &["aggregate", "total", "sum", "summarize", "tally", "group"],
     &["copy", "duplicate", "clone"],
     &["close", "resolve", "finish", "complete"],
     &["navigate", "go", "visit", "browse", "open"],
-    &["count", "total", "number", "sum"],
+    &["count", "total", "number", "sum", "add", "plus"],
 ];
 
 /// Things tools act on. Not generic: these are the words that pick the tool.
 const OBJECT_GROUPS: &[&[&str]] = &[
+    &["field", "column", "attribute", "property", "schema"],
+    &["echo", "repeat", "say"],
+    &["balance", "money", "funds", "cash"],
+    &["spreadsheet", "workbook", "excel", "sheet", "worksheet"],
+    &["deal", "opportunity"],
     &["message", "mail", "email", "inbox", "mailbox"],
     &["file", "document", "doc", "attachment"],
     &["issue", "ticket", "bug", "incident"],

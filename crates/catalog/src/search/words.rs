@@ -85,6 +85,65 @@ fn flush(word: &mut String, each: &mut impl FnMut(&str)) {
     }
 }
 
+/// What a written token in a task stands for when it is a value rather than a word:
+/// `https://…` a URL, `notes/todo.txt` a file, `PROJ-123` an issue, `#general` a channel,
+/// `bob@example.com` an email. Identifiers (`git_log`, `orders.list`) are not values.
+pub(crate) fn entity_kind(token: &str) -> Option<&'static str> {
+    let token = token.trim_matches(|c: char| {
+        matches!(
+            c,
+            '\'' | '"' | '`' | '(' | ')' | ',' | '?' | '!' | ':' | ';'
+        )
+    });
+    let token = token.trim_end_matches('.');
+    if token.contains("://") || token.starts_with("www.") {
+        return Some("url");
+    }
+    if token.contains('@') && token.contains('.') {
+        return Some("email");
+    }
+    if let Some(name) = token.strip_prefix('#') {
+        if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+            && !name.chars().all(|c| c.is_ascii_digit())
+        {
+            return Some("channel");
+        }
+        return None;
+    }
+    if let Some((key, number)) = token.split_once('-') {
+        if key.len() >= 2
+            && key.chars().all(|c| c.is_ascii_uppercase())
+            && !number.is_empty()
+            && number.chars().all(|c| c.is_ascii_digit())
+        {
+            return Some("issue");
+        }
+    }
+    let file_name = token.rsplit('/').next().unwrap_or(token);
+    if let Some((stem, extension)) = file_name.rsplit_once('.') {
+        let is_extension = (1..=5).contains(&extension.len())
+            && extension.chars().all(|c| c.is_ascii_alphanumeric())
+            && extension.chars().any(|c| c.is_ascii_lowercase());
+        if is_extension
+            && !stem.is_empty()
+            && FILE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str())
+        {
+            return Some("file");
+        }
+    }
+    None
+}
+
+/// Extensions that make a token a file name (`orders.list` is a tool, `notes.txt` a file).
+const FILE_EXTENSIONS: &[&str] = &[
+    "c", "cfg", "conf", "cpp", "css", "csv", "doc", "docx", "gif", "go", "h", "html", "ini",
+    "java", "jpeg", "jpg", "js", "json", "log", "md", "pdf", "png", "ppt", "pptx", "py", "rs",
+    "sh", "sql", "svg", "toml", "ts", "tsv", "txt", "xls", "xlsx", "xml", "yaml", "yml", "zip",
+];
+
 /// The lower-case words of `text` joined by spaces (`get_sum` → `get sum`).
 pub(crate) fn spaced_words(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 4);
@@ -120,6 +179,20 @@ mod tests {
             words("ms365.list-mail_Messages"),
             ["ms", "365", "list", "mail", "messages"]
         );
+    }
+
+    #[test]
+    fn values_in_a_task_are_read_as_their_kind() {
+        assert_eq!(entity_kind("https://example.com"), Some("url"));
+        assert_eq!(entity_kind("notes/todo.txt"), Some("file"));
+        assert_eq!(entity_kind("'README.md'"), Some("file"));
+        assert_eq!(entity_kind("PROJ-123"), Some("issue"));
+        assert_eq!(entity_kind("#general"), Some("channel"));
+        assert_eq!(entity_kind("#12"), None);
+        assert_eq!(entity_kind("bob@example.com"), Some("email"));
+        assert_eq!(entity_kind("orders.list"), None);
+        assert_eq!(entity_kind("git_log"), None);
+        assert_eq!(entity_kind("meeting."), None);
     }
 
     #[test]
