@@ -159,6 +159,77 @@ fn a_caught_call_error_says_its_kind() {
 }
 
 #[test]
+fn a_caught_call_error_carries_the_tool_and_a_typed_argument_says_what_was_expected() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let snippet = write(
+        dir.path(),
+        "typed.ts",
+        "try { await tools.orders.list({ since: 123 }); } catch (e) {\n\
+           return { tool: e.tool, kind: e.kind, message: e.message };\n\
+         }",
+    );
+    // The built-in demo tools: no config.
+    let (code, stdout, stderr) = codemode(&["run", "--json", snippet.to_str().unwrap()]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let reply: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(reply["result"]["tool"], json!("orders.list"), "{stdout}");
+    assert_eq!(
+        reply["result"]["kind"],
+        json!("invalid_arguments"),
+        "{stdout}"
+    );
+    let message = reply["result"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("/since: expected a string, got the number 123"),
+        "{message}"
+    );
+}
+
+/// A real Python SDK server whose tools answer numbers and booleans as text.
+fn text_numbers_config(dir: &Path) -> PathBuf {
+    let server =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text_numbers_server.py");
+    write(
+        dir,
+        "mcp.json",
+        &json!({ "mcpServers": { "shop": {
+            "command": deps().join("venv/bin/python"),
+            "args": [server]
+        } } })
+        .to_string(),
+    )
+}
+
+#[test]
+fn a_text_that_is_wholly_json_arrives_as_its_value_and_prose_as_text() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let config = text_numbers_config(dir.path());
+    let snippet = write(
+        dir.path(),
+        "values.ts",
+        "const tariff = await tools.shop.tariff({ country: 'FR' });\n\
+         const price = await tools.shop.price({ sku: 'a' });\n\
+         const stock = await tools.shop.in_stock({ sku: 'a' });\n\
+         const note = await tools.shop.note({ sku: 'a' });\n\
+         return { total: price + price * tariff / 100, sum: price + tariff, stock, note };",
+    );
+    let (code, stdout, stderr) = codemode(&[
+        "run",
+        "--json",
+        snippet.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let reply: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(
+        reply["result"],
+        json!({ "total": 111.25, "sum": 111.25, "stock": true, "note": "11.25 is the tariff, not the price" }),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn a_broken_entry_names_the_file_and_field_and_costs_only_itself() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let config = write(

@@ -257,6 +257,29 @@ mod tests {
     }
 
     #[test]
+    fn the_execute_description_teaches_the_first_try() {
+        let catalog = Catalog::new(vec![std::sync::Arc::new(codemode_demo::DemoSource::new())]);
+        let tool = execute_tool(&catalog, &Limits::default());
+        let text = tool.description.as_deref().unwrap_or_default();
+        for needed in [
+            "nothing persists between runs",
+            "parsed if the whole text is JSON (any value)",
+            ".tool, .kind (invalid_arguments, tool_error, timeout, unavailable, transport, limit) and .message",
+            "Types are not checked before running",
+            "CPU,",
+            "wall,",
+            "heap,",
+            "result,",
+            "logs,",
+            "tool calls.",
+        ] {
+            assert!(text.contains(needed), "{needed:?} missing from: {text}");
+        }
+        assert!(tool.output_schema.is_some());
+        assert!(search_tool().output_schema.is_some());
+    }
+
+    #[test]
     fn limits_read_in_units() {
         assert_eq!(size_text(128 * 1024 * 1024), "128 MiB");
         assert_eq!(size_text(1536 * 1024 * 1024), "1.5 GiB");

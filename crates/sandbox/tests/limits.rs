@@ -163,11 +163,20 @@ async fn the_tool_call_limit_ends_the_execution_even_if_caught() {
     };
     let code = r#"
 for (let i = 0; i < 20; i++) {
-  try { await tools.test.echo({ i }); } catch (e) { /* ignored */ }
+  try { await tools.test.echo({ i }); } catch (e) { console.log(e.kind, e.tool); }
 }
 return "finished anyway";
 "#;
     let execution = run_with(code, TestHost::new(), limits).await;
+    // The refused call's error says which limit refused it, and of which tool.
+    assert!(
+        execution
+            .logs
+            .iter()
+            .any(|log| log.message == "limit test.echo"),
+        "{:?}",
+        execution.logs
+    );
     let error = execution.returned().unwrap_err();
     assert_eq!(error.kind, ErrorKind::Limit);
     assert!(
