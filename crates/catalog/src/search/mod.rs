@@ -133,6 +133,11 @@ const QUESTION_WORDS: &[&str] = &[
     "any",
 ];
 
+/// Verbs that read; with a plural noun they ask for a list.
+const READ_VERBS: &[&str] = &[
+    "show", "get", "fetch", "view", "see", "display", "give", "retrieve",
+];
+
 /// BM25's term-frequency saturation.
 const K1: f32 = 1.2;
 /// Longest first sentence taken as the summary.
@@ -459,6 +464,20 @@ impl SearchIndex {
             words.push("list".into());
             words.push("get".into());
         }
+        // "show my clusters", "get the pipelines": reading many things is listing them.
+        let reads = words.iter().any(|w| READ_VERBS.contains(&w.as_str()));
+        let plural = words.iter().any(|w| {
+            w.len() > 3
+                && w.ends_with('s')
+                && !w.ends_with("ss")
+                && self
+                    .analyzer
+                    .term(w)
+                    .is_some_and(|stem| !self.synonyms.is_generic(&stem))
+        });
+        if reads && plural && !words.iter().any(|w| w == "list") {
+            words.push("list".into());
+        }
         // "work log" is the `worklog` a tool names: adjacent words whose join is a term.
         let joined: Vec<String> = words
             .windows(2)
@@ -618,8 +637,12 @@ impl SearchIndex {
             }
             for (doc, score) in scores.iter_mut().enumerate() {
                 let preference = strength[self.doc_namespace[doc] as usize];
-                if preference > 0.0 {
+                if preference >= NAMESPACE_PREFERENCE {
                     *score = (*score + floor) * preference;
+                } else if preference > 0.0 {
+                    // A bare mention lifts what matched; it does not make a candidate of
+                    // every tool there ("forget everything" is no call for `everything`).
+                    *score *= preference;
                 }
             }
         }
