@@ -96,3 +96,49 @@ pub(crate) fn search_result(catalog: &Catalog, args: &SearchArgs) -> CallToolRes
     result.structured_content = serde_json::to_value(&results).ok();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn args(value: Value) -> Result<SearchArgs, String> {
+        match value {
+            Value::Object(map) => SearchArgs::parse(Some(&map)),
+            _ => SearchArgs::parse(None),
+        }
+    }
+
+    #[test]
+    fn a_namespace_or_a_tool_to_describe_needs_no_query() {
+        let listing = args(serde_json::json!({ "namespace": "orders", "page": 2 })).unwrap();
+        assert_eq!((listing.query.as_str(), listing.page), ("", 2));
+        assert_eq!(listing.namespace.as_deref(), Some("orders"));
+        let describe = args(serde_json::json!({ "describe": "orders.get" })).unwrap();
+        assert_eq!(describe.describe.as_deref(), Some("orders.get"));
+        assert!(args(serde_json::json!({})).is_err());
+        assert!(args(serde_json::json!({ "query": "x", "page": "two" })).is_err());
+    }
+
+    #[test]
+    fn describe_answers_the_whole_declaration_or_what_is_close() {
+        let catalog = Catalog::new(vec![Arc::new(codemode_demo::DemoSource::new())]);
+        let found = search_result(
+            &catalog,
+            &args(serde_json::json!({ "describe": "orders.get" })).unwrap(),
+        );
+        assert_ne!(found.is_error, Some(true));
+        let structured = found.structured_content.expect("structured");
+        assert_eq!(structured["path"], "tools.orders.get");
+        assert!(structured["declaration"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tools.orders.get(args: { id: string })"));
+        let missing = search_result(
+            &catalog,
+            &args(serde_json::json!({ "describe": "orders.gt" })).unwrap(),
+        );
+        assert_eq!(missing.is_error, Some(true));
+    }
+}

@@ -57,6 +57,7 @@ const VERB_GROUPS: &[&[&str]] = &[
 
 /// Things tools act on. Not generic: these are the words that pick the tool.
 const OBJECT_GROUPS: &[&[&str]] = &[
+    &["disk", "local", "filesystem"],
     &["field", "column", "attribute", "property", "schema"],
     &["echo", "repeat", "say"],
     &["balance", "money", "funds", "cash"],
@@ -130,6 +131,8 @@ const OBJECT_GROUPS: &[&[&str]] = &[
 /// Phrases a task uses for one verb: the words on the left are read as the one on the right.
 pub(crate) const PHRASES: &[(&[&str], &str)] = &[
     (&["set", "up"], "create"),
+    (&["file", "a"], "create"),
+    (&["file", "an"], "create"),
     (&["look", "up"], "get"),
     (&["look", "for"], "search"),
     (&["get", "rid", "of"], "delete"),
