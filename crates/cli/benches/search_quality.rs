@@ -65,7 +65,8 @@ pub fn phrasings() -> Vec<Phrasing> {
 /// A `codemode serve` over stdio with the suite's servers, spoken to line by line.
 pub struct Gateway {
     child: Child,
-    stdin: ChildStdin,
+    /// `None` once closed.
+    stdin: Option<ChildStdin>,
     lines: Receiver<Value>,
     next_id: u64,
 }
@@ -108,7 +109,7 @@ impl Gateway {
         });
         let mut gateway = Gateway {
             child,
-            stdin,
+            stdin: Some(stdin),
             lines,
             next_id: 1,
         };
@@ -121,8 +122,9 @@ impl Gateway {
     }
 
     fn send(&mut self, message: Value) {
-        writeln!(self.stdin, "{message}").expect("codemode reads stdin");
-        self.stdin.flush().expect("flushed");
+        let stdin = self.stdin.as_mut().expect("stdin is open until drop");
+        writeln!(stdin, "{message}").expect("codemode reads stdin");
+        stdin.flush().expect("flushed");
     }
 
     fn request(&mut self, method: &str, params: Value) -> Value {
@@ -176,7 +178,17 @@ impl Gateway {
 }
 
 impl Drop for Gateway {
+    /// Closes stdin, as a client that leaves does, so that the gateway stops its upstream
+    /// servers; killing it outright would orphan them.
     fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
