@@ -153,6 +153,8 @@ const TYPO_SIMILARITY: f64 = 0.88;
 const TYPO_WEIGHT: f32 = 0.5;
 /// A tool whose name has two of the query's words side by side counts this much more.
 const NAME_PAIR_BONUS: f32 = 1.5;
+/// What a tool whose name's verb disagrees with the task's keeps of its score.
+const VERB_CONFLICT: f32 = 0.75;
 /// The share of a score that depends on how much of the tool's name the query explains.
 const NAME_PRECISION_WEIGHT: f32 = 0.4;
 /// How much more a tool counts whose name holds the whole query.
@@ -203,6 +205,8 @@ pub(crate) struct SearchIndex {
     name_terms: Vec<Vec<u32>>,
     /// Each tool's identifier and source name, lower-cased, for near misses.
     lower_names: Vec<(String, String)>,
+    /// The generic verb each tool's name starts with.
+    name_verbs: Vec<Option<String>>,
 }
 
 impl SearchIndex {
@@ -338,6 +342,11 @@ impl SearchIndex {
             .iter()
             .map(|words| words.iter().filter_map(|w| terms.get(w).copied()).collect())
             .collect();
+        // The verb a tool's name starts with (`create` in `create_repository`), if generic.
+        let name_verbs: Vec<Option<String>> = name_words
+            .iter()
+            .map(|words| words.first().filter(|w| synonyms.is_generic(w)).cloned())
+            .collect();
         let mut sorted_terms: Vec<(String, u32)> =
             terms.iter().map(|(t, id)| (t.clone(), *id)).collect();
         sorted_terms.sort();
@@ -355,6 +364,7 @@ impl SearchIndex {
             sorted_terms,
             postings,
             lower_names,
+            name_verbs,
             names,
             name_pairs,
             name_terms,
@@ -597,6 +607,25 @@ impl SearchIndex {
         matched_sorted.extend(matched.iter().map(|(&term, &weight)| (term, weight)));
         matched_sorted.sort_by_key(|&(term, _)| term);
         let matched = matched_sorted;
+        // A task that says what to do disagrees with a tool that does something else:
+        // "read the README" is no call for `create_repository`.
+        let query_verbs: Vec<&String> = query_stems
+            .iter()
+            .filter(|stem| self.synonyms.is_generic(stem))
+            .collect();
+        if !query_verbs.is_empty() {
+            for (doc, score) in scores.iter_mut().enumerate() {
+                let Some(verb) = &self.name_verbs[doc] else {
+                    continue;
+                };
+                let agrees = query_verbs
+                    .iter()
+                    .any(|q| *q == verb || self.synonyms.of(q).contains(verb));
+                if !agrees {
+                    *score *= VERB_CONFLICT;
+                }
+            }
+        }
         // A name the task explains word for word beats one it explains in part:
         // `list_pipelines` over `list_pipeline_schedules` for "the pipelines".
         for (doc, score) in scores.iter_mut().enumerate() {

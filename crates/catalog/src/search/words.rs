@@ -123,6 +123,9 @@ pub(crate) fn entity_kind(token: &str) -> Option<&'static str> {
         }
     }
     let file_name = token.rsplit('/').next().unwrap_or(token);
+    if WELL_KNOWN_FILES.contains(&file_name) {
+        return Some("file");
+    }
     if let Some((stem, extension)) = file_name.rsplit_once('.') {
         let is_extension = (1..=5).contains(&extension.len())
             && extension.chars().all(|c| c.is_ascii_alphanumeric())
@@ -136,6 +139,20 @@ pub(crate) fn entity_kind(token: &str) -> Option<&'static str> {
     }
     None
 }
+
+/// Files a task names without an extension.
+const WELL_KNOWN_FILES: &[&str] = &[
+    "README",
+    "LICENSE",
+    "CHANGELOG",
+    "CONTRIBUTING",
+    "Makefile",
+    "Dockerfile",
+    "Gemfile",
+    "Procfile",
+    "Jenkinsfile",
+    "Vagrantfile",
+];
 
 /// Extensions that make a token a file name (`orders.list` is a tool, `notes.txt` a file).
 const FILE_EXTENSIONS: &[&str] = &[
@@ -191,6 +208,8 @@ mod tests {
         assert_eq!(entity_kind("#12"), None);
         assert_eq!(entity_kind("bob@example.com"), Some("email"));
         assert_eq!(entity_kind("orders.list"), None);
+        assert_eq!(entity_kind("README"), Some("file"));
+        assert_eq!(entity_kind("readme"), None, "a word, not the file");
         assert_eq!(entity_kind("git_log"), None);
         assert_eq!(entity_kind("meeting."), None);
     }
