@@ -414,13 +414,22 @@ fn ready_namespace_lines(all: &[crate::NamespaceSummary]) -> String {
     out
 }
 
+/// The named types one namespace's shown tools use, declared.
+struct TypesUsed {
+    namespace: usize,
+    names: Vec<String>,
+    declarations: String,
+}
+
 /// One answer being written: tool texts within the budget, then the types they use.
 struct Answer<'a> {
     snapshot: &'a Snapshot,
     budget: usize,
     text: String,
-    /// Per namespace index: the named types used so far.
-    uses: Vec<(usize, Vec<String>)>,
+    /// Per namespace used: its index, the named types used so far and their declarations.
+    uses: Vec<TypesUsed>,
+    /// Total length of those declarations.
+    types_len: usize,
     untyped: bool,
     shortened: usize,
 }
@@ -432,21 +441,10 @@ impl<'a> Answer<'a> {
             budget,
             text: String::new(),
             uses: Vec::new(),
+            types_len: 0,
             untyped: false,
             shortened: 0,
         }
-    }
-
-    fn types_len(&self) -> usize {
-        self.uses
-            .iter()
-            .map(|(ns, names)| {
-                self.snapshot.namespaces[*ns]
-                    .compiled
-                    .type_declarations(names)
-                    .len()
-            })
-            .sum()
     }
 
     /// Adds one tool in the richest form that fits, falling back to shorter ones.
@@ -465,29 +463,30 @@ impl<'a> Answer<'a> {
             if let Some(observed) = observed {
                 text.push_str(&format!("// observed result (not declared): {observed}\n"));
             }
-            let before_types = self.types_len();
-            let position = self.uses.iter().position(|(ns, _)| *ns == ns_index);
-            let mut trial = match position {
-                Some(i) => self.uses[i].1.clone(),
-                None => Vec::new(),
+            let position = self.uses.iter().position(|used| used.namespace == ns_index);
+            let (mut names, old_len) = match position {
+                Some(i) => (self.uses[i].names.clone(), self.uses[i].declarations.len()),
+                None => (Vec::new(), 0),
             };
             for name in &tool_text.uses {
-                if !trial.contains(name) {
-                    trial.push(name.clone());
+                if !names.contains(name) {
+                    names.push(name.clone());
                 }
             }
-            let old_len = position.map_or(0, |i| compiled.type_declarations(&self.uses[i].1).len());
-            let added_types = compiled
-                .type_declarations(&trial)
-                .len()
-                .saturating_sub(old_len);
-            let cost = text.len() + added_types;
-            if self.text.len() + before_types + cost <= self.budget {
+            let declarations = compiled.type_declarations(&names);
+            let types_len = self.types_len - old_len + declarations.len();
+            if self.text.len() + text.len() + types_len <= self.budget {
                 self.untyped |= text.contains(&format!("Promise<{UNTYPED_RESULT}>"));
                 self.text.push_str(&text);
+                self.types_len = types_len;
+                let used = TypesUsed {
+                    namespace: ns_index,
+                    names,
+                    declarations,
+                };
                 match position {
-                    Some(i) => self.uses[i].1 = trial,
-                    None => self.uses.push((ns_index, trial)),
+                    Some(i) => self.uses[i] = used,
+                    None => self.uses.push(used),
                 }
                 return;
             }
@@ -504,14 +503,11 @@ impl<'a> Answer<'a> {
 
     fn finish(self) -> String {
         let mut out = self.text;
-        let mut types = String::new();
-        for (ns, names) in &self.uses {
-            types.push_str(
-                &self.snapshot.namespaces[*ns]
-                    .compiled
-                    .type_declarations(names),
-            );
-        }
+        let types: String = self
+            .uses
+            .iter()
+            .map(|used| used.declarations.as_str())
+            .collect();
         if !types.is_empty() {
             out.push_str("\n// Types the signatures above use:\n");
             out.push_str(&types);

@@ -399,7 +399,6 @@ impl CompiledNamespace {
             "tools.{}.{}({args}: {input}): Promise<{output}>;\n",
             self.ident, tool.ident
         ));
-        uses.dedup();
         Some(ToolText { text, uses })
     }
 
