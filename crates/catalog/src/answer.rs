@@ -21,6 +21,7 @@ use crate::catalog::{
     SearchResults, Snapshot, MAX_QUERY_BYTES, SEARCH_FUNCTION,
 };
 use crate::typescript::{Detail, ToolText, UNTYPED_RESULT, UNTYPED_RESULT_DOC};
+use codemode_policy::{Action, Policy};
 
 /// The root function code calls for one tool's full declaration.
 pub const DESCRIBE_FUNCTION: &str = "$describe";
@@ -128,6 +129,7 @@ impl Catalog {
                     .collect()
             }
         };
+        let policy = self.policy();
         for (ns_index, tool_index, score) in ranked {
             let ns = &snapshot.namespaces[ns_index];
             let tool = &ns.tools[tool_index];
@@ -141,6 +143,10 @@ impl Catalog {
                 signature: signature_of(&line),
                 summary: ns.compiled.summary(&tool.ident),
                 observed: self.observed_shape(&ns.ident, &tool.ident),
+                policy: match crate::catalog::decide(&policy, ns, tool).action {
+                    Action::Allow => None,
+                    action => Some(action.as_str()),
+                },
                 score,
             };
             match results
@@ -186,7 +192,8 @@ impl Catalog {
         let ns = &snapshot.namespaces[ns_index];
         let spec = &ns.tools[tool_index].spec;
         let observed = self.observed_shape(&ns.ident, tool);
-        let mut answer = Answer::new(&snapshot, DESCRIBE_BUDGET_CHARS);
+        let policy = self.policy();
+        let mut answer = Answer::new(&snapshot, &policy, DESCRIBE_BUDGET_CHARS);
         answer.add(ns_index, tool, Detail::Full, observed.as_deref());
         Ok(ToolDescription {
             path: format!("tools.{}.{}", ns.ident, tool),
@@ -252,7 +259,8 @@ impl Catalog {
         let snapshot = self.snapshot();
         let requested = results.page.as_ref().map_or(shown, |p| p.per_page);
         let budget = BASE_BUDGET_CHARS + BUDGET_CHARS_PER_HIT * requested.max(1);
-        let mut answer = Answer::new(&snapshot, budget.saturating_sub(out.len()));
+        let policy = self.policy();
+        let mut answer = Answer::new(&snapshot, &policy, budget.saturating_sub(out.len()));
         // Hits by score, to give the best their documentation whatever their group.
         let mut by_score: Vec<(f32, &str)> = results
             .namespaces
@@ -424,6 +432,8 @@ struct TypesUsed {
 /// One answer being written: tool texts within the budget, then the types they use.
 struct Answer<'a> {
     snapshot: &'a Snapshot,
+    /// Tools it denies or asks about are marked as such.
+    policy: &'a Policy,
     budget: usize,
     text: String,
     /// Per namespace used: its index, the named types used so far and their declarations.
@@ -435,15 +445,38 @@ struct Answer<'a> {
 }
 
 impl<'a> Answer<'a> {
-    fn new(snapshot: &'a Snapshot, budget: usize) -> Self {
+    fn new(snapshot: &'a Snapshot, policy: &'a Policy, budget: usize) -> Self {
         Answer {
             snapshot,
+            policy,
             budget,
             text: String::new(),
             uses: Vec::new(),
             types_len: 0,
             untyped: false,
             shortened: 0,
+        }
+    }
+
+    /// A line saying the policy will refuse this tool, or ask the user first; `None` when
+    /// it allows it.
+    fn policy_note(&self, ns_index: usize, tool: &str) -> Option<String> {
+        if self.policy.is_permissive() {
+            return None;
+        }
+        let ns = &self.snapshot.namespaces[ns_index];
+        let decl = ns.tools.iter().find(|t| t.ident == tool)?;
+        let decision = crate::catalog::decide(self.policy, ns, decl);
+        match decision.action {
+            Action::Allow => None,
+            Action::Deny => Some(format!(
+                "// policy: denied by {}: a call throws an error of kind \"denied\"\n",
+                decision.reason
+            )),
+            Action::Ask => Some(format!(
+                "// policy: asks the user before each call ({})\n",
+                decision.reason
+            )),
         }
     }
 
@@ -460,6 +493,9 @@ impl<'a> Answer<'a> {
                 return;
             };
             let mut text = tool_text.text;
+            if let Some(note) = self.policy_note(ns_index, tool) {
+                text.push_str(&note);
+            }
             if let Some(observed) = observed {
                 text.push_str(&format!("// observed result (not declared): {observed}\n"));
             }

@@ -1,15 +1,17 @@
 //! The catalogue as one live object: tool sources in, names, declarations, search and the
 //! [`ToolHost`] the sandbox calls out.
 //!
-//! [`Catalog::call`] (through [`ToolHost`]) is the single choke point every tool call from a
-//! snippet passes: name resolution, the tracing span, and later per-call policy and audit
-//! hook in there, whatever the source.
+//! [`Catalog::answer_in`] (behind every [`ToolHost`] impl) is the single choke point every
+//! tool call from a snippet passes, whatever the source: name resolution, the policy's
+//! decision, the execution's [`crate::gate::CallGate`] (approval, replay, audit), and the
+//! `tool_call` tracing span with its outcome.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
+use codemode_policy::{Decision, Policy, ToolNames as PolicyNames};
 use codemode_sandbox::{
     AnswerFuture, ToolAnswer, ToolCall, ToolError, ToolErrorKind, ToolFuture, ToolHost, ToolNames,
 };
@@ -19,8 +21,9 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::answer::SearchQuery;
+use crate::gate::{answer_bytes, ungated, Admission, GateCall};
 use crate::naming::{identifier, NameMap};
-use crate::observe::CallContext;
+use crate::observe::{CallContext, Hooks};
 use crate::search::{SearchDoc, SearchIndex};
 use crate::shapes::{Shapes, MAX_OBSERVED_BYTES};
 use crate::tool::ToolSpec;
@@ -181,6 +184,9 @@ pub struct SearchHit {
     /// The shape the tool's result had when it last answered here, when it declares none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed: Option<String>,
+    /// `"deny"` or `"ask"` when the policy will refuse the tool or ask the user first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<&'static str>,
     pub score: f32,
 }
 
@@ -196,6 +202,8 @@ struct Inner {
     generation: watch::Sender<u64>,
     /// What untyped tools returned, for `search` to show.
     shapes: Shapes,
+    /// Which calls go ahead, ask, or are refused.
+    policy: RwLock<Arc<Policy>>,
 }
 
 /// Everything derived from the sources at one moment.
@@ -210,7 +218,7 @@ pub(crate) struct Snapshot {
 
 pub(crate) struct NamespaceEntry {
     pub(crate) ident: String,
-    original: String,
+    pub(crate) original: String,
     pub(crate) description: Option<String>,
     pub(crate) status: NamespaceStatus,
     source: usize,
@@ -235,8 +243,37 @@ impl Catalog {
                 snapshot: RwLock::new(snapshot),
                 generation,
                 shapes: Shapes::default(),
+                policy: RwLock::new(Arc::new(Policy::default())),
             }),
         }
+    }
+
+    /// Sets the policy every call is decided by from now on (the default allows all).
+    pub fn set_policy(&self, policy: Policy) {
+        let policy = Arc::new(policy);
+        match self.inner.policy.write() {
+            Ok(mut guard) => *guard = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+
+    /// The policy calls are decided by now.
+    pub fn policy(&self) -> Arc<Policy> {
+        match self.inner.policy.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// What the policy says about `tools.<namespace>.<tool>` (TypeScript names); `None` for
+    /// a tool the catalogue does not list.
+    pub fn decision(&self, namespace: &str, tool: &str) -> Option<Decision> {
+        let snapshot = self.snapshot();
+        let &(ns_index, tool_index) = snapshot
+            .by_ident
+            .get(&(namespace.to_owned(), tool.to_owned()))?;
+        let ns = &snapshot.namespaces[ns_index];
+        Some(decide(&self.policy(), ns, &ns.tools[tool_index]))
     }
 
     pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
@@ -537,27 +574,42 @@ impl ToolHost for Catalog {
     }
 
     fn call(&self, call: ToolCall) -> ToolFuture {
-        self.call_in(call, &CallContext::default())
-    }
-
-    fn answer(&self, call: ToolCall) -> AnswerFuture {
-        self.answer_in(call, &CallContext::default())
-    }
-}
-
-impl Catalog {
-    /// [`Self::answer_in`] as a value.
-    pub(crate) fn call_in(&self, call: ToolCall, context: &CallContext) -> ToolFuture {
-        let answer = self.answer_in(call, context);
+        let answer = self.answer(call);
         Box::pin(async move { answer.await.and_then(ToolAnswer::into_value) })
     }
 
-    /// The choke point: resolves a snippet's call to its source and runs it there. A call
-    /// into a namespace that is still starting waits for it; one into a namespace that is
-    /// down fails at once with the reason.
-    pub(crate) fn answer_in(&self, call: ToolCall, context: &CallContext) -> AnswerFuture {
+    fn answer(&self, call: ToolCall) -> AnswerFuture {
+        self.answer_in(call, &Hooks::default(), &CallContext::default())
+    }
+}
+
+/// The policy's decision for one listed tool.
+pub(crate) fn decide(policy: &Policy, ns: &NamespaceEntry, tool: &ToolDecl) -> Decision {
+    policy.decide(
+        &PolicyNames {
+            namespace: &ns.ident,
+            tool: &tool.ident,
+            source_namespace: &ns.original,
+            source_tool: &tool.spec.name,
+        },
+        tool.spec.annotations.as_ref(),
+    )
+}
+
+impl Catalog {
+    /// The choke point: resolves a snippet's call to its source, decides it by the policy,
+    /// lets the execution's gate admit it, and runs it there. A call into a namespace that
+    /// is still starting waits for it; one into a namespace that is down fails at once with
+    /// the reason.
+    pub(crate) fn answer_in(
+        &self,
+        call: ToolCall,
+        hooks: &Hooks,
+        context: &CallContext,
+    ) -> AnswerFuture {
         if call.namespace.is_empty() {
-            // The root functions (`$search`, `$describe`) are answered by the catalogue.
+            // The root functions (`$search`, `$describe`) are answered by the catalogue; they
+            // only read it, so no policy applies.
             let catalog = self.clone();
             let internal = Err(ToolError::new(format!(
                 "tools.{} failed inside the gateway",
@@ -572,35 +624,69 @@ impl Catalog {
         let snapshot = self.snapshot();
         let key = (call.namespace.clone(), call.name.clone());
         let Some(&(ns_index, tool_index)) = snapshot.by_ident.get(&key) else {
-            return self.call_unlisted(&snapshot, call, context);
+            return self.call_unlisted(&snapshot, call, hooks, context);
         };
         let ns = &snapshot.namespaces[ns_index];
         let tool = &ns.tools[tool_index];
         let source = self.inner.sources[ns.source].clone();
         let args = default_args(call.args_value(), &tool.spec.input_schema);
+        let path = format!("{}.{}", ns.ident, tool.ident);
+        let decision = decide(&self.policy(), ns, tool);
         let span = tracing::info_span!(
             "tool_call",
+            tool = %path,
             namespace = %ns.ident,
-            tool = %tool.ident,
             source_name = %tool.spec.name,
+            decision = decision.action.as_str(),
+            args_bytes = call.args.len() as u64,
+            outcome = tracing::field::Empty,
+            error.kind = tracing::field::Empty,
+            result_bytes = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
         );
-        let future = source.answer_with(&ns.original, &tool.spec.name, args, context);
+        let gate_call = GateCall {
+            path: &path,
+            source_namespace: &ns.original,
+            source_tool: &tool.spec.name,
+            args_text: call.args.as_str(),
+            args: &args,
+            decision: &decision,
+        };
+        let admission = match &hooks.gate {
+            Some(gate) => gate.admit(gate_call),
+            None => Box::pin(std::future::ready(ungated(&gate_call))),
+        };
         let ident = ns.ident.clone();
+        let (source_namespace, source_tool) = (ns.original.clone(), tool.spec.name.clone());
+        let context = context.clone();
         let observe = (tool.spec.output_schema.is_none()
             && !self.inner.shapes.knows(&ns.ident, &tool.ident))
         .then(|| (self.inner.clone(), tool.ident.clone()));
+        let ending = SpanEnding::new(span.clone());
         Box::pin(
             async move {
+                let ticket = match admission.await {
+                    Admission::Proceed(ticket) => ticket,
+                    Admission::Answered(outcome) => {
+                        ending.finish(&outcome);
+                        return outcome;
+                    }
+                };
                 // A source says only why it cannot reach the namespace; the agent is told in
                 // its own names.
-                let answer = future.await.map_err(|error| match error.kind {
-                    ToolErrorKind::Unavailable => unavailable(&ident, &error.message),
-                    _ => error,
-                })?;
-                if let Some((inner, tool)) = observe {
-                    observe_answer(&inner.shapes, &ident, &tool, &answer);
+                let answer = source
+                    .answer_with(&source_namespace, &source_tool, args, &context)
+                    .await
+                    .map_err(|error| match error.kind {
+                        ToolErrorKind::Unavailable => unavailable(&ident, &error.message),
+                        _ => error,
+                    });
+                if let (Ok(answer), Some((inner, tool))) = (&answer, observe) {
+                    observe_answer(&inner.shapes, &ident, &tool, answer);
                 }
-                Ok(answer)
+                let bytes = ending.finish(&answer);
+                ticket.finished(&answer, bytes);
+                answer
             }
             .instrument(span),
         )
@@ -612,6 +698,7 @@ impl Catalog {
         &self,
         snapshot: &Snapshot,
         call: ToolCall,
+        hooks: &Hooks,
         context: &CallContext,
     ) -> AnswerFuture {
         let namespace = snapshot
@@ -624,6 +711,7 @@ impl Catalog {
                 let original = ns.original.clone();
                 let catalog = self.clone();
                 let context = context.clone();
+                let hooks = hooks.clone();
                 return Box::pin(async move {
                     source.wait_ready(&original).await;
                     if catalog.status_of(&call.namespace) == Some(NamespaceStatus::Starting) {
@@ -634,7 +722,7 @@ impl Catalog {
                         Some(NamespaceStatus::Starting) => {
                             Err(unavailable(&call.namespace, "still starting"))
                         }
-                        _ => catalog.answer_in(call, &context).await,
+                        _ => catalog.answer_in(call, &hooks, &context).await,
                     }
                 });
             }
@@ -703,6 +791,53 @@ fn observe_answer(shapes: &Shapes, namespace: &str, tool: &str, answer: &ToolAns
             }
         }
         ToolAnswer::Json(_) => {}
+    }
+}
+
+/// Records how a call ended on its span; dropped before that, the call was abandoned (its
+/// execution ended or its worker died), and the span says so as an error.
+struct SpanEnding {
+    span: tracing::Span,
+    done: bool,
+}
+
+impl SpanEnding {
+    fn new(span: tracing::Span) -> SpanEnding {
+        SpanEnding { span, done: false }
+    }
+
+    /// Returns the answer's size in bytes (0 for an error).
+    fn finish(mut self, outcome: &Result<ToolAnswer, ToolError>) -> u64 {
+        self.done = true;
+        match outcome {
+            Ok(answer) => {
+                let bytes = answer_bytes(answer);
+                self.span.record("outcome", "ok");
+                self.span.record("result_bytes", bytes);
+                bytes
+            }
+            Err(error) => {
+                let outcome = if error.kind == ToolErrorKind::Denied {
+                    "denied"
+                } else {
+                    "error"
+                };
+                self.span.record("outcome", outcome);
+                self.span.record("error.kind", error.kind.as_str());
+                self.span.record("otel.status_code", "ERROR");
+                0
+            }
+        }
+    }
+}
+
+impl Drop for SpanEnding {
+    fn drop(&mut self) {
+        if !self.done {
+            self.span.record("outcome", "abandoned");
+            self.span.record("error.kind", "abandoned");
+            self.span.record("otel.status_code", "ERROR");
+        }
     }
 }
 

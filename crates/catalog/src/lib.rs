@@ -18,6 +18,7 @@
 mod answer;
 pub mod blocking;
 mod catalog;
+pub mod gate;
 pub mod naming;
 mod observe;
 mod search;
@@ -30,5 +31,6 @@ pub use catalog::{
     Catalog, NamespaceStatus, NamespaceSummary, Page, SearchGroup, SearchHit, SearchResults,
     SourceNamespace, ToolSource, MAX_QUERY_BYTES, SEARCH_FUNCTION,
 };
-pub use observe::{CallContext, CallObserver, ObservedCatalog, Progress, ProgressSink};
+pub use codemode_policy as policy;
+pub use observe::{CallContext, CallObserver, ExecutionHost, Progress, ProgressSink};
 pub use tool::ToolSpec;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use codemode_sandbox::{AnswerFuture, ToolAnswer, ToolCall, ToolFuture, ToolHost, ToolNames};
 
 use crate::catalog::{Catalog, SEARCH_FUNCTION};
+use crate::gate::CallGate;
 
 /// Progress a source reported for one call in flight (an MCP server's
 /// `notifications/progress`).
@@ -35,25 +36,52 @@ pub trait CallObserver: Send + Sync + 'static {
     fn progress(&self, path: &str, progress: &Progress);
 }
 
-/// The catalogue as one execution's [`ToolHost`]: every call goes through
-/// [`Catalog`]'s choke point as usual, and its end and progress reach the observer.
+/// The catalogue as one execution's [`ToolHost`]: every call goes through [`Catalog`]'s
+/// choke point as usual; its end and progress reach the observer, and the gate decides
+/// what happens to it (see [`crate::gate`]).
 #[derive(Clone)]
-pub struct ObservedCatalog {
+pub struct ExecutionHost {
     catalog: Catalog,
-    observer: Arc<dyn CallObserver>,
+    hooks: Hooks,
+}
+
+/// What one execution adds to the choke point.
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    pub(crate) observer: Option<Arc<dyn CallObserver>>,
+    pub(crate) gate: Option<Arc<dyn CallGate>>,
 }
 
 impl Catalog {
-    /// A host for one execution whose calls `observer` follows.
-    pub fn observed(&self, observer: Arc<dyn CallObserver>) -> ObservedCatalog {
-        ObservedCatalog {
+    /// A host for one execution, with nothing watching yet.
+    pub fn host(&self) -> ExecutionHost {
+        ExecutionHost {
             catalog: self.clone(),
-            observer,
+            hooks: Hooks::default(),
         }
+    }
+
+    /// A host for one execution whose calls `observer` follows.
+    pub fn observed(&self, observer: Arc<dyn CallObserver>) -> ExecutionHost {
+        self.host().observed_by(observer)
     }
 }
 
-impl ToolHost for ObservedCatalog {
+impl ExecutionHost {
+    /// `observer` hears each call end and the progress its source reports.
+    pub fn observed_by(mut self, observer: Arc<dyn CallObserver>) -> ExecutionHost {
+        self.hooks.observer = Some(observer);
+        self
+    }
+
+    /// `gate` admits, answers or refuses each call.
+    pub fn gated_by(mut self, gate: Arc<dyn CallGate>) -> ExecutionHost {
+        self.hooks.gate = Some(gate);
+        self
+    }
+}
+
+impl ToolHost for ExecutionHost {
     fn names(&self) -> Arc<ToolNames> {
         ToolHost::names(&self.catalog)
     }
@@ -64,11 +92,17 @@ impl ToolHost for ObservedCatalog {
     }
 
     fn answer(&self, call: ToolCall) -> AnswerFuture {
+        let Some(observer) = self.hooks.observer.clone() else {
+            return self
+                .catalog
+                .answer_in(call, &self.hooks, &CallContext::default());
+        };
         if call.namespace.is_empty() && call.name == SEARCH_FUNCTION {
-            return self.catalog.answer_in(call, &CallContext::default());
+            return self
+                .catalog
+                .answer_in(call, &self.hooks, &CallContext::default());
         }
         let path: Arc<str> = format!("{}.{}", call.namespace, call.name).into();
-        let observer = self.observer.clone();
         let sink: ProgressSink = {
             let (observer, path) = (observer.clone(), path.clone());
             Arc::new(move |progress: Progress| observer.progress(&path, &progress))
@@ -76,7 +110,7 @@ impl ToolHost for ObservedCatalog {
         let context = CallContext {
             progress: Some(sink),
         };
-        let call = self.catalog.answer_in(call, &context);
+        let call = self.catalog.answer_in(call, &self.hooks, &context);
         Box::pin(async move {
             let outcome = call.await;
             observer.finished(&path, outcome.is_ok());

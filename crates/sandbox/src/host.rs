@@ -101,6 +101,10 @@ pub enum ToolErrorKind {
     /// A limit of this execution refused the call (tool calls, memory); the execution ends
     /// with that limit's error even if the snippet catches this one (`"limit"`).
     Limit,
+    /// The gateway's policy refused the call, or the user did not approve it; nothing was
+    /// sent to the tool. The message names the rule or the answer, and says it whole
+    /// (`"denied"`).
+    Denied,
 }
 
 impl ToolErrorKind {
@@ -113,13 +117,15 @@ impl ToolErrorKind {
             ToolErrorKind::Unavailable => "unavailable",
             ToolErrorKind::Transport => "transport",
             ToolErrorKind::Limit => "limit",
+            ToolErrorKind::Denied => "denied",
         }
     }
 
     /// Whether the snippet's message starts with the tool's name (`tools.x.y failed: …`);
-    /// an [`ToolErrorKind::Unavailable`] message names the namespace itself.
+    /// an [`ToolErrorKind::Unavailable`] or [`ToolErrorKind::Denied`] message names the tool
+    /// itself.
     pub fn names_the_tool(self) -> bool {
-        self != ToolErrorKind::Unavailable
+        !matches!(self, ToolErrorKind::Unavailable | ToolErrorKind::Denied)
     }
 }
 
@@ -140,6 +146,11 @@ impl ToolError {
     /// The server behind the tool is configured but not reachable; `message` says so whole.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::of(ToolErrorKind::Unavailable, message)
+    }
+
+    /// Policy or the user refused the call; `message` says so whole, naming the tool.
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::of(ToolErrorKind::Denied, message)
     }
 }
 
