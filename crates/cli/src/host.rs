@@ -7,10 +7,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use codemode_catalog::policy::Policy;
 use codemode_catalog::Catalog;
 use codemode_demo::DemoSource;
+use codemode_gateway::KeyRing;
 use codemode_sandbox::Limits;
-use codemode_upstream::{Config, LimitSettings, Options, UpstreamSource, Upstreams};
+use codemode_upstream::{AuditSettings, Config, LimitSettings, Options, UpstreamSource, Upstreams};
 
 /// The environment variable naming the config file when `--config` is absent.
 pub const CONFIG_ENV: &str = "CODEMODE_CONFIG";
@@ -89,10 +91,33 @@ pub enum Startup {
 pub struct Loaded {
     pub catalog: Catalog,
     pub limits: Limits,
+    /// The config's policy (the default allows all), already set on the catalogue.
+    pub policy: Policy,
+    /// The keys that seal 2026-07-28 approval state, when the config names some.
+    pub approval_keys: Option<Arc<KeyRing>>,
+    pub approval_ttl: Option<Duration>,
+    /// `codemode.audit` from the config.
+    pub audit: AuditSettings,
     upstreams: Option<Upstreams>,
 }
 
+/// What `serve` and `run` add to the config's policy.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PolicyArgs {
+    /// Deny every tool call whose tool is not marked `readOnlyHint: true`, whatever the
+    /// config's policy says.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
 impl Loaded {
+    /// Applies `--read-only` over the config's policy.
+    pub fn apply(&self, args: &PolicyArgs) {
+        if args.read_only {
+            self.catalog.set_policy(self.policy.clone().read_only(true));
+        }
+    }
+
     /// The upstream servers, when a config is in use.
     pub fn upstreams(&self) -> Option<&Upstreams> {
         self.upstreams.as_ref()
@@ -140,11 +165,34 @@ pub async fn load(
         return Ok(Loaded {
             catalog: Catalog::new(vec![Arc::new(DemoSource::new())]),
             limits: limit_args.resolve(&LimitSettings::default()),
+            policy: Policy::default(),
+            approval_keys: None,
+            approval_ttl: None,
+            audit: AuditSettings::default(),
             upstreams: None,
         });
     };
     let config = Config::load(&path).map_err(|e| e.to_string())?;
     let limits = limit_args.resolve(&config.limits);
+    // A policy the gateway cannot read must not start it: it would allow what was meant
+    // to be denied.
+    let policy = match &config.policy {
+        Some(value) => Policy::from_config(value).map_err(|e| format!("{}: {e}", config.origin))?,
+        None => Policy::default(),
+    };
+    let approval_keys = if config.approvals.keys.is_empty() {
+        None
+    } else {
+        let ring = KeyRing::new(
+            config
+                .approvals
+                .keys
+                .iter()
+                .map(|(id, secret)| (id.as_str(), secret.as_bytes())),
+        )
+        .map_err(|e| format!("{}: codemode.approvals.keys: {e}", config.origin))?;
+        Some(Arc::new(ring))
+    };
     let upstreams = Upstreams::launch(&config, Options::default());
     if startup == Startup::Wait {
         upstreams.first_attempts().await;
@@ -154,9 +202,14 @@ pub async fn load(
         limits.wall_time,
     ))]);
     catalog.watch_sources();
+    catalog.set_policy(policy.clone());
     Ok(Loaded {
         catalog,
         limits,
+        policy,
+        approval_keys,
+        approval_ttl: config.approvals.ttl,
+        audit: config.audit.clone(),
         upstreams: Some(upstreams),
     })
 }

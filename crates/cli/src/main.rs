@@ -52,6 +52,8 @@ enum Command {
         config: Option<PathBuf>,
         #[command(flatten)]
         limits: host::LimitArgs,
+        #[command(flatten)]
+        policy: host::PolicyArgs,
     },
     /// Serve the gateway (the `search` and `execute` tools) over MCP: stdio by default, or
     /// Streamable HTTP with `--http 127.0.0.1:8080`. Stops on SIGINT/SIGTERM or when the
@@ -123,12 +125,14 @@ fn main() -> ExitCode {
                 in_process,
                 config,
                 limits,
+                policy,
             } => {
                 let options = run::RunOptions {
                     json,
                     in_process,
                     config: config.as_deref(),
                     limits: &limits,
+                    policy: &policy,
                 };
                 run::run(&file, options).await
             }

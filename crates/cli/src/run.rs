@@ -11,13 +11,14 @@ use std::process::ExitCode;
 use codemode_gateway::{execution_result, Gateway, GatewayOptions, Isolation, PoolOptions};
 use serde_json::Value;
 
-use crate::host::{self, LimitArgs, Startup};
+use crate::host::{self, LimitArgs, PolicyArgs, Startup};
 
 pub struct RunOptions<'a> {
     pub json: bool,
     pub in_process: bool,
     pub config: Option<&'a Path>,
     pub limits: &'a LimitArgs,
+    pub policy: &'a PolicyArgs,
 }
 
 pub async fn run(file: &Path, options: RunOptions<'_>) -> ExitCode {
@@ -50,12 +51,14 @@ pub async fn run(file: &Path, options: RunOptions<'_>) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
+    loaded.apply(options.policy);
     let gateway = Gateway::new(
         loaded.catalog.clone(),
         GatewayOptions {
             limits: loaded.limits.clone(),
             max_concurrent_executions: 1,
             isolation,
+            ..GatewayOptions::default()
         },
     );
     let execution = gateway.execute(&code).await;

@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use codemode_gateway::{
     serve_stdio, BoundHttp, CancellationToken, Gateway, GatewayOptions, HttpOptions, Isolation,
-    PoolOptions, MCP_PATH,
+    PoolOptions, DEFAULT_APPROVAL_TTL, MCP_PATH,
 };
 
-use codemode_sandbox::Limits;
-
-use crate::host::{self, LimitArgs, Startup};
+use crate::host::{self, LimitArgs, Loaded, PolicyArgs, Startup};
 use crate::summary;
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +70,8 @@ pub struct ServeArgs {
     pub session_idle_timeout: Option<Duration>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -98,7 +98,8 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             Ok(loaded) => loaded,
             Err(code) => return code,
         };
-    let options = match gateway_options(&args, loaded.limits.clone()) {
+    loaded.apply(&args.policy);
+    let options = match gateway_options(&args, &loaded) {
         Ok(options) => options,
         Err(message) => {
             eprintln!("codemode: {message}");
@@ -242,10 +243,12 @@ fn named_host(text: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_string())
 }
 
-fn gateway_options(args: &ServeArgs, limits: Limits) -> Result<GatewayOptions, String> {
+fn gateway_options(args: &ServeArgs, loaded: &Loaded) -> Result<GatewayOptions, String> {
     let mut options = GatewayOptions {
         max_concurrent_executions: args.max_executions.max(1),
-        limits,
+        limits: loaded.limits.clone(),
+        approval_keys: loaded.approval_keys.clone(),
+        approval_ttl: loaded.approval_ttl.unwrap_or(DEFAULT_APPROVAL_TTL),
         ..GatewayOptions::default()
     };
     if !args.in_process {

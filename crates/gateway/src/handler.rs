@@ -5,16 +5,16 @@
 #![allow(deprecated)] // MCP logging is deprecated by SEP-2577, but 2025-11-25 clients use it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use codemode_catalog::{CallObserver, Catalog};
-use codemode_sandbox::{Execution, Limits, LogLevel, ToolHost};
+use codemode_sandbox::{ErrorKind, Execution, ExecutionError, Limits, LogLevel};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
-    LoggingMessageNotificationParam, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams, SubscriptionFilter, Tool,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
+    ServerConfig, SetLevelRequestParams, SubscriptionFilter, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -22,6 +22,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::approval::resume::{Resumer, DEFAULT_APPROVAL_TTL};
+use crate::approval::seal::KeyRing;
+use crate::approval::{sha256_hex, Asker, Gate, Governor};
 use crate::describe::{execute_tool, search_tool};
 use crate::isolation::{shutting_down, Executor, InFlight, Isolation};
 use crate::notify;
@@ -57,6 +60,11 @@ pub struct GatewayOptions {
     /// cannot know which executable can serve as a worker; `codemode serve` runs every
     /// snippet in a worker process unless told `--in-process`.
     pub isolation: Isolation,
+    /// The keys that seal 2026-07-28 approval state; `None` makes one per process (a
+    /// restart then forgets pending approvals, and replicas cannot resume each other's).
+    pub approval_keys: Option<Arc<KeyRing>>,
+    /// How long a 2026-07-28 client has to answer an approval.
+    pub approval_ttl: Duration,
 }
 
 impl Default for GatewayOptions {
@@ -65,6 +73,8 @@ impl Default for GatewayOptions {
             limits: Limits::default(),
             max_concurrent_executions: 16,
             isolation: Isolation::InProcess,
+            approval_keys: None,
+            approval_ttl: DEFAULT_APPROVAL_TTL,
         }
     }
 }
@@ -82,6 +92,7 @@ struct Shared {
     options: GatewayOptions,
     executor: Executor,
     in_flight: Arc<InFlight>,
+    resumer: Resumer,
 }
 
 impl Gateway {
@@ -91,12 +102,18 @@ impl Gateway {
             &options.limits,
             options.max_concurrent_executions,
         );
+        let ring = options
+            .approval_keys
+            .clone()
+            .unwrap_or_else(|| Arc::new(KeyRing::ephemeral()));
+        let resumer = Resumer::new(ring, options.approval_ttl);
         Gateway {
             shared: Arc::new(Shared {
                 catalog,
                 options,
                 executor,
                 in_flight: Arc::default(),
+                resumer,
             }),
             session: Arc::new(SessionState::default()),
         }
@@ -126,27 +143,37 @@ impl Gateway {
         ]
     }
 
-    /// Runs a snippet as the `execute` tool does, without MCP around it.
+    /// Runs a snippet as the `execute` tool does, without MCP around it (nobody can be
+    /// asked: a call that needs approval is denied).
     pub async fn execute(&self, code: &str) -> Execution {
-        self.execute_observed(code, None).await
+        let governor = Governor::new(self.session.clone(), Asker::Nobody, None, None);
+        self.execute_governed(code, &governor, None).await
     }
 
-    /// [`Gateway::execute`], telling `observer` about each call as it finishes and the
-    /// progress its server reports.
-    pub async fn execute_observed(
+    /// Runs a snippet whose calls `governor` decides, and `observer` follows.
+    async fn execute_governed(
         &self,
         code: &str,
+        governor: &Arc<Governor>,
         observer: Option<Arc<dyn CallObserver>>,
     ) -> Execution {
         let Some(_in_flight) = self.shared.in_flight.enter() else {
             return shutting_down();
         };
-        let host: Arc<dyn ToolHost> = match observer {
-            Some(observer) => Arc::new(self.shared.catalog.observed(observer)),
-            None => Arc::new(self.shared.catalog.clone()),
-        };
+        let mut host = self
+            .shared
+            .catalog
+            .host()
+            .gated_by(Arc::new(Gate(governor.clone())));
+        if let Some(observer) = observer {
+            host = host.observed_by(observer);
+        }
         let limits = self.shared.options.limits.clone();
-        self.shared.executor.run(code, host, limits).await
+        let mut execution = self.shared.executor.run(code, Arc::new(host), limits).await;
+        if let Some(why) = governor.divergence() {
+            execution.result = Err(ExecutionError::new(ErrorKind::Tool, why, None));
+        }
+        execution
     }
 
     /// True once [`Gateway::drain`] has begun: new executions are refused.
@@ -172,10 +199,10 @@ impl Gateway {
 
     async fn call_execute(
         &self,
-        arguments: Option<&rmcp::model::JsonObject>,
+        request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let code = match arguments.and_then(|a| a.get("code")) {
+    ) -> Result<CallToolResponse, ErrorData> {
+        let code = match request.arguments.as_ref().and_then(|a| a.get("code")) {
             Some(Value::String(code)) => code,
             Some(other) => {
                 return Err(ErrorData::invalid_params(
@@ -191,6 +218,26 @@ impl Gateway {
             }
         };
         let started = Instant::now();
+        let principal = principal(context);
+        // A 2026-07-28 retry brings back the sealed journal and the user's answers.
+        let replay = match &request.request_state {
+            Some(token) => match self.shared.resumer.resume(
+                token,
+                request.input_responses.as_ref(),
+                &principal,
+                code,
+            ) {
+                Ok(replay) => Some(replay),
+                Err(why) => {
+                    return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                        "cannot resume this execute after approval: {why}"
+                    ))])
+                    .into())
+                }
+            },
+            None => None,
+        };
+        let governor = Governor::new(self.session.clone(), asker(context), replay, None);
         // With a progress token, calls and upstream progress become notifications/progress
         // while the snippet runs.
         let progress_done = CancellationToken::new();
@@ -207,12 +254,38 @@ impl Gateway {
         let _stop_progress = progress_done.drop_guard();
         // A `notifications/cancelled` from the client drops the execution, which stops the
         // snippet and its pending tool calls.
+        let mut run = Box::pin(self.execute_governed(code, &governor, observer));
         let execution = tokio::select! {
-            execution = self.execute_observed(code, observer) => execution,
+            execution = &mut run => Some(execution),
+            () = governor.wait_suspended() => None,
             () = context.ct.cancelled() => {
                 tracing::info!("execute cancelled by the client");
                 return Err(ErrorData::internal_error("cancelled by the client", None));
             }
+        };
+        let Some(execution) = execution else {
+            // Stopped to ask (2026-07-28): calls already running finish into the journal
+            // (new ones are held), then the execution is dropped and the client is asked.
+            tokio::select! {
+                _ = &mut run => {}
+                () = governor.wait_idle() => {}
+                () = context.ct.cancelled() => {
+                    return Err(ErrorData::internal_error("cancelled by the client", None));
+                }
+            }
+            drop(run);
+            let (journal, pending) = governor.suspension();
+            tracing::info!(
+                calls = journal.len(),
+                asks = pending.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "execute needs approval"
+            );
+            let result = self
+                .shared
+                .resumer
+                .suspend(&principal, code, journal, pending);
+            return Ok(CallToolResponse::InputRequired(result));
         };
         tracing::info!(
             ok = execution.is_ok(),
@@ -221,7 +294,7 @@ impl Gateway {
             "execute"
         );
         self.forward_logs(&execution, &context.peer).await;
-        Ok(execution_result(&execution))
+        Ok(execution_result(&execution).into())
     }
 
     /// Sends the snippet's console output as `notifications/message` to a client that
@@ -241,6 +314,33 @@ impl Gateway {
                 return;
             }
         }
+    }
+}
+
+/// Who is calling, as far as an approval is bound to it: the bearer credential's digest over
+/// HTTP, the one client of a stdio gateway.
+fn principal(context: &RequestContext<RoleServer>) -> String {
+    match context.extensions.get::<axum::http::request::Parts>() {
+        Some(parts) => match parts.headers.get(axum::http::header::AUTHORIZATION) {
+            Some(credential) => format!("http:{}", &sha256_hex(credential.as_bytes())[..32]),
+            None => "http:anonymous".to_string(),
+        },
+        None => "stdio".to_string(),
+    }
+}
+
+/// How this request's client can be asked to approve a call.
+fn asker(context: &RequestContext<RoleServer>) -> Asker {
+    let elicits = context
+        .client_capabilities()
+        .is_some_and(|capabilities| capabilities.elicitation.is_some());
+    let stateless = context
+        .protocol_version()
+        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+    match (elicits, stateless) {
+        (false, _) => Asker::Nobody,
+        (true, true) => Asker::Suspend,
+        (true, false) => Asker::Elicit(context.peer.clone()),
     }
 }
 
@@ -319,11 +419,7 @@ impl ServerHandler for Gateway {
                 }
                 Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
             },
-            EXECUTE_TOOL => {
-                self.call_execute(arguments, &context)
-                    .instrument(span)
-                    .await?
-            }
+            EXECUTE_TOOL => return self.call_execute(&request, &context).instrument(span).await,
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("unknown tool {other:?}: this server has `search` and `execute`"),

@@ -9,6 +9,9 @@
 //!   rebinding and, when configured, a bearer token.
 //! * [`Isolation`]: snippets run in locked-down worker processes from a warm
 //!   [`WorkerPool`], or in process as an explicit opt-in for trusted embedding.
+//! * `approval`: the per-execution gate over every call a snippet makes: the policy's
+//!   `maxCalls`, asking the user (elicitation in 2025-11-25, `input_required` with a sealed
+//!   journal and replay in 2026-07-28), session grants, and each call's record.
 //! * [`execution_result`]: the one place an execution becomes the `execute` reply, for
 //!   every front end (`codemode run` prints its `structuredContent`).
 //!
@@ -16,6 +19,7 @@
 //! protocol), must never hold tool state of its own (the catalogue does), and its tool
 //! descriptions must never grow with the number of tools behind it.
 
+mod approval;
 mod describe;
 mod error;
 mod handler;
@@ -31,6 +35,8 @@ mod session;
 mod stdio;
 mod stdio_lines;
 
+pub use approval::resume::DEFAULT_APPROVAL_TTL;
+pub use approval::seal::{KeyRing, SealError, MIN_SECRET_BYTES};
 pub use codemode_worker::{PoolOptions, WorkerPool};
 pub use describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
 pub use error::GatewayError;

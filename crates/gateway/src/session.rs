@@ -1,5 +1,6 @@
 //! What the gateway keeps per MCP session, and nothing more: the log level the client asked
-//! for and the task that tells it when the catalogue changes.
+//! for, the task that tells it when the catalogue changes, and the tools the user allowed
+//! "for the rest of the session" when asked.
 //!
 //! Everything else (the catalogue, limits) is shared, so a session costs a few bytes and a
 //! replica behind a load balancer can serve any request of the 2026-07-28 stateless
@@ -7,6 +8,7 @@
 
 #![allow(deprecated)] // MCP logging is deprecated by SEP-2577, but 2025-11-25 clients use it.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use rmcp::model::LoggingLevel;
@@ -18,6 +20,8 @@ pub(crate) struct SessionState {
     log_level: Mutex<Option<LoggingLevel>>,
     /// Sends `list_changed` to this session's client; stopped with the session.
     watcher: Mutex<Option<JoinHandle<()>>>,
+    /// Tools (`namespace.tool`) the user allowed for the rest of this session.
+    grants: Mutex<HashSet<String>>,
 }
 
 impl SessionState {
@@ -28,6 +32,15 @@ impl SessionState {
     /// Whether a message at `level` should reach the client.
     pub fn wants_log(&self, level: LoggingLevel) -> bool {
         lock(&self.log_level).is_some_and(|threshold| severity(level) >= severity(threshold))
+    }
+
+    /// Allows `path` without asking again, for as long as this session lasts.
+    pub fn grant(&self, path: &str) {
+        lock(&self.grants).insert(path.to_string());
+    }
+
+    pub fn is_granted(&self, path: &str) -> bool {
+        lock(&self.grants).contains(path)
     }
 
     /// Installs the change watcher unless one runs already (`initialized` can be repeated).

@@ -77,6 +77,7 @@ fn gateway() -> Gateway {
             },
             max_concurrent_executions: 4,
             isolation: Isolation::InProcess,
+            ..GatewayOptions::default()
         },
     )
 }

@@ -65,6 +65,42 @@ pub struct Config {
     pub broken: Vec<BrokenEntry>,
     /// The operator's limits (`codemode.limits`); all `None` when the file sets none.
     pub limits: LimitSettings,
+    /// The top-level `policy` object as written; `codemode-policy` reads it (strictly: a
+    /// policy the gateway cannot read stops it from starting).
+    pub policy: Option<Value>,
+    /// `codemode.approvals`: the keys that seal 2026-07-28 approval state, and its TTL.
+    pub approvals: ApprovalSettings,
+    /// `codemode.audit`: where the audit trail goes.
+    pub audit: AuditSettings,
+}
+
+/// `codemode.approvals`: `{"keys": [{"id": "k2", "secret": "${APPROVAL_KEY}"}], "ttl": "10m"}`.
+/// The first key seals, every key opens (rotation); secrets take `${VAR}` interpolation.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ApprovalSettings {
+    pub keys: Vec<(String, String)>,
+    pub ttl: Option<Duration>,
+}
+
+impl std::fmt::Debug for ApprovalSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
+        f.debug_struct("ApprovalSettings")
+            .field("key_ids", &ids)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// `codemode.audit`: `{"path": "audit.jsonl", "maxBytes": "64MiB", "keep": 5, "code": "hash"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditSettings {
+    /// Relative to the config file's folder.
+    pub path: Option<PathBuf>,
+    pub max_bytes: Option<u64>,
+    pub keep: Option<usize>,
+    /// `"full"` or `"hash"`.
+    pub code: Option<String>,
 }
 
 /// A server entry that cannot be used, and why.
@@ -417,15 +453,15 @@ impl Parser<'_> {
         };
         for other in root
             .keys()
-            .filter(|k| k.as_str() != key && k.as_str() != CODEMODE_KEY)
+            .filter(|k| k.as_str() != key && k.as_str() != CODEMODE_KEY && k.as_str() != "policy")
         {
             tracing::warn!(config = self.origin, field = %other, "ignoring unknown top-level field");
         }
         let servers = servers
             .as_object()
             .ok_or_else(|| self.expected(key, "an object of servers", servers))?;
-        let limits = match root.get(CODEMODE_KEY) {
-            None => LimitSettings::default(),
+        let (limits, approvals, audit) = match root.get(CODEMODE_KEY) {
+            None => Default::default(),
             Some(settings) => self.parse_codemode(settings)?,
         };
         let mut good = Vec::with_capacity(servers.len());
@@ -455,6 +491,9 @@ impl Parser<'_> {
             servers: good,
             broken,
             limits,
+            policy: root.get("policy").cloned(),
+            approvals,
+            audit,
         })
     }
 
@@ -480,18 +519,122 @@ impl Parser<'_> {
         })
     }
 
-    fn parse_codemode(&self, value: &Value) -> Result<LimitSettings, ConfigError> {
+    fn parse_codemode(
+        &self,
+        value: &Value,
+    ) -> Result<(LimitSettings, ApprovalSettings, AuditSettings), ConfigError> {
         let fields = value
             .as_object()
             .ok_or_else(|| self.expected(CODEMODE_KEY, "an object", value))?;
-        for other in fields.keys().filter(|k| k.as_str() != "limits") {
+        for other in fields
+            .keys()
+            .filter(|k| !["limits", "approvals", "audit"].contains(&k.as_str()))
+        {
             tracing::warn!(config = self.origin, field = %child_path(CODEMODE_KEY, other),
                 "ignoring unknown field");
         }
-        match fields.get("limits") {
-            None => Ok(LimitSettings::default()),
-            Some(limits) => self.parse_limits(&child_path(CODEMODE_KEY, "limits"), limits),
+        let limits = match fields.get("limits") {
+            None => LimitSettings::default(),
+            Some(limits) => self.parse_limits(&child_path(CODEMODE_KEY, "limits"), limits)?,
+        };
+        let approvals = match fields.get("approvals") {
+            None => ApprovalSettings::default(),
+            Some(value) => self.parse_approvals(&child_path(CODEMODE_KEY, "approvals"), value)?,
+        };
+        let audit = match fields.get("audit") {
+            None => AuditSettings::default(),
+            Some(value) => self.parse_audit(&child_path(CODEMODE_KEY, "audit"), value)?,
+        };
+        Ok((limits, approvals, audit))
+    }
+
+    fn parse_approvals(&self, path: &str, value: &Value) -> Result<ApprovalSettings, ConfigError> {
+        let fields = value
+            .as_object()
+            .ok_or_else(|| self.expected(path, "an object", value))?;
+        for other in fields
+            .keys()
+            .filter(|k| !["keys", "ttl"].contains(&k.as_str()))
+        {
+            tracing::warn!(config = self.origin, field = %child_path(path, other),
+                "ignoring unknown field");
         }
+        let keys_path = child_path(path, "keys");
+        let keys = match fields.get("keys") {
+            None => Vec::new(),
+            Some(Value::Array(keys)) => keys
+                .iter()
+                .enumerate()
+                .map(|(i, key)| {
+                    let key_path = format!("{keys_path}[{i}]");
+                    let id = key.get("id").and_then(Value::as_str);
+                    let secret = key.get("secret").and_then(Value::as_str);
+                    match (id, secret) {
+                        (Some(id), Some(secret)) => {
+                            Ok((id.to_string(), self.fill(&key_path, secret)?))
+                        }
+                        _ => Err(self.invalid(
+                            &key_path,
+                            r#"expected {"id": "k1", "secret": "${APPROVAL_KEY}"}"#,
+                        )),
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(self.expected(&keys_path, "an array of keys", other)),
+        };
+        Ok(ApprovalSettings {
+            keys,
+            ttl: self.duration_limit(path, fields, "ttl")?,
+        })
+    }
+
+    fn parse_audit(&self, path: &str, value: &Value) -> Result<AuditSettings, ConfigError> {
+        let fields = value
+            .as_object()
+            .ok_or_else(|| self.expected(path, "an object", value))?;
+        for other in fields
+            .keys()
+            .filter(|k| !["path", "maxBytes", "keep", "code"].contains(&k.as_str()))
+        {
+            tracing::warn!(config = self.origin, field = %child_path(path, other),
+                "ignoring unknown field");
+        }
+        let file = match fields.get("path") {
+            None => None,
+            Some(Value::String(file)) => {
+                let file = PathBuf::from(self.fill(&child_path(path, "path"), file)?);
+                Some(match self.base_dir {
+                    Some(base) if file.is_relative() => base.join(file),
+                    _ => file,
+                })
+            }
+            Some(other) => {
+                return Err(self.expected(&child_path(path, "path"), "a file path", other))
+            }
+        };
+        let keep = match fields.get("keep") {
+            None => None,
+            Some(value) => Some(value.as_u64().filter(|n| *n <= 1000).ok_or_else(|| {
+                self.expected(
+                    &child_path(path, "keep"),
+                    "a count of old files (0-1000)",
+                    value,
+                )
+            })? as usize),
+        };
+        let code = match fields.get("code") {
+            None => None,
+            Some(Value::String(mode)) if mode == "full" || mode == "hash" => Some(mode.clone()),
+            Some(other) => {
+                return Err(self.expected(&child_path(path, "code"), r#""full" or "hash""#, other))
+            }
+        };
+        Ok(AuditSettings {
+            path: file,
+            max_bytes: self.size_limit(path, fields, "maxBytes")?,
+            keep,
+            code,
+        })
     }
 
     fn parse_limits(&self, path: &str, value: &Value) -> Result<LimitSettings, ConfigError> {

@@ -42,8 +42,8 @@ mod upstreams;
 mod validate;
 
 pub use config::{
-    BrokenEntry, Config, ConfigError, HttpServer, LimitSettings, Protocol, ServerConfig,
-    StdioServer, ToolFilter, Transport, DEFAULT_STARTUP_TIMEOUT,
+    ApprovalSettings, AuditSettings, BrokenEntry, Config, ConfigError, HttpServer, LimitSettings,
+    Protocol, ServerConfig, StdioServer, ToolFilter, Transport, DEFAULT_STARTUP_TIMEOUT,
 };
 pub use error::CallError;
 pub use output::{OutputKind, OutputLimits, ToolOutput, DEFAULT_MAX_INLINE_BYTES};

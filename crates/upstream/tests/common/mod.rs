@@ -98,6 +98,9 @@ pub fn config(servers: Vec<ServerConfig>) -> Config {
         servers,
         broken: Vec::new(),
         limits: Default::default(),
+        policy: None,
+        approvals: Default::default(),
+        audit: Default::default(),
     }
 }
 
