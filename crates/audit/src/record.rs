@@ -194,6 +194,18 @@ pub enum ExecuteOutcome {
     Cancelled,
 }
 
+impl ExecuteOutcome {
+    /// As the JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecuteOutcome::Ok => "ok",
+            ExecuteOutcome::Error => "error",
+            ExecuteOutcome::InputRequired => "input_required",
+            ExecuteOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// `"call"`: one tool call from a snippet, written when it ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -275,6 +287,18 @@ pub enum CallOutcome {
     Abandoned,
 }
 
+impl CallOutcome {
+    /// As the JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::Error => "error",
+            CallOutcome::Denied => "denied",
+            CallOutcome::Abandoned => "abandoned",
+        }
+    }
+}
+
 /// What policy decided for a call, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
@@ -312,6 +336,17 @@ pub enum Action {
     Allow,
     Deny,
     Ask,
+}
+
+impl Action {
+    /// As the JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+            Action::Ask => "ask",
+        }
+    }
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
@@ -379,6 +414,35 @@ mod tests {
         assert_eq!(start.session, None);
         assert_eq!(start.code, None);
         assert_eq!(start.time.to_string(), "2026-12-02T16:30:01.123Z");
+    }
+
+    #[test]
+    fn as_str_spells_as_the_json_does() {
+        fn json(value: impl Serialize) -> String {
+            serde_json::to_value(value)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        }
+        for outcome in [
+            ExecuteOutcome::Ok,
+            ExecuteOutcome::Error,
+            ExecuteOutcome::InputRequired,
+            ExecuteOutcome::Cancelled,
+        ] {
+            assert_eq!(outcome.as_str(), json(outcome));
+        }
+        for outcome in [
+            CallOutcome::Ok,
+            CallOutcome::Error,
+            CallOutcome::Denied,
+            CallOutcome::Abandoned,
+        ] {
+            assert_eq!(outcome.as_str(), json(outcome));
+        }
+        for action in [Action::Allow, Action::Deny, Action::Ask] {
+            assert_eq!(action.as_str(), json(action));
+        }
     }
 
     #[test]
