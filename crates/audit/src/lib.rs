@@ -10,8 +10,9 @@
 //!   `kill -9` loses at most the record being written), rotation to `FILE.1` … `FILE.<keep>`
 //!   ([`AuditOptions`]), and the code left out when [`CodeMode::Hash`] says so. Writing
 //!   never fails the caller: an I/O error is a rate-limited warning.
-//! * [`reader`]: lines back with their numbers, past torn or foreign lines; a log's files in
-//!   order ([`history`]); following a growing, rotating file ([`Follower`]); [`Filter`].
+//! * The reader: lines back with their numbers, past torn or foreign lines ([`records`],
+//!   [`Line`]); a log's files in order ([`history`]); following a growing, rotating file
+//!   ([`Follower`]); which records to show ([`Filter`], [`parse_since`]).
 //!
 //! This crate must never hold tool arguments, results, headers or environment values: it
 //! is given digests and sizes only, so an audit file can be kept and shared without
@@ -20,7 +21,7 @@
 
 mod error;
 mod options;
-pub mod reader;
+mod reader;
 mod record;
 mod time;
 mod writer;

@@ -155,6 +155,8 @@ impl State {
             line
         };
         let file = &mut self.file;
+        // Flushing a `File` is a no-op today; it stays so that no buffer is ever added
+        // here unnoticed.
         match file.write_all(&line).and_then(|()| file.flush()) {
             Ok(()) => {
                 self.size = self
@@ -196,7 +198,12 @@ impl State {
             fs::rename(sibling(&log.path, n), sibling(&log.path, n + 1)).or_else(ignore_missing)?;
         }
         fs::rename(&log.path, sibling(&log.path, 1))?;
-        fs::rename(&fresh_path, &log.path)?;
+        if let Err(e) = fs::rename(&fresh_path, &log.path) {
+            // Put `FILE` back, so the next rotation does not shift the files again while
+            // the records still go to the old one.
+            let _ = fs::rename(sibling(&log.path, 1), &log.path);
+            return Err(e);
+        }
         self.file = fresh;
         self.size = 0;
         Ok(())

@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use codemode_audit::{AuditLog, AuditOptions, Line, Records, Skip};
+use codemode_audit::{
+    AuditLog, AuditOptions, CallOutcome, CallRecord, Decision, Line, Records, Skip,
+};
 
 #[test]
 fn sigkill_mid_stream_loses_at_most_the_last_line() {
@@ -56,12 +58,12 @@ fn sigkill_mid_stream_loses_at_most_the_last_line() {
 
     // A writer opened after the kills writes a whole line the reader finds.
     let log = AuditLog::open(&path, AuditOptions::default()).expect("opens");
-    let record = codemode_audit::CallRecord::new(
+    let record = CallRecord::new(
         "after",
         "a.b",
         b"{}",
-        codemode_audit::Decision::allow("default"),
-        codemode_audit::CallOutcome::Ok,
+        Decision::allow("default"),
+        CallOutcome::Ok,
         Duration::ZERO,
     );
     log.write(&record.into());

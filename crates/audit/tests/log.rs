@@ -34,6 +34,12 @@ fn read_back(path: &Path) -> Vec<Record> {
 }
 
 #[test]
+fn a_log_is_shared_by_cloning_across_threads() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<AuditLog>();
+}
+
+#[test]
 fn records_read_back_as_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("audit.jsonl");

@@ -7,7 +7,7 @@ use crate::Record;
 /// A line longer than this is skipped (the longest real record holds a snippet, and the
 /// gateway takes no request line over 8 MiB): a file that is not an audit log at all must
 /// not make the reader hold it whole.
-pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
 /// One line of an audit file, as the reader found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
