@@ -149,7 +149,7 @@ impl Printer<'_> {
                 if self.json {
                     writeln!(self.out, "{text}")
                 } else {
-                    writeln!(self.out, "{}", human(&record))
+                    writeln!(self.out, "{}", printable(human(&record)))
                 }
             }
             Line::Record { .. } => Ok(()),
@@ -228,6 +228,23 @@ fn call_line(call: &CallRecord) -> String {
         line.push_str("  replayed");
     }
     line
+}
+
+/// `line` safe for a terminal: tool names, reasons and client names come from servers and
+/// clients, so a control character (an escape sequence) is shown escaped, not acted on.
+fn printable(line: String) -> String {
+    if !line.chars().any(char::is_control) {
+        return line;
+    }
+    line.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `ok`, or `error (timeout)`: the outcome with its error's kind.

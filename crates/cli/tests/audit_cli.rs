@@ -179,6 +179,19 @@ fn prints_the_history_oldest_first_and_notes_the_torn_line() {
 }
 
 #[test]
+fn control_characters_from_servers_are_shown_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("audit.jsonl");
+    let hostile = call("e1", "evil.tool", Some("\u{1b}[2Jgotcha"), MINUTE);
+    std::fs::write(&path, lines(&[hostile])).expect("writes");
+    let output = audit(&[&common::path_str(&path)]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(text.contains("source \\u{1b}[2Jgotcha"), "{text:?}");
+}
+
+#[test]
 fn json_prints_the_lines_as_written() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = prepared_log(dir.path());
