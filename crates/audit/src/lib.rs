@@ -3,9 +3,9 @@
 //! size; and the reader that `codemode audit` prints it with.
 //!
 //! * [`Record`]: the three kinds of line (`execute.start`, `execute`, `call`), with
-//!   constructors that take the code or the arguments' JSON text and keep only their
-//!   SHA-256 ([`digest`]) and size; [`Timestamp`] is their time, RFC 3339 in UTC to the
-//!   millisecond.
+//!   constructors: a call's takes the arguments' JSON text and keeps only its SHA-256
+//!   ([`digest`]) and size; an execution's keeps the code and its SHA-256. [`Timestamp`]
+//!   is their time, RFC 3339 in UTC to the millisecond.
 //! * [`AuditLog`]: the writer. One `write(2)` per record, no buffering in the process (a
 //!   `kill -9` loses at most the record being written), rotation to `FILE.1` … `FILE.<keep>`
 //!   ([`AuditOptions`]), and the code left out when [`CodeMode::Hash`] says so. Writing
@@ -14,8 +14,9 @@
 //!   [`Line`]); a log's files in order ([`history`]); following a growing, rotating file
 //!   ([`Follower`]); which records to show ([`Filter`], [`parse_since`]).
 //!
-//! This crate must never hold tool arguments, results, headers or environment values: it
-//! is given digests and sizes only, so an audit file can be kept and shared without
+//! This crate must never hold tool arguments, results, headers or environment values: of
+//! arguments it keeps the digest and size (the bytes it is handed to digest are dropped
+//! there and then), of results the size, so an audit file can be kept and shared without
 //! becoming a copy of the secrets that passed through the gateway. It must never panic or
 //! block for long on the caller's path, and never create directories.
 
