@@ -4,6 +4,7 @@
 //! It must never hold logic that a library crate should own, and must never print anything
 //! but protocol or results on stdout (logs go to stderr).
 
+mod audit;
 mod doctor;
 mod host;
 mod run;
@@ -71,6 +72,9 @@ enum Command {
     /// and report its health, tool count and start time. Exits non-zero if a layer would
     /// fail or an upstream is unavailable.
     Doctor(doctor::DoctorArgs),
+    /// Print the audit trail `serve --audit FILE` writes: one line per execution and tool
+    /// call, or the JSON lines with `--json`; filter by tool, time or execution, or follow.
+    Audit(audit::AuditArgs),
     /// Internal: serve one execution as a locked-down worker process, speaking the pool's
     /// pipe protocol on stdin and stdout (started by `serve`, never by hand).
     #[command(name = "__worker", hide = true)]
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
             Command::Types(args) => types::types(args).await,
             Command::Tokens(args) => tokens::tokens(args).await,
             Command::Doctor(args) => doctor::doctor(args).await,
+            Command::Audit(args) => audit::audit(args),
             Command::Worker { .. } => ExitCode::FAILURE,
         }
     });
