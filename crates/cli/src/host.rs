@@ -10,7 +10,7 @@ use std::time::Duration;
 use codemode_catalog::policy::Policy;
 use codemode_catalog::Catalog;
 use codemode_demo::DemoSource;
-use codemode_gateway::KeyRing;
+use codemode_gateway::{AuditLog, AuditOptions, CodeMode, KeyRing};
 use codemode_sandbox::Limits;
 use codemode_upstream::{AuditSettings, Config, LimitSettings, Options, UpstreamSource, Upstreams};
 
@@ -110,7 +110,41 @@ pub struct PolicyArgs {
     pub read_only: bool,
 }
 
+/// Where `serve` and `run` keep the audit trail; each wins over the config's
+/// `codemode.audit`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AuditArgs {
+    /// Append one JSON line per execution and per tool call to FILE (rotated by size; read
+    /// it with `codemode audit FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
+    /// Whether audit records keep each snippet's code (`full`) or only its SHA-256 (`hash`).
+    #[arg(long, value_name = "full|hash")]
+    pub audit_code: Option<CodeMode>,
+}
+
 impl Loaded {
+    /// The audit log the flags and the config ask for; `Err` says why it cannot be opened.
+    pub fn audit_log(&self, args: &AuditArgs) -> Result<Option<AuditLog>, String> {
+        let Some(path) = args.audit.clone().or_else(|| self.audit.path.clone()) else {
+            return Ok(None);
+        };
+        let defaults = AuditOptions::default();
+        let code = match (args.audit_code, self.audit.code.as_deref()) {
+            (Some(mode), _) => mode,
+            (None, Some(mode)) => mode.parse().unwrap_or(defaults.code),
+            (None, None) => defaults.code,
+        };
+        let options = AuditOptions {
+            max_bytes: self.audit.max_bytes.unwrap_or(defaults.max_bytes),
+            keep: self.audit.keep.unwrap_or(defaults.keep),
+            code,
+        };
+        AuditLog::open(path, options)
+            .map(Some)
+            .map_err(|e| format!("--audit: {e}"))
+    }
+
     /// Applies `--read-only` over the config's policy.
     pub fn apply(&self, args: &PolicyArgs) {
         if args.read_only {

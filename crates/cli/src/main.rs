@@ -55,6 +55,8 @@ enum Command {
         limits: host::LimitArgs,
         #[command(flatten)]
         policy: host::PolicyArgs,
+        #[command(flatten)]
+        audit: host::AuditArgs,
     },
     /// Serve the gateway (the `search` and `execute` tools) over MCP: stdio by default, or
     /// Streamable HTTP with `--http 127.0.0.1:8080`. Stops on SIGINT/SIGTERM or when the
@@ -130,6 +132,7 @@ fn main() -> ExitCode {
                 config,
                 limits,
                 policy,
+                audit,
             } => {
                 let options = run::RunOptions {
                     json,
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
                     config: config.as_deref(),
                     limits: &limits,
                     policy: &policy,
+                    audit: &audit,
                 };
                 run::run(&file, options).await
             }

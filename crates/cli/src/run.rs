@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use codemode_gateway::{execution_result, Gateway, GatewayOptions, Isolation, PoolOptions};
 use serde_json::Value;
 
-use crate::host::{self, LimitArgs, PolicyArgs, Startup};
+use crate::host::{self, AuditArgs, LimitArgs, PolicyArgs, Startup};
 
 pub struct RunOptions<'a> {
     pub json: bool,
@@ -19,6 +19,7 @@ pub struct RunOptions<'a> {
     pub config: Option<&'a Path>,
     pub limits: &'a LimitArgs,
     pub policy: &'a PolicyArgs,
+    pub audit: &'a AuditArgs,
 }
 
 pub async fn run(file: &Path, options: RunOptions<'_>) -> ExitCode {
@@ -52,12 +53,21 @@ pub async fn run(file: &Path, options: RunOptions<'_>) -> ExitCode {
         Err(code) => return code,
     };
     loaded.apply(options.policy);
+    let audit = match loaded.audit_log(options.audit) {
+        Ok(audit) => audit,
+        Err(message) => {
+            eprintln!("codemode: {message}");
+            loaded.shutdown().await;
+            return ExitCode::from(2);
+        }
+    };
     let gateway = Gateway::new(
         loaded.catalog.clone(),
         GatewayOptions {
             limits: loaded.limits.clone(),
             max_concurrent_executions: 1,
             isolation,
+            audit,
             ..GatewayOptions::default()
         },
     );

@@ -11,7 +11,7 @@ use codemode_gateway::{
     PoolOptions, DEFAULT_APPROVAL_TTL, MCP_PATH,
 };
 
-use crate::host::{self, LimitArgs, Loaded, PolicyArgs, Startup};
+use crate::host::{self, AuditArgs, LimitArgs, Loaded, PolicyArgs, Startup};
 use crate::summary;
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +72,8 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -244,7 +246,9 @@ fn named_host(text: &str) -> Option<String> {
 }
 
 fn gateway_options(args: &ServeArgs, loaded: &Loaded) -> Result<GatewayOptions, String> {
+    let audit = loaded.audit_log(&args.audit)?;
     let mut options = GatewayOptions {
+        audit,
         max_concurrent_executions: args.max_executions.max(1),
         limits: loaded.limits.clone(),
         approval_keys: loaded.approval_keys.clone(),

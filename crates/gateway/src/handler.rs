@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use codemode_audit::{AuditLog, ExecuteOutcome};
 use codemode_catalog::{CallObserver, Catalog};
 use codemode_sandbox::{ErrorKind, Execution, ExecutionError, Limits, LogLevel};
 use rmcp::model::{
@@ -22,9 +23,10 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::approval::resume::{Resumer, DEFAULT_APPROVAL_TTL};
+use crate::approval::resume::{random_id, Resumer, DEFAULT_APPROVAL_TTL};
 use crate::approval::seal::KeyRing;
-use crate::approval::{sha256_hex, Asker, Gate, Governor};
+use crate::approval::{sha256_hex, Asker, CallSink, Gate, Governor};
+use crate::audit::{Caller, ExecutionAudit};
 use crate::describe::{execute_tool, search_tool};
 use crate::isolation::{shutting_down, Executor, InFlight, Isolation};
 use crate::notify;
@@ -65,6 +67,8 @@ pub struct GatewayOptions {
     pub approval_keys: Option<Arc<KeyRing>>,
     /// How long a 2026-07-28 client has to answer an approval.
     pub approval_ttl: Duration,
+    /// Where each execution and each of its calls is recorded, when set.
+    pub audit: Option<AuditLog>,
 }
 
 impl Default for GatewayOptions {
@@ -75,6 +79,7 @@ impl Default for GatewayOptions {
             isolation: Isolation::InProcess,
             approval_keys: None,
             approval_ttl: DEFAULT_APPROVAL_TTL,
+            audit: None,
         }
     }
 }
@@ -146,8 +151,27 @@ impl Gateway {
     /// Runs a snippet as the `execute` tool does, without MCP around it (nobody can be
     /// asked: a call that needs approval is denied).
     pub async fn execute(&self, code: &str) -> Execution {
-        let governor = Governor::new(self.session.clone(), Asker::Nobody, None, None);
-        self.execute_governed(code, &governor, None).await
+        let caller = Caller {
+            session: None,
+            client: Some("codemode run".into()),
+        };
+        let audit = self.begin_audit(code, caller);
+        let sink = audit.clone().map(|a| a as Arc<dyn CallSink>);
+        let governor = Governor::new(self.session.clone(), Asker::Nobody, None, sink);
+        let execution = self.execute_governed(code, &governor, None).await;
+        end_audit(audit.as_deref(), &execution);
+        execution
+    }
+
+    /// The audit of one execution, its start written, when the gateway keeps an audit trail.
+    fn begin_audit(&self, code: &str, caller: Caller) -> Option<Arc<ExecutionAudit>> {
+        let log = self.shared.options.audit.as_ref()?;
+        Some(Arc::new(ExecutionAudit::begin(
+            log,
+            &random_id(),
+            code,
+            caller,
+        )))
     }
 
     /// Runs a snippet whose calls `governor` decides, and `observer` follows.
@@ -237,7 +261,9 @@ impl Gateway {
             },
             None => None,
         };
-        let governor = Governor::new(self.session.clone(), asker(context), replay, None);
+        let audit = self.begin_audit(code, caller(context));
+        let sink = audit.clone().map(|a| a as Arc<dyn CallSink>);
+        let governor = Governor::new(self.session.clone(), asker(context), replay, sink);
         // With a progress token, calls and upstream progress become notifications/progress
         // while the snippet runs.
         let progress_done = CancellationToken::new();
@@ -260,6 +286,9 @@ impl Gateway {
             () = governor.wait_suspended() => None,
             () = context.ct.cancelled() => {
                 tracing::info!("execute cancelled by the client");
+                if let Some(audit) = &audit {
+                    audit.end(ExecuteOutcome::Cancelled, None, 0);
+                }
                 return Err(ErrorData::internal_error("cancelled by the client", None));
             }
         };
@@ -275,6 +304,9 @@ impl Gateway {
             }
             drop(run);
             let (journal, pending) = governor.suspension();
+            if let Some(audit) = &audit {
+                audit.end(ExecuteOutcome::InputRequired, None, journal.len() as u64);
+            }
             tracing::info!(
                 calls = journal.len(),
                 asks = pending.len(),
@@ -293,6 +325,7 @@ impl Gateway {
             ms = started.elapsed().as_millis() as u64,
             "execute"
         );
+        end_audit(audit.as_deref(), &execution);
         self.forward_logs(&execution, &context.peer).await;
         Ok(execution_result(&execution).into())
     }
@@ -327,6 +360,32 @@ fn principal(context: &RequestContext<RoleServer>) -> String {
         },
         None => "stdio".to_string(),
     }
+}
+
+/// The session and client an execution's audit records name.
+fn caller(context: &RequestContext<RoleServer>) -> Caller {
+    let session = context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|id| id.to_str().ok())
+        .map(|id| id.chars().take(128).collect());
+    let client = context.client_info().map(|info| {
+        let name: String = info.name.chars().take(128).collect();
+        let version: String = info.version.chars().take(64).collect();
+        format!("{name} {version}")
+    });
+    Caller { session, client }
+}
+
+/// Writes how an execution ended.
+fn end_audit(audit: Option<&ExecutionAudit>, execution: &Execution) {
+    let Some(audit) = audit else { return };
+    let (outcome, kind) = match &execution.result {
+        Ok(_) => (ExecuteOutcome::Ok, None),
+        Err(error) => (ExecuteOutcome::Error, Some(error.kind.to_string())),
+    };
+    audit.end(outcome, kind, execution.calls.len() as u64);
 }
 
 /// How this request's client can be asked to approve a call.

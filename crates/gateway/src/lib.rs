@@ -20,6 +20,7 @@
 //! descriptions must never grow with the number of tools behind it.
 
 mod approval;
+mod audit;
 mod describe;
 mod error;
 mod handler;
@@ -37,6 +38,7 @@ mod stdio_lines;
 
 pub use approval::resume::DEFAULT_APPROVAL_TTL;
 pub use approval::seal::{KeyRing, SealError, MIN_SECRET_BYTES};
+pub use codemode_audit::{AuditLog, AuditOptions, CodeMode};
 pub use codemode_worker::{PoolOptions, WorkerPool};
 pub use describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
 pub use error::GatewayError;

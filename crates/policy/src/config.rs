@@ -86,9 +86,11 @@ fn parse_rule(value: &Value) -> Result<Rule, String> {
                     .ok_or_else(|| format!("`tools` items must be strings, not {item}"))
             })
             .collect::<Result<_, _>>()?,
-        Some(other) => return Err(format!(
+        Some(other) => {
+            return Err(format!(
             "`tools` must be a glob such as \"github.*\" or a non-empty array of them, not {other}"
-        )),
+        ))
+        }
         None => return Err("`tools` is missing (a glob such as \"github.*\")".into()),
     };
     let action = match object.get("action") {

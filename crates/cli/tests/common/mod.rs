@@ -245,6 +245,27 @@ pub fn run_node_script(script: &str, spec: &Value) -> Value {
         .unwrap_or_else(|e| panic!("{script} printed no JSON report ({e}): {stdout}\n{stderr}"))
 }
 
+/// Runs the Python script `tests/clients/<script>` (in the venv with the official SDK) with
+/// `spec` and returns the JSON report it prints last.
+pub fn run_python_script(script: &str, spec: &Value) -> Value {
+    let output = Command::new(python())
+        .arg(repo_root().join("tests/clients").join(script))
+        .arg(spec.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("python starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("{script} printed no JSON report ({e}): {stdout}\n{stderr}"))
+}
+
 /// `codemode serve` over stdio driven by hand, one JSON-RPC line at a time: for tests that
 /// time the handshake or watch notifications arrive.
 pub struct StdioSession {
@@ -321,6 +342,16 @@ impl StdioSession {
             .write_all(line.as_bytes())
             .and_then(|()| self.stdin.flush())
             .expect("codemode reads stdin");
+    }
+
+    /// Sends a request without waiting for its answer; returns its id.
+    pub fn send(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.write(
+            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        );
+        id
     }
 
     /// Sends a request and waits up to `timeout` for its answer (its `result`, or panics

@@ -139,7 +139,7 @@ fn binding(principal: &str, code: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     use chacha20poly1305::aead::rand_core::RngCore;
     let mut bytes = [0u8; 16];
     chacha20poly1305::aead::OsRng.fill_bytes(&mut bytes);
