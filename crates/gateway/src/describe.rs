@@ -30,7 +30,7 @@ Run TypeScript in a fresh sandbox; nothing persists between runs. Tools are asyn
 `await tools.<namespace>.<name>(args)`. Do the whole task in one script and \
 `return` only what is needed. A tool resolves to its structured content, else its text: parsed \
 if the whole text is JSON (any value), else a string. A failed call throws an Error with .tool, \
-.kind (invalid_arguments, tool_error, timeout, unavailable, transport, limit) and .message. \
+.kind (invalid_arguments, tool_error, timeout, unavailable, transport, limit, denied) and .message. \
 Types are not checked before running. You get the value as JSON, console output and the calls; \
 an uncaught error gives its line. Find functions with search, or in code with \
 `tools.$search(\"words\")` and `tools.$describe(\"ns.tool\")`. No fetch, files, imports or env.";
@@ -264,7 +264,7 @@ mod tests {
         for needed in [
             "nothing persists between runs",
             "parsed if the whole text is JSON (any value)",
-            ".tool, .kind (invalid_arguments, tool_error, timeout, unavailable, transport, limit) and .message",
+            ".tool, .kind (invalid_arguments, tool_error, timeout, unavailable, transport, limit, denied) and .message",
             "Types are not checked before running",
             "CPU,",
             "wall,",
