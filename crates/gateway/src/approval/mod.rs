@@ -98,7 +98,7 @@ struct State {
 const RECENT_CALLS: usize = 8;
 
 /// How long no new call must arrive before a stopped execution is considered settled.
-const SETTLE_QUIET: std::time::Duration = std::time::Duration::from_millis(25);
+const SETTLE_QUIET: std::time::Duration = std::time::Duration::from_millis(10);
 /// The longest a stopped execution is given to settle.
 const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
