@@ -30,6 +30,7 @@ use crate::reply::{execution_result, level_name};
 use crate::resources;
 use crate::search::{search_result, SearchArgs};
 use crate::session::SessionState;
+use crate::trace;
 
 /// The tool that finds functions.
 pub const SEARCH_TOOL: &str = "search";
@@ -210,10 +211,12 @@ impl Gateway {
         let execution = tokio::select! {
             execution = self.execute_observed(code, observer) => execution,
             () = context.ct.cancelled() => {
+                trace::record_cancelled();
                 tracing::info!("execute cancelled by the client");
                 return Err(ErrorData::internal_error("cancelled by the client", None));
             }
         };
+        trace::record_execution(&execution);
         tracing::info!(
             ok = execution.is_ok(),
             calls = execution.calls.len(),
@@ -295,11 +298,11 @@ impl ServerHandler for Gateway {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let span = tracing::info_span!("tools/call", tool = %request.name);
         let arguments = request.arguments.as_ref();
         let result = match request.name.as_ref() {
             SEARCH_TOOL => match SearchArgs::parse(arguments) {
                 Ok(args) => {
+                    let span = tracing::info_span!("tools/call", tool = %request.name);
                     // Just after start-up, servers that are still coming up get a moment,
                     // so the first search sees their tools.
                     self.shared
@@ -320,9 +323,14 @@ impl ServerHandler for Gateway {
                 Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
             },
             EXECUTE_TOOL => {
-                self.call_execute(arguments, &context)
-                    .instrument(span)
-                    .await?
+                // Parented to the client's span when its `_meta` names one.
+                let span = trace::execute_span(arguments, &context.meta);
+                let reply = self
+                    .call_execute(arguments, &context)
+                    .instrument(span.clone())
+                    .await;
+                trace::record_refusal(&span, &reply);
+                reply?
             }
             other => {
                 return Err(ErrorData::invalid_params(

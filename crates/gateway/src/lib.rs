@@ -30,6 +30,7 @@ mod search;
 mod session;
 mod stdio;
 mod stdio_lines;
+mod trace;
 
 pub use codemode_worker::{PoolOptions, WorkerPool};
 pub use describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};

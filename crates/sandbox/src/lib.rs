@@ -60,6 +60,9 @@ impl Sandbox {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let code = code.to_string();
         let thread_cancel = cancel.clone();
+        // The caller's span (the gateway's `execute`) is the parent of each tool call's,
+        // and tool calls start on the snippet's thread.
+        let span = tracing::Span::current();
         let spawned = std::thread::Builder::new()
             .name("codemode-snippet".into())
             .stack_size(THREAD_STACK_BYTES)
@@ -73,7 +76,9 @@ impl Sandbox {
                 // A panic (a bug in the sandbox or in the host's tools) costs this execution,
                 // never the process; its runtime goes down with the thread, unused again.
                 let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                    run_snippet(&code, host, limits, handle, thread_cancel, &mut deliver)
+                    span.in_scope(|| {
+                        run_snippet(&code, host, limits, handle, thread_cancel, &mut deliver)
+                    })
                 }));
                 if let Err(payload) = outcome {
                     deliver(Execution::failed(ExecutionError::new(
