@@ -68,7 +68,11 @@ impl Sandbox {
             .stack_size(THREAD_STACK_BYTES)
             .spawn(move || {
                 let mut tx = Some(tx);
+                // Left, and let go of, before the execution is handed back: the runtime is
+                // freed after that, and the caller's span must not wait for it to close.
+                let mut in_span = Some(span.entered());
                 let mut deliver = |execution: Execution| {
+                    drop(in_span.take());
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(execution);
                     }
@@ -76,9 +80,7 @@ impl Sandbox {
                 // A panic (a bug in the sandbox or in the host's tools) costs this execution,
                 // never the process; its runtime goes down with the thread, unused again.
                 let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                    span.in_scope(|| {
-                        run_snippet(&code, host, limits, handle, thread_cancel, &mut deliver)
-                    })
+                    run_snippet(&code, host, limits, handle, thread_cancel, &mut deliver)
                 }));
                 if let Err(payload) = outcome {
                     deliver(Execution::failed(ExecutionError::new(
