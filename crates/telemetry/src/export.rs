@@ -20,7 +20,7 @@ const SERVICE_NAME: &str = "codemode";
 
 /// How long the exit waits for the last spans to leave. A receiver that is up takes
 /// milliseconds; one that hangs must not hold the process much longer than this.
-const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(3);
+const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Why the exporter could not be built (traces are then off; the gateway runs on).
 #[derive(Debug, thiserror::Error)]

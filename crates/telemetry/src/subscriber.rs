@@ -10,9 +10,10 @@
 
 use std::io::IsTerminal;
 
-use tracing::{Level, Metadata};
-use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterFn};
-use tracing_subscriber::layer::SubscriberExt;
+use tracing::subscriber::Interest;
+use tracing::{Level, Metadata, Subscriber};
+use tracing_subscriber::filter::{DynFilterFn, EnvFilter, LevelFilter};
+use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
@@ -98,9 +99,22 @@ where
         .with_filter(filter)
 }
 
-/// What the export layer sees: codemode's own spans at `info` and above, no events.
-fn exported() -> FilterFn<fn(&Metadata<'_>) -> bool> {
-    filter_fn(|metadata| is_exported(metadata.is_span(), *metadata.level(), metadata.target()))
+/// What the export layer sees: codemode's own spans at `info` and above, no events. The
+/// choice depends on a callsite alone, so it is made once per callsite, and everything
+/// else (another crate's debug logs) costs the export layer nothing.
+fn exported<S: Subscriber>() -> impl Filter<S> {
+    let choose = |metadata: &Metadata<'_>| {
+        is_exported(metadata.is_span(), *metadata.level(), metadata.target())
+    };
+    DynFilterFn::new(move |metadata: &Metadata<'_>, _: &Context<'_, S>| choose(metadata))
+        .with_callsite_filter(move |metadata| {
+            if choose(metadata) {
+                Interest::always()
+            } else {
+                Interest::never()
+            }
+        })
+        .with_max_level_hint(LevelFilter::INFO)
 }
 
 fn is_exported(is_span: bool, level: Level, target: &str) -> bool {
