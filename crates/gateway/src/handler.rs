@@ -35,6 +35,7 @@ use crate::reply::{execution_result, level_name};
 use crate::resources;
 use crate::search::{search_result, SearchArgs};
 use crate::session::SessionState;
+use crate::trace;
 
 /// The tool that finds functions.
 pub const SEARCH_TOOL: &str = "search";
@@ -285,6 +286,7 @@ impl Gateway {
             execution = &mut run => Some(execution),
             () = governor.wait_suspended() => None,
             () = context.ct.cancelled() => {
+                trace::record_cancelled();
                 tracing::info!("execute cancelled by the client");
                 if let Some(audit) = &audit {
                     audit.end(ExecuteOutcome::Cancelled, None, 0);
@@ -307,6 +309,7 @@ impl Gateway {
             if let Some(audit) = &audit {
                 audit.end(ExecuteOutcome::InputRequired, None, journal.len() as u64);
             }
+            trace::record_input_required();
             tracing::info!(
                 calls = journal.len(),
                 asks = pending.len(),
@@ -319,6 +322,7 @@ impl Gateway {
                 .suspend(&principal, code, journal, pending);
             return Ok(CallToolResponse::InputRequired(result));
         };
+        trace::record_execution(&execution);
         tracing::info!(
             ok = execution.is_ok(),
             calls = execution.calls.len(),
@@ -454,11 +458,11 @@ impl ServerHandler for Gateway {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let span = tracing::info_span!("tools/call", tool = %request.name);
         let arguments = request.arguments.as_ref();
         let result = match request.name.as_ref() {
             SEARCH_TOOL => match SearchArgs::parse(arguments) {
                 Ok(args) => {
+                    let span = tracing::info_span!("tools/call", tool = %request.name);
                     // Just after start-up, servers that are still coming up get a moment,
                     // so the first search sees their tools.
                     self.shared
@@ -478,7 +482,16 @@ impl ServerHandler for Gateway {
                 }
                 Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
             },
-            EXECUTE_TOOL => return self.call_execute(&request, &context).instrument(span).await,
+            EXECUTE_TOOL => {
+                // Parented to the client's span when its `_meta` names one.
+                let span = trace::execute_span(arguments, &context.meta);
+                let reply = self
+                    .call_execute(&request, &context)
+                    .instrument(span.clone())
+                    .await;
+                trace::record_refusal(&span, &reply);
+                return reply;
+            }
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("unknown tool {other:?}: this server has `search` and `execute`"),

@@ -35,6 +35,7 @@ mod search;
 mod session;
 mod stdio;
 mod stdio_lines;
+mod trace;
 
 pub use approval::resume::DEFAULT_APPROVAL_TTL;
 pub use approval::seal::{KeyRing, SealError, MIN_SECRET_BYTES};

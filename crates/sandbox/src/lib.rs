@@ -60,12 +60,19 @@ impl Sandbox {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let code = code.to_string();
         let thread_cancel = cancel.clone();
+        // The caller's span (the gateway's `execute`) is the parent of each tool call's,
+        // and tool calls start on the snippet's thread.
+        let span = tracing::Span::current();
         let spawned = std::thread::Builder::new()
             .name("codemode-snippet".into())
             .stack_size(THREAD_STACK_BYTES)
             .spawn(move || {
                 let mut tx = Some(tx);
+                // Left, and let go of, before the execution is handed back: the runtime is
+                // freed after that, and the caller's span must not wait for it to close.
+                let mut in_span = Some(span.entered());
                 let mut deliver = |execution: Execution| {
+                    drop(in_span.take());
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(execution);
                     }

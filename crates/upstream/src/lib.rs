@@ -7,7 +7,8 @@
 //!   with a minimal environment, Streamable HTTP, legacy HTTP+SSE), retries those that do not
 //!   come up and restarts crashed ones with backoff, follows `tools/list_changed`, and calls
 //!   tools with a deadline after checking arguments against the tool's `inputSchema`,
-//!   forwarding the progress a server reports for a call.
+//!   forwarding the progress a server reports for a call. Each call carries the current
+//!   span's W3C trace context (`_meta.traceparent`, and the `traceparent` header over HTTP).
 //! - Both live MCP eras are spoken: 2025-11-25 (`initialize`, sessions) and 2026-07-28
 //!   (`server/discover`, self-contained requests, `subscriptions/listen`), chosen per server by
 //!   the entry's [`Protocol`] (by default whichever the server speaks).
@@ -37,6 +38,7 @@ mod sse;
 mod stdio;
 mod supervisor;
 mod tools;
+mod trace_context;
 mod units;
 mod upstreams;
 mod validate;

@@ -124,10 +124,17 @@ impl Transport<RoleClient> for LegacySseTransport {
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl std::future::Future<Output = Result<(), SseError>> + Send + 'static {
+        // A call's trace context goes as headers too, as over Streamable HTTP.
+        let mut headers = self.headers.clone();
+        if let Some(trace) = crate::trace_context::of_message(&item) {
+            let mut trace_headers = std::collections::HashMap::new();
+            crate::trace_context::insert_headers(&mut trace_headers, &trace);
+            headers.extend(trace_headers);
+        }
         let request = serde_json::to_vec(&item).map(|body| {
             self.client
                 .post(self.endpoint.clone())
-                .headers(self.headers.clone())
+                .headers(headers)
                 .header(CONTENT_TYPE, "application/json")
                 .body(body)
         });

@@ -25,6 +25,7 @@ use crate::line_transport;
 use crate::output::{self, OutputKind, OutputLimits, ToolOutput};
 use crate::supervisor::Supervisor;
 use crate::tools::ToolSet;
+use crate::trace_context;
 use codemode_catalog::ToolSpec;
 use codemode_sandbox::ToolAnswer;
 
@@ -446,7 +447,10 @@ impl Upstreams {
         let Value::Object(arguments) = args else {
             return Err(invalid("arguments must be an object".to_owned()));
         };
-        let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+        // The upstream's work joins the trace of this call (the catalogue's `tool_call` span).
+        let request = trace_context::with_current(
+            CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments),
+        );
         let progress = progress.map(|callback| (session.progress.clone(), callback));
         // Dropping the request future at the deadline sends notifications/cancelled.
         let reply =
