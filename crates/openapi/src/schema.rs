@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use crate::external::DATA_KEYS;
 
 /// The most bytes of `$defs` one tool's schema document carries.
-pub(crate) const MAX_DOCUMENT_BYTES: usize = 48 * 1024;
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 32 * 1024;
 /// How many references in a row a document follows before it summarises.
 pub(crate) const MAX_REF_DEPTH: usize = 8;
 /// How deep inline schemas nest before they are summarised.
