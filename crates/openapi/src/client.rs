@@ -57,6 +57,18 @@ fn install_crypto_provider() {
     });
 }
 
+/// The client that fetches specs by URL: it follows redirects (a spec's URL often moves)
+/// and never carries an API's credentials.
+pub(crate) fn spec_client() -> Result<reqwest::Client, String> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .user_agent(concat!("codemode/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|err| describe(&err))
+}
+
 /// An error in words, with its causes and never its URL (which may carry an API key).
 pub(crate) fn describe(err: &reqwest::Error) -> String {
     let mut text = if err.is_timeout() {

@@ -544,6 +544,10 @@ pub(crate) fn server_url(text: &str) -> Result<Url, String> {
     if url.host_str().is_none() {
         return Err("the URL has no host".into());
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        // It would be shown (tool descriptions name the server) and sent everywhere.
+        return Err("a server URL takes no user or password; use `auth`".into());
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err("a server URL takes no query or fragment".into());
     }

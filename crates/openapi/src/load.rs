@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::SpecLocation;
@@ -130,18 +131,36 @@ pub(crate) fn parse(
         crate::schema::upgrade_3_0(&mut root);
     }
     external::inline_structural(&mut root, origin)?;
-    let model = serde_path_to_error::deserialize::<_, oas3::Spec>(&root).map_err(|err| {
-        LoadError::Invalid {
-            origin: origin.to_owned(),
-            pointer: json_pointer(err.path()),
-            message: err.inner().to_string(),
-        }
-    })?;
+    let model = read_model(origin, &mut root)?;
     Ok(Document {
         origin: origin.to_owned(),
         root,
         model,
     })
+}
+
+/// The document model of `root`. Component schemas are set aside while it is read: schemas
+/// are taken from the JSON tree, never from the model, so reading them into the model would
+/// only cost time (a third of the GitHub spec's) and refuse schemas the tree carries fine.
+fn read_model(origin: &str, root: &mut Value) -> Result<oas3::Spec, LoadError> {
+    let components = root.get_mut("components").and_then(Value::as_object_mut);
+    let schemas = components.and_then(|c| c.remove("schemas"));
+    // The fast path first; on failure, again with the path tracked, for the pointer.
+    let model = oas3::Spec::deserialize(&*root).or_else(|_| {
+        serde_path_to_error::deserialize::<_, oas3::Spec>(&*root).map_err(|err| {
+            LoadError::Invalid {
+                origin: origin.to_owned(),
+                pointer: json_pointer(err.path()),
+                message: err.inner().to_string(),
+            }
+        })
+    });
+    if let Some(schemas) = schemas {
+        if let Some(components) = root.get_mut("components").and_then(Value::as_object_mut) {
+            components.insert("schemas".into(), schemas);
+        }
+    }
+    model
 }
 
 /// JSON when it looks like JSON (`{` first), else YAML; either way one JSON tree.

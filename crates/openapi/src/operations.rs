@@ -219,7 +219,7 @@ pub(crate) fn build(
                 schemas: &mut schemas,
                 pointer: &op_pointer,
             }
-            .operation(&method, path, item, op, &item_pointer)?;
+            .operation(item, op, &item_pointer)?;
             let operation = Arc::new(Operation {
                 method: method.clone(),
                 path: path.clone(),
@@ -242,7 +242,7 @@ pub(crate) fn build(
             routes.push(route);
         }
     }
-    tools.push(request_tool(&base_url, &routes));
+    tools.push(request_tool(&base_url, &routes, &config.secrets));
     let info = &model.info;
     let description = [
         Some(info.title.as_str()),
@@ -405,8 +405,6 @@ struct Builder<'a, 'b> {
 impl<'a> Builder<'a, '_> {
     fn operation(
         mut self,
-        method: &Method,
-        path: &str,
         item: &oas3::spec::PathItem,
         op: &oas3::spec::Operation,
         item_pointer: &str,
@@ -546,7 +544,6 @@ impl<'a> Builder<'a, '_> {
         let input_schema = self.schemas.document(Value::Object(input), deps);
 
         let output_schema = self.output_schema(op)?;
-        let _ = (method, path);
         Ok(Built {
             params,
             body,
@@ -760,7 +757,7 @@ fn binary_fields(doc: &Document, pointer: &str) -> Vec<String> {
 }
 
 /// `$request`: any request to this API's server on one of the spec's paths.
-fn request_tool(base_url: &Url, routes: &[Route]) -> ToolSpec {
+fn request_tool(base_url: &Url, routes: &[Route], secrets: &[String]) -> ToolSpec {
     let mut methods: Vec<&str> = Vec::new();
     for route in routes {
         for (method, _) in &route.operations {
@@ -800,9 +797,10 @@ fn request_tool(base_url: &Url, routes: &[Route]) -> ToolSpec {
         }),
     );
     spec.title = Some("Raw HTTP request".into());
-    spec.description = Some(format!(
+    // The base URL may have come out of a `${VAR}`: a description never carries a secret.
+    spec.description = Some(crate::client::redact(&format!(
         "Sends any request to this API's server ({base_url}) for what the typed functions do not cover: the method and path must be one of the spec's operations (the path a concrete instance of its template), and the configured credentials are added as for that operation. The answer is the parsed JSON, or {{contentType, text}} for other content."
-    ));
+    ), secrets));
     spec.annotations = Some(json!({"openWorldHint": true}));
     spec
 }

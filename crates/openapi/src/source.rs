@@ -50,6 +50,8 @@ pub struct OpenApiSource {
 
 struct Inner {
     http: reqwest::Client,
+    /// Fetches specs by URL (follows redirects; never sends credentials).
+    spec_http: reqwest::Client,
     entries: RwLock<Vec<Entry>>,
     changes: watch::Sender<u64>,
 }
@@ -89,10 +91,11 @@ impl OpenApiSource {
     /// returns at once; an entry's namespace is starting until its spec is read, and
     /// [`ToolSource::changes`] bumps as each one settles.
     pub fn start(configs: &OpenApiConfigs) -> OpenApiSource {
-        let (http, client_error) = match client::http_client() {
-            Ok(http) => (http, None),
-            Err(err) => (reqwest::Client::new(), Some(err)),
-        };
+        let (http, spec_http, client_error) =
+            match client::http_client().and_then(|h| Ok((h, client::spec_client()?))) {
+                Ok((http, spec_http)) => (http, spec_http, None),
+                Err(err) => (reqwest::Client::new(), reqwest::Client::new(), Some(err)),
+            };
         let mut entries = Vec::new();
         let mut pending = Vec::new();
         for config in &configs.entries {
@@ -120,6 +123,7 @@ impl OpenApiSource {
         let source = OpenApiSource {
             inner: Arc::new(Inner {
                 http,
+                spec_http,
                 entries: RwLock::new(entries),
                 changes,
             }),
@@ -127,7 +131,7 @@ impl OpenApiSource {
         for config in pending {
             let source = source.clone();
             tokio::spawn(async move {
-                let state = match load_one(&source.inner.http, &config).await {
+                let state = match load_one(&source.inner.spec_http, &config).await {
                     Ok(loaded) => State::Ready(Arc::new(loaded)),
                     Err(reason) => {
                         tracing::warn!("openapi `{}`: {reason}", config.name);
@@ -200,7 +204,11 @@ async fn load_one(http: &reqwest::Client, config: &OpenApiConfig) -> Result<Load
             SpecLocation::Url(url) => (None, Some(url)),
         };
         let doc = load::parse(&origin, &bytes, spec_path)?;
-        operations::build(&doc, &config, spec_url)
+        let api = operations::build(&doc, &config, spec_url);
+        // Freeing a large spec's tree takes a while (60 ms for GitHub's); not on the way to
+        // the namespace being ready.
+        tokio::task::spawn_blocking(move || drop(doc));
+        api
     })
     .await
     .map_err(|err| format!("loading the spec stopped: {err}"))?

@@ -87,6 +87,14 @@ async fn handle(State(server): State<Server>, request: Request) -> Response {
             Json(json!({"message": format!("No such pet (you sent {TOKEN})"), "documentation_url": "https://x"})),
         )
             .into_response(),
+        "/openapi.yaml" => {
+            let spec = std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs/petstore-3.0.yaml"),
+            )
+            .unwrap_or_default();
+            ([("content-type", "application/yaml")], spec).into_response()
+        }
+        "/spec-moved" => (StatusCode::MOVED_PERMANENTLY, [("location", "/openapi.yaml")]).into_response(),
         "/status" => ([("content-type", "text/plain")], "all good").into_response(),
         "/redirect/same" => (StatusCode::FOUND, [("location", format!("/v1/landed{query}"))]).into_response(),
         "/redirect/cross" | "/redirect/cross-keyed" => {
@@ -504,4 +512,26 @@ async fn request_is_kept_to_the_specs_paths() {
         assert!(error.message.contains(expected), "{}", error.message);
     }
     assert_eq!(server.count(), count, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_can_come_from_a_url() {
+    let server = Server::default();
+    let addr = serve(server.clone()).await;
+    let section = json!({"remote": {
+        "spec": format!("http://{addr}/spec-moved"),
+        "baseUrl": format!("http://{addr}/v1"),
+        "auth": {"bearer": "${TOKEN}"}
+    }});
+    let configs = parse_openapi_configs(&section, Path::new("/"), &env).expect("section");
+    let source = OpenApiSource::load(&configs).await;
+    let namespace = source.namespaces().remove(0);
+    assert_eq!(namespace.status, NamespaceStatus::Ready, "{namespace:?}");
+    assert!(namespace.tools.iter().any(|t| t.name == "listPets"));
+    let fetches: Vec<Seen> = server.seen.lock().unwrap().clone();
+    assert_eq!(fetches.len(), 2, "the redirect was followed");
+    assert!(
+        fetches.iter().all(|s| s.header("authorization").is_none()),
+        "a spec is fetched without credentials"
+    );
 }
