@@ -310,3 +310,66 @@ async fn broken_and_disabled_entries_are_listed_with_their_reason() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn the_catalogue_declares_the_tools() {
+    let source = OpenApiSource::load(&OpenApiConfigs {
+        entries: vec![OpenApiConfig::new(
+            "petstore",
+            SpecLocation::Path(spec("petstore-3.0.yaml")),
+        )],
+        broken: Vec::new(),
+    })
+    .await;
+    let catalog = codemode_catalog::Catalog::new(vec![std::sync::Arc::new(source)]);
+    let declarations = catalog
+        .namespace_declarations("petstore")
+        .expect("declared");
+    for expected in [
+        "listPets(",
+        "$request(",
+        "interface Pet",
+        "tag?: string | null",
+        "query_petId?: string",
+        "The pet's name.",
+    ] {
+        assert!(
+            declarations.contains(expected),
+            "{expected} in:\n{declarations}"
+        );
+    }
+    if std::env::var_os("SHOW_DECLARATIONS").is_some() {
+        println!("{declarations}");
+    }
+    let hits = catalog.search("upload a photo of a pet", 3);
+    let text = format!("{hits:?}");
+    assert!(text.contains("uploadPhoto"), "{text}");
+}
+
+#[tokio::test]
+async fn a_namespace_starts_then_becomes_ready() {
+    let source = OpenApiSource::start(&OpenApiConfigs {
+        entries: vec![OpenApiConfig::new(
+            "api",
+            SpecLocation::Path(spec("inventory-3.1.json")),
+        )],
+        broken: Vec::new(),
+    });
+    let mut changes = source.changes().expect("a change feed");
+    let first = source.namespaces().remove(0).status;
+    assert!(
+        matches!(first, NamespaceStatus::Starting | NamespaceStatus::Ready),
+        "{first:?}"
+    );
+    source.wait_ready("api").await;
+    assert_eq!(source.namespaces().remove(0).status, NamespaceStatus::Ready);
+    if first == NamespaceStatus::Starting {
+        assert!(changes.has_changed().unwrap_or(false));
+    }
+    let _ = changes.borrow_and_update();
+    let error = source
+        .call("nope", "x", json!({}))
+        .await
+        .expect_err("no such namespace");
+    assert_eq!(error.kind, codemode_sandbox::ToolErrorKind::Unavailable);
+}
