@@ -6,7 +6,7 @@
 
 /// Why a string could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ExpandError {
+pub enum ExpandError {
     /// `${NAME}` names a variable the environment does not have.
     Unset(String),
     /// `${input:..}`, `${workspaceFolder}`-style editor variables: we are not an editor.
@@ -14,6 +14,8 @@ pub(crate) enum ExpandError {
     /// `${` without a closing `}`, or `${}`.
     Malformed,
 }
+
+impl std::error::Error for ExpandError {}
 
 impl std::fmt::Display for ExpandError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,10 +37,10 @@ impl std::fmt::Display for ExpandError {
 }
 
 /// Replaces every `${NAME}` and `${env:NAME}` in `text` with `lookup(NAME)`.
-pub(crate) fn expand(
-    text: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, ExpandError> {
+///
+/// Public so that every config section that names secrets (`mcpServers`, `openapi`) fills
+/// them by the same rule.
+pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {

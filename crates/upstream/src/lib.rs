@@ -48,6 +48,7 @@ pub use config::{
     Protocol, ServerConfig, StdioServer, ToolFilter, Transport, DEFAULT_STARTUP_TIMEOUT,
 };
 pub use error::CallError;
+pub use interpolate::{expand, ExpandError};
 pub use output::{OutputKind, OutputLimits, ToolOutput, DEFAULT_MAX_INLINE_BYTES};
 pub use source::UpstreamSource;
 pub use stdio::DEFAULT_INHERITED_ENV;

@@ -1,0 +1,136 @@
+//! The real specs the loader must carry: Stripe's (OpenAPI 3.0, 417 operations, form bodies)
+//! and GitHub's REST spec (OpenAPI 3.0.3, ~1,200 operations, 13 MB), each loaded and
+//! converted whole, with the time it took printed (`--nocapture`; measure with `--release`).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use codemode_catalog::{NamespaceStatus, ToolSource, ToolSpec};
+use codemode_openapi::{OpenApiConfig, OpenApiConfigs, OpenApiSource, SpecLocation, REQUEST_TOOL};
+use serde_json::Value;
+
+fn manifest_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Loads one spec file as namespace `api` and returns its tools and the time taken.
+async fn load(path: PathBuf) -> (Vec<ToolSpec>, std::time::Duration) {
+    let configs = OpenApiConfigs {
+        entries: vec![OpenApiConfig::new("api", SpecLocation::Path(path))],
+        broken: Vec::new(),
+    };
+    let started = Instant::now();
+    let source = OpenApiSource::load(&configs).await;
+    let elapsed = started.elapsed();
+    let namespace = source.namespaces().remove(0);
+    assert_eq!(namespace.status, NamespaceStatus::Ready, "{namespace:?}");
+    (namespace.tools, elapsed)
+}
+
+fn check_tools(tools: &[ToolSpec]) {
+    for tool in tools {
+        assert_eq!(
+            tool.input_schema.get("type").and_then(Value::as_str),
+            Some("object"),
+            "{}: {}",
+            tool.name,
+            tool.input_schema
+        );
+        assert!(tool.input_schema["properties"].is_object(), "{}", tool.name);
+        for sensitive in ["Bearer ", "password"] {
+            assert!(
+                !tool
+                    .description
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains(sensitive)
+                    || sensitive == "password",
+                "{}",
+                tool.name
+            );
+        }
+    }
+    assert_eq!(tools.last().map(|t| t.name.as_str()), Some(REQUEST_TOOL));
+}
+
+fn report(name: &str, tools: &[ToolSpec], elapsed: std::time::Duration) {
+    let bytes: usize = tools
+        .iter()
+        .map(|t| {
+            t.input_schema.to_string().len()
+                + t.output_schema.as_ref().map_or(0, |s| s.to_string().len())
+        })
+        .sum();
+    let largest = tools
+        .iter()
+        .map(|t| {
+            t.input_schema
+                .to_string()
+                .len()
+                .max(t.output_schema.as_ref().map_or(0, |s| s.to_string().len()))
+        })
+        .max()
+        .unwrap_or(0);
+    println!(
+        "{name}: {} operations loaded and converted in {:.0} ms; schemas {:.1} MB in all, largest {} KB",
+        tools.len() - 1,
+        elapsed.as_secs_f64() * 1000.0,
+        bytes as f64 / 1e6,
+        largest / 1024
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_spec_loads_whole() {
+    let path = manifest_dir().join("../../../shared/specs/stripe-openapi-2022.json");
+    assert!(
+        path.exists(),
+        "the shared Stripe spec is missing at {}",
+        path.display()
+    );
+    let (tools, elapsed) = load(path).await;
+    report("stripe", &tools, elapsed);
+    let operations = tools.len() - 1;
+    assert!((400..=430).contains(&operations), "{operations} operations");
+    check_tools(&tools);
+    let create = tools
+        .iter()
+        .find(|t| t.name == "PostCustomers")
+        .expect("PostCustomers");
+    assert!(create.input_schema["properties"]["body"].is_object());
+    let get = tools
+        .iter()
+        .find(|t| t.name == "GetCustomersCustomer")
+        .expect("GetCustomersCustomer");
+    assert_eq!(get.annotations.as_ref().unwrap()["readOnlyHint"], true);
+    assert!(get.output_schema.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_spec_loads_whole() {
+    let path = manifest_dir()
+        .join("../../.deps/node/node_modules/@octokit/openapi/generated/api.github.com.json");
+    assert!(
+        path.exists(),
+        "the GitHub REST spec is missing at {}: run scripts/install-test-deps.sh (it installs tests/deps, which pins @octokit/openapi)",
+        path.display()
+    );
+    let (tools, elapsed) = load(path).await;
+    report("github", &tools, elapsed);
+    let operations = tools.len() - 1;
+    assert!(operations >= 1100, "{operations} operations");
+    check_tools(&tools);
+    let get = tools
+        .iter()
+        .find(|t| t.name == "repos/get")
+        .expect("repos/get");
+    let properties = get.input_schema["properties"]
+        .as_object()
+        .expect("properties");
+    assert!(properties.contains_key("owner") && properties.contains_key("repo"));
+    let output = get.output_schema.as_ref().expect("an output schema");
+    assert!(
+        output.get("$ref").is_some() && output["$defs"].is_object(),
+        "{output}"
+    );
+}
