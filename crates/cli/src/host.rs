@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use codemode_catalog::policy::Policy;
-use codemode_catalog::Catalog;
+use codemode_catalog::{Catalog, ToolSource};
 use codemode_demo::DemoSource;
 use codemode_gateway::{AuditLog, AuditOptions, CodeMode, KeyRing};
+use codemode_openapi::{parse_openapi_configs, OpenApiSource};
 use codemode_sandbox::Limits;
 use codemode_upstream::{AuditSettings, Config, LimitSettings, Options, UpstreamSource, Upstreams};
 
@@ -227,14 +228,36 @@ pub async fn load(
         .map_err(|e| format!("{}: codemode.approvals.keys: {e}", config.origin))?;
         Some(Arc::new(ring))
     };
+    let openapi = match &config.openapi {
+        None => None,
+        Some(section) => {
+            let base_dir = config
+                .base_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("."));
+            let configs =
+                parse_openapi_configs(section, &base_dir, &|name| std::env::var(name).ok())
+                    .map_err(|e| format!("{}: {e}", config.origin))?;
+            Some(configs)
+        }
+    };
     let upstreams = Upstreams::launch(&config, Options::default());
+    let mut sources: Vec<Arc<dyn ToolSource>> = vec![Arc::new(UpstreamSource::new(
+        upstreams.clone(),
+        limits.wall_time,
+    ))];
+    if let Some(configs) = &openapi {
+        // Specs load in the background as servers start; `Wait` waits for both.
+        let source = OpenApiSource::start(configs);
+        if startup == Startup::Wait {
+            source.settled().await;
+        }
+        sources.push(Arc::new(source));
+    }
     if startup == Startup::Wait {
         upstreams.first_attempts().await;
     }
-    let catalog = Catalog::new(vec![Arc::new(UpstreamSource::new(
-        upstreams.clone(),
-        limits.wall_time,
-    ))]);
+    let catalog = Catalog::new(sources);
     catalog.watch_sources();
     catalog.set_policy(policy.clone());
     Ok(Loaded {

@@ -37,6 +37,7 @@ mod operations;
 mod request;
 mod schema;
 mod source;
+mod text;
 
 pub use config::{
     parse_openapi_configs, Auth, OpenApiConfig, OpenApiConfigs, OperationFilter, SpecLocation,

@@ -356,13 +356,14 @@ fn description(op: &oas3::spec::Operation, method: &Method, path: &str) -> Strin
     let summary = op
         .summary
         .as_deref()
-        .map(str::trim)
+        .map(crate::text::plain)
         .filter(|s| !s.is_empty());
     let text = op
         .description
         .as_deref()
-        .map(str::trim)
+        .map(crate::text::plain)
         .filter(|s| !s.is_empty());
+    let (summary, text) = (summary.as_deref(), text.as_deref());
     match (summary, text) {
         (Some(s), Some(d)) if !d.starts_with(s) => parts.push(format!("{s}\n\n{d}")),
         (_, Some(d)) => parts.push(d.to_owned()),
@@ -646,9 +647,12 @@ fn describe(schema: &mut Value, description: Option<&str>, deprecated: bool) {
     let Value::Object(map) = schema else {
         return;
     };
-    if let Some(text) = description.map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(text) = description
+        .map(crate::text::plain)
+        .filter(|s| !s.is_empty())
+    {
         map.entry("description")
-            .or_insert_with(|| Value::String(text.to_owned()));
+            .or_insert_with(|| Value::String(text));
     }
     if deprecated {
         map.insert("deprecated".into(), Value::Bool(true));

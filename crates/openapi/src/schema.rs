@@ -27,7 +27,7 @@ use serde_json::{json, Map, Value};
 use crate::external::DATA_KEYS;
 
 /// The most bytes of `$defs` one tool's schema document carries.
-pub(crate) const MAX_DOCUMENT_BYTES: usize = 32 * 1024;
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 8 * 1024;
 /// How many references in a row a document follows before it summarises.
 pub(crate) const MAX_REF_DEPTH: usize = 8;
 /// How deep inline schemas nest before they are summarised.
@@ -68,6 +68,11 @@ pub(crate) fn upgrade_3_0(value: &mut Value) {
 }
 
 fn upgrade_keywords(map: &mut Map<String, Value>) {
+    for key in ["description", "title"] {
+        if let Some(Value::String(text)) = map.get_mut(key) {
+            *text = crate::text::plain(text);
+        }
+    }
     for (exclusive, bound) in [
         ("exclusiveMinimum", "minimum"),
         ("exclusiveMaximum", "maximum"),

@@ -72,6 +72,11 @@ pub struct Config {
     pub approvals: ApprovalSettings,
     /// `codemode.audit`: where the audit trail goes.
     pub audit: AuditSettings,
+    /// The top-level `openapi` object as written; `codemode-openapi` reads it, relative
+    /// `spec` paths against [`Config::base_dir`].
+    pub openapi: Option<Value>,
+    /// The config file's folder, when it came from a file.
+    pub base_dir: Option<PathBuf>,
 }
 
 /// `codemode.approvals`: `{"keys": [{"id": "k2", "secret": "${APPROVAL_KEY}"}], "ttl": "10m"}`.
@@ -435,6 +440,7 @@ impl Parser<'_> {
         let root = document
             .as_object()
             .ok_or_else(|| self.expected("(top level)", "an object", &document))?;
+        let no_servers = Value::Object(Map::new());
         let (key, servers) = match (root.get("mcpServers"), root.get("servers")) {
             (Some(_), Some(_)) => {
                 return Err(self.invalid(
@@ -444,16 +450,18 @@ impl Parser<'_> {
             }
             (Some(servers), None) => ("mcpServers", servers),
             (None, Some(servers)) => ("servers", servers),
+            // A config of OpenAPI specs alone needs no servers.
+            (None, None) if root.contains_key("openapi") => ("mcpServers", &no_servers),
             (None, None) => {
                 return Err(self.invalid(
                     "(top level)",
-                    "no `mcpServers` object (or VS Code's `servers`) with the upstream servers",
+                    "no `mcpServers` object (or VS Code's `servers`) with the upstream servers, and no `openapi` specs",
                 ))
             }
         };
         for other in root
             .keys()
-            .filter(|k| k.as_str() != key && k.as_str() != CODEMODE_KEY && k.as_str() != "policy")
+            .filter(|k| !["policy", "openapi", CODEMODE_KEY, key].contains(&k.as_str()))
         {
             tracing::warn!(config = self.origin, field = %other, "ignoring unknown top-level field");
         }
@@ -494,6 +502,8 @@ impl Parser<'_> {
             policy: root.get("policy").cloned(),
             approvals,
             audit,
+            openapi: root.get("openapi").cloned(),
+            base_dir: self.base_dir.map(Path::to_path_buf),
         })
     }
 

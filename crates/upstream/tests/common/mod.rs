@@ -101,6 +101,8 @@ pub fn config(servers: Vec<ServerConfig>) -> Config {
         policy: None,
         approvals: Default::default(),
         audit: Default::default(),
+        openapi: None,
+        base_dir: None,
     }
 }
 
