@@ -4,7 +4,7 @@ report (what it was shown, the execute result) for the Rust test to check.
 
 Usage: python py_approver.py '<spec JSON>'
   spec = {
-    "server": {"command": ..., "args": [...]},
+    "server": {"command": ..., "args": [...]} | {"url": ...},
     "mode": "legacy" | "auto",   # 2025-11-25 (elicitation/create mid-call) or
                                  # 2026-07-28 (input_required, driven by the SDK)
     "snippet": "TypeScript for execute",
@@ -19,15 +19,19 @@ import sys
 
 from mcp import Client, types
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 
 
 async def main(spec: dict) -> dict:
     server = spec["server"]
-    target = StdioServerParameters(
-        command=server["command"],
-        args=server.get("args", []),
-        env={**os.environ, **server.get("env", {})},
-    )
+    if "url" in server:
+        target = streamable_http_client(server["url"])
+    else:
+        target = StdioServerParameters(
+            command=server["command"],
+            args=server.get("args", []),
+            env={**os.environ, **server.get("env", {})},
+        )
     answers = list(spec.get("answers", []))
     shown: list[str] = []
 

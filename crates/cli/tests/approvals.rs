@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{codemode, path_str, python, run_python_script};
+use common::{codemode, path_str, python, run_python_script, HttpGateway};
 use serde_json::{json, Value};
 
 fn fixture(name: &str) -> PathBuf {
@@ -106,4 +106,34 @@ fn decline_and_cancel_throw_in_the_snippet_in_both_eras() {
             assert_eq!(calls, ["read /tmp/a"], "{mode} {answer}: nothing removed");
         }
     }
+}
+
+#[test]
+fn approvals_work_over_streamable_http_in_both_eras() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (config, log) = config(dir.path());
+    let gateway = HttpGateway::start(&["--config", &path_str(&config)], &[]);
+    for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
+        let report = run_python_script(
+            "py_approver.py",
+            &json!({
+                "server": { "url": gateway.url },
+                "mode": mode,
+                "snippet": SNIPPET,
+                "answers": ["allow_once"],
+            }),
+        );
+        assert_eq!(report["protocolVersion"], version, "{report}");
+        assert_eq!(result(&report)["removed"], "/tmp/a", "{mode}: {report}");
+    }
+    assert_eq!(
+        calls(&log),
+        [
+            "read /tmp/a",
+            "remove /tmp/a",
+            "read /tmp/a",
+            "remove /tmp/a"
+        ],
+        "each era read once and removed once"
+    );
 }
