@@ -85,7 +85,7 @@ pub fn cannot_ask_message(path: &str, decision: &Decision) -> String {
 }
 
 /// The size of an answer as JSON, without building the text of a value.
-pub(crate) fn answer_bytes(answer: &ToolAnswer) -> u64 {
+pub fn answer_bytes(answer: &ToolAnswer) -> u64 {
     match answer {
         ToolAnswer::Json(raw) => raw.get().len() as u64,
         ToolAnswer::Value(value) => {

@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use crate::approval::resume::{random_id, Resumer, DEFAULT_APPROVAL_TTL};
 use crate::approval::seal::KeyRing;
-use crate::approval::{sha256_hex, Asker, CallSink, Gate, Governor};
+use crate::approval::{Asker, CallSink, Gate, Governor};
 use crate::audit::{Caller, ExecutionAudit};
 use crate::describe::{execute_tool, search_tool};
 use crate::isolation::{shutting_down, Executor, InFlight, Isolation};
@@ -359,7 +359,10 @@ impl Gateway {
 fn principal(context: &RequestContext<RoleServer>) -> String {
     match context.extensions.get::<axum::http::request::Parts>() {
         Some(parts) => match parts.headers.get(axum::http::header::AUTHORIZATION) {
-            Some(credential) => format!("http:{}", &sha256_hex(credential.as_bytes())[..32]),
+            Some(credential) => format!(
+                "http:{}",
+                &codemode_audit::digest(credential.as_bytes())[..32]
+            ),
             None => "http:anonymous".to_string(),
         },
         None => "stdio".to_string(),

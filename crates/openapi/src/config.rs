@@ -563,7 +563,8 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+/// How a JSON value reads in a message ("a string", "a list").
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use crate::client::{self, Endpoint, Outgoing};
-use crate::config::{Auth, OpenApiConfig, OpenApiConfigs, SpecLocation};
+use crate::config::{kind, Auth, OpenApiConfig, OpenApiConfigs, SpecLocation};
 use crate::load;
 pub use crate::operations::REQUEST_TOOL;
 use crate::operations::{self, Api, BodyKind, Operation};
@@ -702,17 +702,6 @@ fn raw_request(api: &Api, args: Value) -> Result<(Arc<Operation>, Outgoing), Too
         body,
     };
     Ok((operation, outgoing))
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The tools of a loaded namespace (for tests and tools that inspect a source).

@@ -227,33 +227,24 @@ pub fn alive(pid: u32) -> bool {
 pub fn run_node_script(script: &str, spec: &Value) -> Value {
     let mut spec = spec.clone();
     spec["nodeModules"] = Value::String(path_str(&node_modules()));
-    let output = Command::new(node())
-        .arg(repo_root().join("tests/clients").join(script))
-        .arg(spec.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .expect("node starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{script} failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
-        output.status
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("{script} printed no JSON report ({e}): {stdout}\n{stderr}"))
+    run_script(Command::new(node()), script, &spec)
 }
 
 /// Runs the Python script `tests/clients/<script>` (in the venv with the official SDK) with
 /// `spec` and returns the JSON report it prints last.
 pub fn run_python_script(script: &str, spec: &Value) -> Value {
-    let output = Command::new(python())
+    run_script(Command::new(python()), script, spec)
+}
+
+/// `interpreter tests/clients/<script> '<spec>'`, which must succeed and print its report
+/// as the last line.
+fn run_script(mut interpreter: Command, script: &str, spec: &Value) -> Value {
+    let output = interpreter
         .arg(repo_root().join("tests/clients").join(script))
         .arg(spec.to_string())
         .stdin(Stdio::null())
         .output()
-        .expect("python starts");
+        .expect("the interpreter starts");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

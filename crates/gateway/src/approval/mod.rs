@@ -21,13 +21,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use codemode_audit::digest;
 use codemode_catalog::gate::{
-    cannot_ask_message, Admission, AdmissionFuture, CallGate, CallTicket, GateCall,
+    answer_bytes, cannot_ask_message, Admission, AdmissionFuture, CallGate, CallTicket, GateCall,
 };
 use codemode_catalog::policy::Action;
 use codemode_sandbox::{ToolAnswer, ToolError, ToolErrorKind};
 use rmcp::{Peer, RoleServer};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::session::SessionState;
@@ -61,6 +61,13 @@ pub(crate) struct CallEnd {
     pub replayed: bool,
 }
 
+/// A call the execution stopped to ask about, with the form the user will see.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingAsk {
+    pub call: Pending,
+    pub form: rmcp::model::ElicitRequestParams,
+}
+
 /// Hears every call of an execution as it ends (the audit trail).
 pub(crate) trait CallSink: Send + Sync {
     fn call_ended(&self, call: &CallEnd);
@@ -88,7 +95,7 @@ struct State {
     journal: Vec<Entry>,
     journal_bytes: usize,
     journal_overflowed: bool,
-    pending: Vec<(Pending, serde_json::Value, String)>,
+    pending: Vec<PendingAsk>,
     replay: Option<Replay>,
     diverged: Option<String>,
     /// Calls that reached the gate, held ones included.
@@ -153,7 +160,7 @@ impl Governor {
 
     /// The journal and the pending calls, to seal into the retry's state; the forms to
     /// show for each pending call.
-    pub fn suspension(&self) -> (Vec<Entry>, Vec<(Pending, serde_json::Value, String)>) {
+    pub fn suspension(&self) -> (Vec<Entry>, Vec<PendingAsk>) {
         let state = self.lock();
         (state.journal.clone(), state.pending.clone())
     }
@@ -229,7 +236,7 @@ impl Governor {
         end.outcome = outcome_name(&outcome);
         end.error_kind = outcome.as_ref().err().map(|e| e.kind.as_str());
         if let Ok(answer) = &outcome {
-            end.result_bytes = answer_len(answer);
+            end.result_bytes = answer_bytes(answer);
         }
         self.ended(&end, &outcome);
         Admission::Answered(outcome)
@@ -266,7 +273,7 @@ impl Governor {
     }
 
     fn admit_call(self: &Arc<Self>, call: GateCall<'_>) -> AdmissionFuture {
-        let digest = sha256_hex(call.args_text.as_bytes());
+        let digest = digest(call.args_text.as_bytes());
         let path = call.path;
         let decision = call.decision;
         let mut state = self.lock();
@@ -352,16 +359,22 @@ impl Governor {
                         return ready(self.answered(end, Err(ToolError::denied(message))));
                     }
                     let key = format!("approve-{}", state.pending.len() + 1);
-                    let so_far = Self::so_far(&state);
-                    state.pending.push((
-                        Pending {
+                    // No session in 2026-07-28: allow once or deny.
+                    let form = ask::request(
+                        path,
+                        &decision.reason.to_string(),
+                        call.args,
+                        &Self::so_far(&state),
+                        false,
+                    );
+                    state.pending.push(PendingAsk {
+                        call: Pending {
                             key,
                             path: path.to_string(),
                             args: digest,
                         },
-                        call.args.clone(),
-                        format!("{}\n{so_far}", decision.reason),
-                    ));
+                        form,
+                    });
                     drop(state);
                     self.suspended.send_replace(true);
                     Box::pin(std::future::pending())
@@ -468,22 +481,6 @@ fn outcome_name(outcome: &Result<ToolAnswer, ToolError>) -> &'static str {
     }
 }
 
-fn answer_len(answer: &ToolAnswer) -> u64 {
-    match answer {
-        ToolAnswer::Json(raw) => raw.get().len() as u64,
-        ToolAnswer::Value(value) => serde_json::to_string(value).map_or(0, |t| t.len() as u64),
-    }
-}
-
 fn ready(admission: Admission) -> AdmissionFuture {
     Box::pin(std::future::ready(admission))
-}
-
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for byte in digest.iter() {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
 }

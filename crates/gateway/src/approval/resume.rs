@@ -10,12 +10,12 @@ use std::time::Duration;
 use rmcp::model::{
     ElicitRequest, InputRequest, InputRequests, InputRequiredResult, InputResponses,
 };
-use serde_json::Value;
 
 use super::ask;
-use super::journal::{Entry, Pending, Replay, ResumeState};
+use super::journal::{Entry, Replay, ResumeState};
 use super::seal::{unix_millis, KeyRing};
-use super::sha256_hex;
+use super::PendingAsk;
+use codemode_audit::digest;
 
 /// How long a client has to answer an approval by default.
 pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(10 * 60);
@@ -56,21 +56,21 @@ impl Resumer {
         principal: &str,
         code: &str,
         journal: Vec<Entry>,
-        pending: Vec<(Pending, Value, String)>,
+        pending: Vec<PendingAsk>,
     ) -> InputRequiredResult {
         let mut requests = InputRequests::new();
-        for (call, args, context) in &pending {
-            let (reason, so_far) = context.split_once('\n').unwrap_or((context, ""));
-            let form = ask::request(&call.path, reason, args, so_far, false);
+        let mut calls = Vec::with_capacity(pending.len());
+        for PendingAsk { call, form } in pending {
             requests.insert(
                 call.key.clone(),
                 InputRequest::Elicitation(ElicitRequest::new(form)),
             );
+            calls.push(call);
         }
         let state = ResumeState {
             id: random_id(),
             journal,
-            pending: pending.into_iter().map(|(call, _, _)| call).collect(),
+            pending: calls,
         };
         let payload = serde_json::to_vec(&state).unwrap_or_default();
         let token = self
@@ -134,7 +134,7 @@ impl Resumer {
 fn binding(principal: &str, code: &str) -> Vec<u8> {
     format!(
         "{principal}\0tools/call\0execute\0{}",
-        sha256_hex(code.as_bytes())
+        digest(code.as_bytes())
     )
     .into_bytes()
 }
@@ -152,7 +152,7 @@ mod tests {
     use serde_json::value::RawValue;
 
     use super::*;
-    use crate::approval::journal::{Matched, Recorded};
+    use crate::approval::journal::{Matched, Pending, Recorded};
 
     fn resumer() -> Resumer {
         Resumer::new(Arc::new(KeyRing::ephemeral()), Duration::from_secs(60))
@@ -166,15 +166,20 @@ mod tests {
                 value: RawValue::from_string("[1,2]".into()).unwrap(),
             },
         }];
-        let pending = vec![(
-            Pending {
+        let pending = vec![PendingAsk {
+            call: Pending {
                 key: "approve-1".into(),
                 path: "a.delete".into(),
                 args: "d2".into(),
             },
-            json!({"id": 1}),
-            "policy rule 1 (a.delete)\nSo far: 1 call.".to_string(),
-        )];
+            form: ask::request(
+                "a.delete",
+                "policy rule 1 (a.delete)",
+                &json!({"id": 1}),
+                "So far: 1 call.",
+                false,
+            ),
+        }];
         resumer.suspend("alice", "code", journal, pending)
     }
 
