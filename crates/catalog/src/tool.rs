@@ -25,6 +25,11 @@ pub struct ToolSpec {
     /// Behaviour hints (`readOnlyHint`, `destructiveHint`, …), for policy to weigh.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<Value>,
+    /// Words the tool is also found by that it does not show: for an HTTP operation, what
+    /// its method does to its route ("list", "create") and the route's words. The first
+    /// word, when it is a verb, is taken as what the tool does. Search only.
+    #[serde(skip)]
+    pub keywords: Option<String>,
 }
 
 impl ToolSpec {
@@ -37,6 +42,7 @@ impl ToolSpec {
             input_schema,
             output_schema: None,
             annotations: None,
+            keywords: None,
         }
     }
 }

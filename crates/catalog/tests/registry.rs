@@ -101,6 +101,7 @@ impl ToolSource for Changing {
                     input_schema: json!({ "type": "object" }),
                     output_schema: None,
                     annotations: None,
+                    keywords: None,
                 })
                 .collect(),
         }]

@@ -49,6 +49,7 @@ fn read_only(name: &str, description: &str, input_schema: Value, output_schema: 
         description: Some(description.to_string()),
         output_schema: Some(output_schema),
         annotations: Some(json!({ "readOnlyHint": true, "openWorldHint": false })),
+        keywords: None,
         ..ToolSpec::new(name, input_schema)
     }
 }

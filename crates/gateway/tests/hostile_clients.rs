@@ -39,6 +39,7 @@ impl ToolSource for Slow {
                 input_schema: json!({ "type": "object" }),
                 output_schema: None,
                 annotations: None,
+                keywords: None,
             }],
         }]
     }

@@ -234,6 +234,12 @@ pub(crate) fn build(
                 input_schema: built.input_schema,
                 output_schema: built.output_schema,
                 annotations: Some(annotations(&method)),
+                keywords: Some(keywords(
+                    &method,
+                    path,
+                    op.operation_id.as_deref(),
+                    &op.tags,
+                )),
             });
             route.operations.push((method, operation.clone()));
             operations.insert(name, operation);
@@ -372,6 +378,59 @@ fn description(op: &oas3::spec::Operation, method: &Method, path: &str) -> Strin
     }
     parts.push(format!("HTTP: `{method} {path}`"));
     parts.join("\n\n")
+}
+
+/// What search also finds the operation by: the route's words and the tags, led by the
+/// REST verb its method and route make when the name says no more than the method
+/// (`GetCustomers`, or no `operationId`): `GET /v1/customers` lists, `GET
+/// /v1/customers/{id}` gets, `POST` to a collection creates and to an item updates, `DELETE`
+/// deletes. A `POST` to a route ending in a singular word after a parameter
+/// (`/payment_intents/{id}/confirm`) is an action that word names, so it gets no verb.
+fn keywords(method: &Method, path: &str, operation_id: Option<&str>, tags: &[String]) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let literal = |s: &str| !(s.starts_with('{') && s.ends_with('}'));
+    let last = segments.last().copied().unwrap_or("");
+    let on_item = !last.is_empty() && !literal(last);
+    let plural = last.len() > 2 && last.ends_with('s') && !last.ends_with("ss");
+    let after_parameter = segments.len() >= 2 && !literal(segments[segments.len() - 2]);
+    let named_by_method = operation_id.is_none_or(|id| {
+        id.to_ascii_lowercase()
+            .starts_with(&method.as_str().to_ascii_lowercase())
+    });
+    let verb = match *method {
+        _ if !named_by_method => None,
+        Method::GET if on_item || !plural => Some("get"),
+        Method::GET => Some("list"),
+        Method::DELETE => Some("delete"),
+        Method::POST if on_item => Some("update"),
+        Method::POST if plural || !after_parameter => Some("create"),
+        Method::PUT | Method::PATCH => Some("update"),
+        _ => None,
+    };
+    let mut words: Vec<&str> = Vec::new();
+    let route = segments
+        .iter()
+        .copied()
+        .filter(|s| literal(s) && !is_version_segment(s));
+    for word in verb
+        .into_iter()
+        .chain(route)
+        .chain(tags.iter().map(String::as_str))
+    {
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    words.join(" ")
+}
+
+/// `v1`, `v2beta`, `api`: a route's prefix, not what it is about.
+fn is_version_segment(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase();
+    lower == "api"
+        || lower
+            .strip_prefix('v')
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// Behaviour hints from the method: reads, deletes and idempotent writes say so; every
@@ -812,6 +871,44 @@ fn request_tool(base_url: &Url, routes: &[Route], secrets: &[String]) -> ToolSpe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_route_and_its_method_give_the_rest_verb_when_the_name_does_not() {
+        let kw = |method: Method, path: &str, id: Option<&str>| keywords(&method, path, id, &[]);
+        assert_eq!(
+            kw(Method::GET, "/v1/customers", Some("GetCustomers")),
+            "list customers"
+        );
+        assert_eq!(
+            kw(
+                Method::GET,
+                "/v1/customers/{customer}",
+                Some("GetCustomersCustomer")
+            ),
+            "get customers"
+        );
+        assert_eq!(kw(Method::POST, "/v1/refunds", None), "create refunds");
+        assert_eq!(
+            kw(Method::POST, "/v1/customers/{customer}", None),
+            "update customers"
+        );
+        assert_eq!(kw(Method::DELETE, "/api/pets/{id}", None), "delete pets");
+        // An action route names its own verb.
+        assert_eq!(
+            kw(Method::POST, "/v1/payment_intents/{intent}/confirm", None),
+            "payment_intents confirm"
+        );
+        // A name with a verb of its own keeps it: no REST verb is guessed over it.
+        assert_eq!(
+            keywords(
+                &Method::GET,
+                "/repos/{owner}/{repo}/pulls",
+                Some("pulls/list"),
+                &["pulls".into()]
+            ),
+            "repos pulls"
+        );
+    }
 
     #[test]
     fn names_from_method_and_path() {

@@ -32,6 +32,7 @@ fn namespace(name: &str, tools: usize) -> SourceNamespace {
                 }),
                 output_schema: None,
                 annotations: None,
+                keywords: None,
             })
             .collect(),
     }

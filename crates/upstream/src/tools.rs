@@ -104,6 +104,7 @@ fn entry(server: &str, tool: rmcp::model::Tool) -> ToolEntry {
                 .as_ref()
                 .map(|s| Value::Object((**s).clone())),
             annotations,
+            keywords: None,
         },
         validator,
     }

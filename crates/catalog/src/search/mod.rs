@@ -1,6 +1,6 @@
 //! Finding the few tools a task needs among thousands.
 //!
-//! Ranking is BM25F: each tool is a document of fields (its name's words, title,
+//! Ranking is BM25F: each tool is a document of fields (its name's words, title, keywords,
 //! description, parameters, namespace) weighted by how strongly each says what the tool
 //! does, with term frequencies saturated per document. On top of it:
 //!
@@ -41,6 +41,8 @@ pub(crate) struct SearchDoc {
     pub description: String,
     /// Parameter names and descriptions, one level into objects and arrays of objects.
     pub parameters: String,
+    /// The source's words for the tool that it does not show ([`crate::ToolSpec::keywords`]).
+    pub keywords: String,
 }
 
 #[derive(Clone, Copy)]
@@ -53,15 +55,17 @@ enum Field {
     Description,
     Parameters,
     Namespace,
+    Keywords,
 }
 
-const FIELDS: [Field; 6] = [
+const FIELDS: [Field; 7] = [
     Field::Name,
     Field::Title,
     Field::Summary,
     Field::Description,
     Field::Parameters,
     Field::Namespace,
+    Field::Keywords,
 ];
 
 impl Field {
@@ -74,13 +78,14 @@ impl Field {
             Field::Description => DESCRIPTION_WEIGHT,
             Field::Parameters => 0.1,
             Field::Namespace => 0.3,
+            Field::Keywords => KEYWORDS_WEIGHT,
         }
     }
 
     /// BM25's length normalisation: names are short by nature, descriptions are not.
     fn length_normalisation(self) -> f32 {
         match self {
-            Field::Name | Field::Title => 0.3,
+            Field::Name | Field::Title | Field::Keywords => 0.3,
             Field::Summary => 0.5,
             Field::Description | Field::Parameters => 0.75,
             Field::Namespace => 0.5,
@@ -103,11 +108,13 @@ impl Field {
             Field::Description => summary_and_rest(&doc.description).1.to_string(),
             Field::Parameters => doc.parameters.clone(),
             Field::Namespace => doc.namespace_text.clone(),
+            Field::Keywords => doc.keywords.clone(),
         }
     }
 }
 
 const SUMMARY_WEIGHT: f32 = 1.5;
+const KEYWORDS_WEIGHT: f32 = 2.0;
 const DESCRIPTION_WEIGHT: f32 = 0.5;
 
 /// A description's first sentence (at most [`SUMMARY_CHARS`]) and the rest.
@@ -205,8 +212,8 @@ pub(crate) struct SearchIndex {
     name_terms: Vec<Vec<u32>>,
     /// Each tool's identifier and source name, lower-cased, for near misses.
     lower_names: Vec<(String, String)>,
-    /// The generic verb each tool's name starts with.
-    name_verbs: Vec<Option<String>>,
+    /// What each tool does, as generic verbs ([`tool_verbs`]).
+    verbs: Vec<Vec<String>>,
 }
 
 impl SearchIndex {
@@ -219,8 +226,9 @@ impl SearchIndex {
         let mut name_pairs: HashMap<(String, String), Vec<u32>> = HashMap::new();
         let mut name_words: Vec<Vec<String>> = Vec::with_capacity(docs.len());
         // Per tool, per field: term → count, and the field's length in terms.
-        let mut counted: Vec<[(HashMap<String, u32>, usize); 6]> = Vec::with_capacity(docs.len());
-        let mut total_lengths = [0usize; 6];
+        let mut counted: Vec<[(HashMap<String, u32>, usize); FIELDS.len()]> =
+            Vec::with_capacity(docs.len());
+        let mut total_lengths = [0usize; FIELDS.len()];
         for (index, doc) in docs.iter().enumerate() {
             let ns = match namespaces
                 .iter()
@@ -262,7 +270,8 @@ impl SearchIndex {
                 }
             }
             name_words.push(distinct);
-            for pair in name_terms.windows(2) {
+            let title_terms = analyzer.terms(&doc.title);
+            for pair in name_terms.windows(2).chain(title_terms.windows(2)) {
                 let entry = name_pairs
                     .entry((pair[0].clone(), pair[1].clone()))
                     .or_default();
@@ -295,7 +304,7 @@ impl SearchIndex {
                 let field = FIELDS[i];
                 let b = field.length_normalisation();
                 let norm = 1.0 - b + b * length as f32 / average[i];
-                let named = matches!(field, Field::Name | Field::Title);
+                let named = matches!(field, Field::Name | Field::Title | Field::Keywords);
                 for (term, n) in counts {
                     let entry = frequency.entry(term).or_default();
                     entry.0 += field.weight() * n as f32 / norm;
@@ -342,10 +351,10 @@ impl SearchIndex {
             .iter()
             .map(|words| words.iter().filter_map(|w| terms.get(w).copied()).collect())
             .collect();
-        // The verb a tool's name starts with (`create` in `create_repository`), if generic.
-        let name_verbs: Vec<Option<String>> = name_words
+        let verbs: Vec<Vec<String>> = name_words
             .iter()
-            .map(|words| words.first().filter(|w| synonyms.is_generic(w)).cloned())
+            .zip(&docs)
+            .map(|(words, doc)| tool_verbs(doc, words, &analyzer, &synonyms))
             .collect();
         let mut sorted_terms: Vec<(String, u32)> =
             terms.iter().map(|(t, id)| (t.clone(), *id)).collect();
@@ -364,7 +373,7 @@ impl SearchIndex {
             sorted_terms,
             postings,
             lower_names,
-            name_verbs,
+            verbs,
             names,
             name_pairs,
             name_terms,
@@ -457,7 +466,13 @@ impl SearchIndex {
             match words::entity_kind(written) {
                 // A file name, URL or ticket key says what kind of thing the task is about;
                 // its own letters ("draft.txt", "PROJ-123") would only match by accident.
-                Some(kind) => words.push(kind.to_string()),
+                Some(kind) => {
+                    words.push(kind.to_string());
+                    // A well-known file's name is also a word tools use (`get_readme`).
+                    if written.chars().all(char::is_alphabetic) {
+                        words.push(written.to_lowercase());
+                    }
+                }
                 None => for_each_word(written, |w| words.push(w.to_string())),
             }
         }
@@ -613,14 +628,20 @@ impl SearchIndex {
             .iter()
             .filter(|stem| self.synonyms.is_generic(stem))
             .collect();
+        // Per tool, whether it does what the task says: its verb then counts as explained.
+        let mut agreed = vec![false; self.docs.len()];
         if !query_verbs.is_empty() {
             for (doc, score) in scores.iter_mut().enumerate() {
-                let Some(verb) = &self.name_verbs[doc] else {
+                let verbs = &self.verbs[doc];
+                if verbs.is_empty() {
                     continue;
-                };
-                let agrees = query_verbs
-                    .iter()
-                    .any(|q| *q == verb || self.synonyms.of(q).contains(verb));
+                }
+                let agrees = query_verbs.iter().any(|q| {
+                    verbs
+                        .iter()
+                        .any(|verb| *q == verb || self.synonyms.of(q).contains(verb))
+                });
+                agreed[doc] = agrees;
                 if !agrees {
                     *score *= VERB_CONFLICT;
                 }
@@ -633,9 +654,18 @@ impl SearchIndex {
             if *score == 0.0 || terms.is_empty() {
                 continue;
             }
+            let is_agreed_verb = |t: &u32| {
+                agreed[doc]
+                    && self.verbs[doc]
+                        .iter()
+                        .any(|verb| self.terms.get(verb) == Some(t))
+            };
             let explained: f32 = terms
                 .iter()
                 .map(|t| {
+                    if is_agreed_verb(t) {
+                        return 1.0;
+                    }
                     matched
                         .binary_search_by_key(t, |&(term, _)| term)
                         .map_or(0.0, |i| matched[i].1)
@@ -773,6 +803,50 @@ impl SearchIndex {
     }
 }
 
+/// What a tool does, as the generic verbs that say it: the source's own verb for it
+/// (`GET /customers` lists), else its name's (`create` in `create_repository`, `list` in
+/// `pulls/list` or `orders.list`); and the verb its title or first sentence starts with
+/// ("Cancels a subscription" for `DeleteSubscriptionsSubscription`).
+fn tool_verbs(
+    doc: &SearchDoc,
+    name_words: &[String],
+    analyzer: &Analyzer,
+    synonyms: &Synonyms,
+) -> Vec<String> {
+    let first_term = |text: &str| {
+        let mut first = None;
+        for_each_word(text, |w| {
+            if first.is_none() {
+                first = analyzer.term(w);
+            }
+        });
+        first
+    };
+    let stated = doc.keywords.split_whitespace().next().and_then(first_term);
+    let after_resource = doc
+        .original_name
+        .split_once(['/', '.'])
+        .and_then(|(_, rest)| first_term(rest));
+    let named = stated
+        .into_iter()
+        .chain(after_resource)
+        .chain(name_words.first().cloned())
+        .find(|w| synonyms.is_generic(w));
+    let described = first_term(if doc.title.is_empty() {
+        summary_and_rest(&doc.description).0
+    } else {
+        &doc.title
+    })
+    .filter(|w| synonyms.is_generic(w));
+    let mut verbs: Vec<String> = named.into_iter().collect();
+    if let Some(verb) = described {
+        if !verbs.contains(&verb) {
+            verbs.push(verb);
+        }
+    }
+    verbs
+}
+
 /// Whether a query word names the namespace whose identifier and name words are `names`
 /// (the identifier first): exactly, as one of its words, or nearly (`gitlab` → `gitlabx`).
 fn names_namespace(word: &str, names: &[String]) -> bool {
@@ -824,6 +898,7 @@ impl SearchDoc {
             title: spec.title.clone().unwrap_or_default(),
             description,
             parameters,
+            keywords: spec.keywords.clone().unwrap_or_default(),
         }
     }
 }

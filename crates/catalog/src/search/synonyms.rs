@@ -139,6 +139,9 @@ pub(crate) const PHRASES: &[(&[&str], &str)] = &[
     (&["how", "many"], "count"),
     (&["sign", "in"], "login"),
     (&["log", "in"], "login"),
+    (&["logged", "in", "as"], "authenticated"),
+    (&["signed", "in", "as"], "authenticated"),
+    (&["who", "am", "i"], "authenticated"),
     (&["what", "s", "new"], "recent"),
 ];
 

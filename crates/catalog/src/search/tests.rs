@@ -188,3 +188,90 @@ fn a_search_can_stay_inside_one_namespace() {
         .iter()
         .all(|&(doc, _)| index.doc(doc).namespace == "memory"));
 }
+
+/// HTTP operations as an OpenAPI source gives them: named by method and route, or as
+/// `resource/verb`, with the REST verb and the route's words as keywords.
+fn rest_index() -> SearchIndex {
+    let operation = |name: &str, title: Option<&str>, description: &str, keywords: &str| {
+        let mut spec = tool(name, description, &[]);
+        spec.title = title.map(str::to_string);
+        spec.keywords = Some(keywords.to_string());
+        spec
+    };
+    let api = [
+        operation(
+            "GetCustomers",
+            None,
+            "Returns a list of your customers.",
+            "list customers",
+        ),
+        operation(
+            "GetCustomersCustomer",
+            None,
+            "Retrieves a Customer object.",
+            "get customers",
+        ),
+        operation(
+            "PostCustomers",
+            None,
+            "Creates a new customer object.",
+            "create customers",
+        ),
+        operation(
+            "DeleteSubscriptionsSubscriptionExposedId",
+            None,
+            "Cancels a customer's subscription immediately.",
+            "delete subscriptions",
+        ),
+        operation(
+            "GetSubscriptions",
+            None,
+            "By default, returns a list of subscriptions that have not been canceled.",
+            "list subscriptions",
+        ),
+        operation(
+            "pulls/list",
+            Some("List pull requests"),
+            "Lists pull requests in a specified repository.",
+            "repos pulls",
+        ),
+        operation(
+            "repos/list-pull-requests-associated-with-commit",
+            Some("List pull requests associated with a commit"),
+            "Lists the merged pull request that introduced the commit to the repository.",
+            "repos commits pulls",
+        ),
+        operation(
+            "actions/list-custom-images-for-org",
+            Some("List custom images for an organization"),
+            "List custom images for an organization.",
+            "orgs actions hosted-runners images custom",
+        ),
+    ];
+    let docs = api
+        .iter()
+        .map(|spec| SearchDoc::new("api", "api", None, &spec.name, spec))
+        .collect();
+    SearchIndex::new(docs)
+}
+
+#[test]
+fn the_rest_verb_of_a_route_says_what_an_operation_does() {
+    let index = rest_index();
+    // `GetCustomers` lists; "customers" is not "custom".
+    assert_eq!(top(&index, "list customers", 1), ["api.GetCustomers"]);
+    // The verb its description starts with agrees too: cancelling is what this DELETE does.
+    assert_eq!(
+        top(&index, "cancel a subscription", 1),
+        ["api.DeleteSubscriptionsSubscriptionExposedId"]
+    );
+}
+
+#[test]
+fn a_title_that_says_the_task_beats_a_longer_name() {
+    let index = rest_index();
+    assert_eq!(
+        top(&index, "list pull requests for a repo", 1),
+        ["api.pulls/list"]
+    );
+}

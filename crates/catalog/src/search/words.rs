@@ -7,11 +7,22 @@ use rust_stemmers::{Algorithm, Stemmer};
 /// Words that say nothing about which tool a task needs. Deliberately short: "all", "new",
 /// "who" and "not" carry meaning in tasks and stay.
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "an", "and", "any", "are", "as", "at", "be", "by", "can", "could", "do", "does",
-    "for", "from", "give", "has", "have", "how", "i", "in", "into", "is", "it", "its", "let", "me",
-    "my", "of", "on", "or", "our", "please", "should", "so", "some", "that", "the", "their",
-    "them", "there", "these", "they", "this", "those", "to", "us", "using", "via", "want", "was",
-    "we", "were", "what", "when", "where", "which", "will", "with", "would", "you", "your",
+    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "by", "can", "could", "do",
+    "does", "for", "from", "give", "has", "have", "how", "i", "in", "into", "is", "it", "its",
+    "let", "me", "my", "of", "on", "or", "our", "please", "should", "so", "some", "that", "the",
+    "their", "them", "there", "these", "they", "this", "those", "to", "us", "using", "via", "want",
+    "was", "we", "were", "what", "when", "where", "which", "will", "with", "would", "you", "your",
+];
+
+/// Words Snowball stems into another word's stem, or away from their own family's:
+/// "customers" is not "custom", "subscribe" is what a "subscription" does.
+const STEM_OVERRIDES: &[(&str, &str)] = &[
+    ("customer", "customer"),
+    ("customers", "customer"),
+    ("subscribe", "subscript"),
+    ("subscribed", "subscript"),
+    ("subscribes", "subscript"),
+    ("subscribing", "subscript"),
 ];
 
 /// Splits, lower-cases, drops stop words and stems. Reused across calls: building a
@@ -44,6 +55,9 @@ impl Analyzer {
     pub fn term(&self, word: &str) -> Option<String> {
         if word.is_empty() || STOP_WORDS.binary_search(&word).is_ok() {
             return None;
+        }
+        if let Some((_, stem)) = STEM_OVERRIDES.iter().find(|(w, _)| *w == word) {
+            return Some((*stem).to_string());
         }
         Some(self.stemmer.stem(word).into_owned())
     }
