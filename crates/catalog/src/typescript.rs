@@ -37,7 +37,7 @@ mod doc;
 mod hoist;
 mod render;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use ast::{Doc, Tag, TsType};
 use convert::NamedTypes;
@@ -192,9 +192,10 @@ impl NamespaceDecl {
             });
         }
         hoist::hoist_repeated_objects(&mut registry);
+        let referenced = referenced_names(&registry);
         let declared = registry
             .types()
-            .filter(|named| !is_inlined(named, &registry))
+            .filter(|named| !is_inlined(named, &referenced))
             .map(|named| named.name.clone())
             .collect();
         let ident = identifier(&self.ident);
@@ -254,7 +255,7 @@ fn tool_doc(tool: &ToolDecl, ident: &str) -> Doc {
 fn accepts_no_arguments(registry: &NamedTypes, input: &str) -> bool {
     let mut ty = registry.get(input).map(|named| &named.ty);
     // Bounded: a chain of references cannot be longer than the number of named types.
-    for _ in 0..=registry.types().count() {
+    for _ in 0..=registry.len() {
         match ty {
             Some(TsType::Named(name)) => ty = registry.get(name).map(|named| &named.ty),
             Some(TsType::Object(object)) => return object.properties.iter().all(|p| p.optional),
@@ -267,31 +268,49 @@ fn accepts_no_arguments(registry: &NamedTypes, input: &str) -> bool {
 
 /// A tool's input or output is written in place when it fits on one short line with no
 /// JSDoc to lose, and no other type refers to it (a recursive schema refers to itself).
-fn is_inlined(named: &convert::NamedType, registry: &NamedTypes) -> bool {
+fn is_inlined(named: &convert::NamedType, referenced: &HashSet<&str>) -> bool {
     named.is_root
         && named.doc.is_empty()
         && !render::has_docs(&named.ty)
-        && !registry.types().any(|t| refers_to(&t.ty, &named.name))
+        && !referenced.contains(named.name.as_str())
         && Compact::declaration().render(&named.ty, 0).len() <= INLINE_ROOT_MAX
 }
 
-fn refers_to(ty: &TsType, name: &str) -> bool {
-    match ty {
-        TsType::Named(n) => n == name,
-        TsType::Array(element) => refers_to(element, name),
-        TsType::Tuple(tuple) => {
-            tuple.elements.iter().any(|e| refers_to(e, name))
-                || tuple.rest.as_deref().is_some_and(|r| refers_to(r, name))
+/// Every name some type of the namespace refers to: collected once, as a namespace of
+/// 10,000 operations has tens of thousands of types.
+fn referenced_names(registry: &NamedTypes) -> HashSet<&str> {
+    fn collect<'t>(ty: &'t TsType, names: &mut HashSet<&'t str>) {
+        match ty {
+            TsType::Named(n) => {
+                names.insert(n.as_str());
+            }
+            TsType::Array(element) => collect(element, names),
+            TsType::Tuple(tuple) => {
+                for element in tuple.elements.iter().chain(tuple.rest.as_deref()) {
+                    collect(element, names);
+                }
+            }
+            TsType::Object(object) => {
+                for property in &object.properties {
+                    collect(&property.ty, names);
+                }
+                if let Some(index) = object.index.as_deref() {
+                    collect(index, names);
+                }
+            }
+            TsType::Union(members) | TsType::Intersection(members) => {
+                for member in members {
+                    collect(member, names);
+                }
+            }
+            _ => {}
         }
-        TsType::Object(object) => {
-            object.properties.iter().any(|p| refers_to(&p.ty, name))
-                || object.index.as_deref().is_some_and(|i| refers_to(i, name))
-        }
-        TsType::Union(members) | TsType::Intersection(members) => {
-            members.iter().any(|m| refers_to(m, name))
-        }
-        _ => false,
     }
+    let mut names = HashSet::new();
+    for named in registry.types() {
+        collect(&named.ty, &mut names);
+    }
+    names
 }
 
 impl CompiledNamespace {

@@ -259,6 +259,7 @@ pub async fn load(
     }
     let catalog = Catalog::new(sources);
     catalog.watch_sources();
+    crate::memory::trim_after_changes(&catalog);
     catalog.set_policy(policy.clone());
     Ok(Loaded {
         catalog,

@@ -7,6 +7,7 @@
 mod audit;
 mod doctor;
 mod host;
+mod memory;
 mod run;
 mod search;
 mod serve;

@@ -37,6 +37,7 @@ mod operations;
 mod request;
 mod schema;
 mod source;
+mod stored;
 mod text;
 
 pub use config::{

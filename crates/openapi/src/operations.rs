@@ -27,6 +27,7 @@ use crate::external::escape;
 use crate::load::{Document, LoadError};
 use crate::request::{FieldEncoding, Location, Style};
 use crate::schema::{Local, Schemas};
+use crate::stored::StoredTools;
 
 /// The HTTP methods a path item may hold, as the spec spells them.
 pub(crate) const METHODS: &[&str] = &[
@@ -161,7 +162,7 @@ fn parts_match(parts: &[Part], text: &str) -> bool {
 #[derive(Debug)]
 pub(crate) struct Api {
     pub description: Option<String>,
-    pub tools: Vec<ToolSpec>,
+    pub tools: StoredTools,
     pub operations: HashMap<String, Arc<Operation>>,
     pub base_url: Url,
     pub routes: Vec<Route>,
@@ -263,7 +264,7 @@ pub(crate) fn build(
     .join("\n\n");
     Ok(Api {
         description: (!description.is_empty()).then_some(description),
-        tools,
+        tools: StoredTools::new(tools),
         operations,
         base_url,
         routes,

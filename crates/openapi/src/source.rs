@@ -290,7 +290,7 @@ impl ToolSource for OpenApiSource {
                     State::Ready(loaded) => SourceNamespace::ready(
                         entry.name.clone(),
                         loaded.description.clone(),
-                        loaded.api.tools.clone(),
+                        loaded.api.tools.specs(),
                     ),
                     State::Loading => SourceNamespace {
                         name: entry.name.clone(),
@@ -709,7 +709,7 @@ impl OpenApiSource {
     /// The tools of `namespace` if it is ready.
     pub fn tools(&self, namespace: &str) -> Option<Vec<ToolSpec>> {
         match self.state(namespace)? {
-            State::Ready(loaded) => Some(loaded.api.tools.clone()),
+            State::Ready(loaded) => Some(loaded.api.tools.specs()),
             _ => None,
         }
     }

@@ -89,6 +89,14 @@ pub(crate) struct NamedTypes {
     /// `(document, JSON pointer)` → type name. A document is one tool's input or output
     /// schema: `$ref`s resolve inside the document they appear in.
     by_ref: HashMap<(usize, String), String>,
+    /// Type name → its slot: a namespace of thousands of operations looks names up often.
+    by_name: HashMap<String, usize>,
+    /// Base name → the lowest number that may be free for it (`reserve`): every lower one
+    /// is taken.
+    next_number: HashMap<String, u64>,
+    /// A name without its trailing digits → the slots, in order, of the non-root types so
+    /// named (`finish` looks for an equal type only there).
+    families: HashMap<String, Vec<usize>>,
 }
 
 impl Default for NamedTypes {
@@ -100,6 +108,9 @@ impl Default for NamedTypes {
                 .collect(),
             slots: Vec::new(),
             by_ref: HashMap::new(),
+            by_name: HashMap::new(),
+            next_number: HashMap::new(),
+            families: HashMap::new(),
         }
     }
 }
@@ -137,52 +148,101 @@ impl NamedTypes {
     }
 
     pub fn get(&self, name: &str) -> Option<&NamedType> {
-        self.types().find(|t| t.name == name)
+        self.slots[*self.by_name.get(name)?].as_ref()
+    }
+
+    /// How many names were ever reserved: at least the number of types.
+    pub fn len(&self) -> usize {
+        self.slots.len()
     }
 
     /// Declares `ty` under a new name derived from `base` (after every existing type).
     pub fn add(&mut self, base: &str, ty: TsType) -> String {
         let (name, slot) = self.reserve(base);
-        self.slots[slot] = Some(NamedType {
-            name: name.clone(),
-            doc: Doc::default(),
-            ty,
-            is_root: false,
-        });
+        self.store_non_root(
+            slot,
+            NamedType {
+                name: name.clone(),
+                doc: Doc::default(),
+                ty,
+                is_root: false,
+            },
+        );
         name
     }
 
     /// `base`, or `base2`, `base3`, … when taken.
     fn reserve(&mut self, base: &str) -> (String, usize) {
         let name = if self.taken.contains(base) {
-            (2u64..)
-                .map(|n| format!("{base}{n}"))
-                .find(|candidate| !self.taken.contains(candidate))
-                .unwrap_or_else(|| base.to_owned())
+            let start = self.next_number.get(base).copied().unwrap_or(2);
+            let (number, name) = (start..)
+                .map(|n| (n, format!("{base}{n}")))
+                .find(|(_, candidate)| !self.taken.contains(candidate))
+                .unwrap_or((start, base.to_owned()));
+            self.next_number.insert(base.to_owned(), number + 1);
+            name
         } else {
             base.to_owned()
         };
         self.taken.insert(name.clone());
         self.slots.push(None);
+        self.by_name.insert(name.clone(), self.slots.len() - 1);
         (name, self.slots.len() - 1)
+    }
+
+    /// Gives a reserved name back: `reserve` may hand it out again, for any base it is a
+    /// numbered form of (`Body22` is `Body2` + 2 and `Body` + 22).
+    fn release(&mut self, name: &str) {
+        self.taken.remove(name);
+        let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        for split in name.len() - digits..name.len() {
+            let (base, number) = name.split_at(split);
+            if number.starts_with('0') {
+                continue;
+            }
+            if let (Ok(number), Some(next)) =
+                (number.parse::<u64>(), self.next_number.get_mut(base))
+            {
+                *next = (*next).min(number.max(2));
+            }
+        }
+    }
+
+    fn store_non_root(&mut self, slot: usize, named: NamedType) {
+        let members = self
+            .families
+            .entry(family_of(&named.name).to_owned())
+            .or_default();
+        let at = members.partition_point(|&s| s < slot);
+        members.insert(at, slot);
+        self.slots[slot] = Some(named);
     }
 
     /// Stores a converted non-root type in its reserved slot, or, when an equal type
     /// from the same name family exists (the same `$defs` entry in two tools), releases
     /// the reservation and returns the existing name.
     fn finish(&mut self, slot: usize, base: &str, named: NamedType) -> String {
-        let existing = self.types().find(|t| {
-            !t.is_root && is_in_family(&t.name, base) && t.ty == named.ty && t.doc == named.doc
-        });
+        let existing = self
+            .families
+            .get(family_of(base))
+            .into_iter()
+            .flatten()
+            .filter_map(|&s| self.slots[s].as_ref())
+            .find(|t| is_in_family(&t.name, base) && t.ty == named.ty && t.doc == named.doc);
         if let Some(existing) = existing {
             let existing = existing.name.clone();
-            self.taken.remove(&named.name);
+            self.release(&named.name);
             return existing;
         }
         let name = named.name.clone();
-        self.slots[slot] = Some(named);
+        self.store_non_root(slot, named);
         name
     }
+}
+
+/// A name without its trailing digits: `Body7` and `Body` are one family.
+fn family_of(name: &str) -> &str {
+    name.trim_end_matches(|c: char| c.is_ascii_digit())
 }
 
 /// Whether `name` is `base` or `base` followed by a number (as made by `reserve`).
