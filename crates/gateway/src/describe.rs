@@ -29,7 +29,8 @@ const EXECUTE_INTRO: &str = "\
 Run TypeScript in a fresh sandbox; nothing persists between runs. Tools are async functions \
 `await tools.<namespace>.<name>(args)`. Do the whole task in one script and \
 `return` only what is needed. A tool resolves to its structured content, else its text: parsed \
-if the whole text is JSON (any value), else a string. A failed call throws an Error with .tool, \
+if the whole text is JSON (any value), else a string; an HTTP operation to its JSON body, else \
+{contentType, text} (non-2xx throws). A failed call throws an Error with .tool, \
 .kind (invalid_arguments, tool_error, timeout, unavailable, transport, limit, denied) and .message. \
 Types are not checked before running. You get the value as JSON, console output and the calls; \
 an uncaught error gives its line. Find functions with search, or in code with \
