@@ -68,23 +68,11 @@ fn main() {
             .map(|v| v.as_str().unwrap())
             .collect();
         let results = catalog.find(&SearchQuery::new(query, 10));
-        let mut hits: Vec<(f32, String)> = results
-            .namespaces
-            .iter()
-            .flat_map(|g| {
-                g.tools.iter().map(move |h| {
-                    (
-                        h.score,
-                        format!(
-                            "{}.{}",
-                            g.namespace,
-                            h.original_name.clone().unwrap_or(h.ident.clone())
-                        ),
-                    )
-                })
-            })
+        let hits: Vec<(f32, String)> = results
+            .by_score()
+            .into_iter()
+            .map(|(namespace, hit)| (hit.score, format!("{namespace}.{}", hit.source_name())))
             .collect();
-        hits.sort_by(|a, b| b.0.total_cmp(&a.0));
         let rank = hits
             .iter()
             .position(|(_, name)| expect.contains(&name.as_str()));

@@ -262,19 +262,14 @@ impl Catalog {
         let policy = self.policy();
         let mut answer = Answer::new(&snapshot, &policy, budget.saturating_sub(out.len()));
         // Hits by score, to give the best their documentation whatever their group.
-        let mut by_score: Vec<(f32, &str)> = results
-            .namespaces
-            .iter()
-            .flat_map(|g| g.tools.iter().map(|h| (h.score, h.path.as_str())))
-            .collect();
-        by_score.sort_by(|a, b| b.0.total_cmp(&a.0));
         let documented: Vec<&str> = if results.page.is_some() {
             Vec::new()
         } else {
-            by_score
-                .iter()
+            results
+                .by_score()
+                .into_iter()
                 .take(DOCUMENTED_HITS)
-                .map(|(_, p)| *p)
+                .map(|(_, hit)| hit.path.as_str())
                 .collect()
         };
         for group in &results.namespaces {

@@ -152,6 +152,20 @@ pub struct SearchResults {
     pub namespaces: Vec<SearchGroup>,
 }
 
+impl SearchResults {
+    /// Every hit best first, whatever its group, beside its namespace; equal scores keep
+    /// the groups' order.
+    pub fn by_score(&self) -> Vec<(&str, &SearchHit)> {
+        let mut hits: Vec<(&str, &SearchHit)> = self
+            .namespaces
+            .iter()
+            .flat_map(|g| g.tools.iter().map(move |hit| (g.namespace.as_str(), hit)))
+            .collect();
+        hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+        hits
+    }
+}
+
 /// One page of a namespace's tools.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Page {
@@ -188,6 +202,13 @@ pub struct SearchHit {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<&'static str>,
     pub score: f32,
+}
+
+impl SearchHit {
+    /// The tool's name at its source.
+    pub fn source_name(&self) -> &str {
+        self.original_name.as_deref().unwrap_or(&self.ident)
+    }
 }
 
 /// The catalogue: cheap to clone, safe to share, rebuilt whole when a source changes.

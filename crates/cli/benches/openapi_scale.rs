@@ -155,19 +155,12 @@ async fn measure(spec: &Spec, scratch: &Path) -> Row {
             times.push(start.elapsed());
             std::hint::black_box(text);
             if round == 0 {
-                // Hits come grouped by namespace: best first across all of them.
-                let mut hits: Vec<(f32, String)> = results
-                    .namespaces
-                    .iter()
-                    .flat_map(|g| {
-                        g.tools.iter().map(move |h| {
-                            let name = h.original_name.clone().unwrap_or_else(|| h.ident.clone());
-                            (h.score, format!("{}.{name}", g.namespace))
-                        })
-                    })
+                let hits: Vec<String> = results
+                    .by_score()
+                    .into_iter()
+                    .take(3)
+                    .map(|(namespace, hit)| format!("{namespace}.{}", hit.source_name()))
                     .collect();
-                hits.sort_by(|a, b| b.0.total_cmp(&a.0));
-                let hits: Vec<String> = hits.into_iter().take(3).map(|(_, n)| n).collect();
                 found += hits.iter().any(|h| expect.contains(h)) as usize;
             }
         }

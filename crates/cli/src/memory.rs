@@ -9,7 +9,8 @@
 
 use codemode_catalog::Catalog;
 
-/// Trims after every catalogue change, for as long as the catalogue lives. Needs a runtime.
+/// Trims now (a catalogue built after its sources settled may never change again) and after
+/// every change, for as long as the catalogue lives. Needs a runtime.
 pub fn trim_after_changes(catalog: &Catalog) {
     let mut changes = catalog.changes();
     tokio::spawn(async move {

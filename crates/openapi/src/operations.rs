@@ -237,7 +237,7 @@ pub(crate) fn build(
                 annotations: Some(annotations(&method)),
                 keywords: Some(keywords(
                     &method,
-                    path,
+                    &route,
                     op.operation_id.as_deref(),
                     &op.tags,
                 )),
@@ -387,13 +387,22 @@ fn description(op: &oas3::spec::Operation, method: &Method, path: &str) -> Strin
 /// /v1/customers/{id}` gets, `POST` to a collection creates and to an item updates, `DELETE`
 /// deletes. A `POST` to a route ending in a singular word after a parameter
 /// (`/payment_intents/{id}/confirm`) is an action that word names, so it gets no verb.
-fn keywords(method: &Method, path: &str, operation_id: Option<&str>, tags: &[String]) -> String {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let literal = |s: &str| !(s.starts_with('{') && s.ends_with('}'));
-    let last = segments.last().copied().unwrap_or("");
-    let on_item = !last.is_empty() && !literal(last);
-    let plural = last.len() > 2 && last.ends_with('s') && !last.ends_with("ss");
-    let after_parameter = segments.len() >= 2 && !literal(segments[segments.len() - 2]);
+fn keywords(method: &Method, route: &Route, operation_id: Option<&str>, tags: &[String]) -> String {
+    let segments: Vec<&[Part]> = route
+        .segments
+        .iter()
+        .map(Vec::as_slice)
+        .filter(|parts| !parts.is_empty())
+        .collect();
+    let is_parameter = |parts: &[Part]| matches!(parts, [Part::Variable]);
+    let on_item = segments.last().is_some_and(|parts| is_parameter(parts));
+    let plural = match segments.last() {
+        Some([Part::Literal(word)]) => {
+            word.len() > 2 && word.ends_with('s') && !word.ends_with("ss")
+        }
+        _ => false,
+    };
+    let after_parameter = segments.len() >= 2 && is_parameter(segments[segments.len() - 2]);
     let named_by_method = operation_id.is_none_or(|id| {
         id.to_ascii_lowercase()
             .starts_with(&method.as_str().to_ascii_lowercase())
@@ -409,13 +418,17 @@ fn keywords(method: &Method, path: &str, operation_id: Option<&str>, tags: &[Str
         _ => None,
     };
     let mut words: Vec<&str> = Vec::new();
-    let route = segments
-        .iter()
-        .copied()
-        .filter(|s| literal(s) && !is_version_segment(s));
+    let route_words =
+        segments
+            .iter()
+            .flat_map(|parts| parts.iter())
+            .filter_map(|part| match part {
+                Part::Literal(word) if !is_version_segment(word) => Some(word.as_str()),
+                _ => None,
+            });
     for word in verb
         .into_iter()
-        .chain(route)
+        .chain(route_words)
         .chain(tags.iter().map(String::as_str))
     {
         if !words.contains(&word) {
@@ -875,7 +888,9 @@ mod tests {
 
     #[test]
     fn a_route_and_its_method_give_the_rest_verb_when_the_name_does_not() {
-        let kw = |method: Method, path: &str, id: Option<&str>| keywords(&method, path, id, &[]);
+        let kw = |method: Method, path: &str, id: Option<&str>| {
+            keywords(&method, &Route::new(path), id, &[])
+        };
         assert_eq!(
             kw(Method::GET, "/v1/customers", Some("GetCustomers")),
             "list customers"
@@ -903,7 +918,7 @@ mod tests {
         assert_eq!(
             keywords(
                 &Method::GET,
-                "/repos/{owner}/{repo}/pulls",
+                &Route::new("/repos/{owner}/{repo}/pulls"),
                 Some("pulls/list"),
                 &["pulls".into()]
             ),

@@ -60,21 +60,14 @@ async fn agent_tasks_find_their_operations_in_github_and_stripe() {
             namespace: None,
             page: 1,
         });
-        // Hits in rank order, as `namespace.sourceName`.
-        let mut hits: Vec<(f32, String)> = results
-            .namespaces
-            .iter()
-            .flat_map(|g| {
-                g.tools.iter().map(move |h| {
-                    let name = h.original_name.clone().unwrap_or_else(|| h.ident.clone());
-                    (h.score, format!("{}.{name}", g.namespace))
-                })
-            })
+        let hits: Vec<String> = results
+            .by_score()
+            .into_iter()
+            .map(|(namespace, hit)| format!("{namespace}.{}", hit.source_name()))
             .collect();
-        hits.sort_by(|a, b| b.0.total_cmp(&a.0));
         let rank = hits
             .iter()
-            .position(|(_, name)| expected.contains(&name.as_str()));
+            .position(|name| expected.contains(&name.as_str()));
         match rank {
             Some(0) => {
                 top1 += 1;
@@ -83,10 +76,7 @@ async fn agent_tasks_find_their_operations_in_github_and_stripe() {
             Some(1 | 2) => top3 += 1,
             _ => misses.push(format!(
                 "{query:?}: expected {expected:?}, got {:?}",
-                hits.iter()
-                    .take(3)
-                    .map(|(_, n)| n.as_str())
-                    .collect::<Vec<_>>()
+                &hits[..hits.len().min(3)]
             )),
         }
     }

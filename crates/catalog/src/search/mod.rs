@@ -813,16 +813,8 @@ fn tool_verbs(
     analyzer: &Analyzer,
     synonyms: &Synonyms,
 ) -> Vec<String> {
-    let first_term = |text: &str| {
-        let mut first = None;
-        for_each_word(text, |w| {
-            if first.is_none() {
-                first = analyzer.term(w);
-            }
-        });
-        first
-    };
-    let stated = doc.keywords.split_whitespace().next().and_then(first_term);
+    let first_term = |text: &str| analyzer.terms(text).into_iter().next();
+    let stated = first_term(&doc.keywords);
     let after_resource = doc
         .original_name
         .split_once(['/', '.'])
