@@ -21,10 +21,10 @@ use crate::error::{ErrorKind, ExecutionError, SourceLocation};
 /// (the prelude) are dropped from the stacks the agent sees.
 pub(crate) const SNIPPET_FILE: &str = "snippet.ts";
 
-/// The wrapper that turns a plain body into an async function call. It stays on the first
-/// line so that every other line keeps its number.
+/// The wrapper that turns a plain body into an async function, which the engine parses and
+/// then calls. It stays on the first line so that every other line keeps its number.
 const BODY_PREFIX: &str = "(async () => {";
-const BODY_SUFFIX: &str = "\n})()";
+const BODY_SUFFIX: &str = "\n})";
 
 /// Native stack the compiling thread gets. Code just under [`MAX_NESTING`] and [`MAX_CHAIN`]
 /// took at most about 7 MiB in a debug build (whose frames are the largest), so this leaves
@@ -34,11 +34,9 @@ pub(crate) const COMPILE_STACK_BYTES: usize = 32 * 1024 * 1024;
 /// What the agent wrote, made ready for QuickJS.
 #[derive(Debug)]
 pub(crate) struct Compiled {
-    /// JavaScript to evaluate as a global script in strict mode.
+    /// JavaScript to evaluate as a global script in strict mode; its completion value is
+    /// the function to call.
     pub js: String,
-    /// When true the script's completion value is a function to call (the snippet was
-    /// `async () => { ... }`); otherwise the script's value is already the promise.
-    pub call_result: bool,
     map: Option<SourceMap<'static>>,
     /// Columns added on the first generated line by the body wrapper.
     first_line_shift: u32,
@@ -103,7 +101,7 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, ExecutionError> {
     }
     let mut program = parsed.program;
     reject_modules(source, &program)?;
-    let call_result = is_function_snippet(&program);
+    let is_function = is_function_snippet(&program);
 
     let semantic = SemanticBuilder::new().with_enum_eval(true).build(&program);
     let scoping = semantic.semantic.into_scoping();
@@ -122,7 +120,7 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, ExecutionError> {
         .build(&program);
     let map = generated.map.map(SourceMap::into_owned);
     let code = escape_nul(generated.code);
-    let (js, first_line_shift) = if call_result {
+    let (js, first_line_shift) = if is_function {
         (code, 0)
     } else {
         (
@@ -132,7 +130,6 @@ pub(crate) fn compile(source: &str) -> Result<Compiled, ExecutionError> {
     };
     Ok(Compiled {
         js,
-        call_result,
         map,
         first_line_shift,
         source: source.to_string(),
@@ -1034,7 +1031,6 @@ mod tests {
     #[test]
     fn body_shape_is_wrapped_on_the_first_line() {
         let compiled = compile("const a: number = 1;\nreturn a;").unwrap();
-        assert!(!compiled.call_result);
         assert!(compiled.js.starts_with(BODY_PREFIX));
         assert!(!compiled.js.contains(": number"));
     }
@@ -1042,7 +1038,8 @@ mod tests {
     #[test]
     fn function_shape_is_called() {
         let compiled = compile("async (): Promise<number> => { return 1 }").unwrap();
-        assert!(compiled.call_result);
+        assert!(!compiled.js.starts_with(BODY_PREFIX));
+        assert!(!compiled.js.ends_with(BODY_SUFFIX), "{}", compiled.js);
     }
 
     #[test]

@@ -35,6 +35,22 @@ pub(super) struct EventLoop<'a, 'js> {
     pub(super) main_promise: Cell<usize>,
 }
 
+/// Stack QuickJS's parser may use: nesting just under the compiler's limit needs about a
+/// KiB per level in QuickJS's recursive descent, more than a snippet's run is given.
+/// The worker thread's stack ([`crate::compile::COMPILE_STACK_BYTES`]) holds it easily.
+const PARSE_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+/// Sets the runtime's stack limit from inside a context, where the [`rquickjs::Runtime`]
+/// handle is locked.
+fn set_stack_limit(ctx: &Ctx<'_>, bytes: usize) {
+    // SAFETY: the context pointer is live for `'js`; `JS_SetMaxStackSize` only writes the
+    // runtime's limit fields, and this thread holds the runtime's lock through `ctx`.
+    unsafe {
+        let runtime = rquickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr());
+        rquickjs::qjs::JS_SetMaxStackSize(runtime, bytes as _);
+    }
+}
+
 pub(super) type Outcome = Result<(Option<JsonText>, bool), ExecutionError>;
 
 impl<'js> EventLoop<'_, 'js> {
@@ -180,17 +196,26 @@ impl<'js> EventLoop<'_, 'js> {
     }
 
     /// Evaluates the agent's code; returns the promise that settles with its value.
+    ///
+    /// The compiled code evaluates to a function, so parsing and running are two steps:
+    /// the parse gets [`PARSE_STACK_BYTES`] of stack, since code the compiler accepted (up
+    /// to its nesting limit) must parse; the run gets the snippet's own stack limit.
     fn start_snippet(&self, bridge: &Object<'js>) -> rquickjs::Result<Promise<'js>> {
-        let value: Value = self
-            .ctx
-            .eval_with_options(self.compiled.js.as_str(), eval_options(SNIPPET_FILE))?;
-        let value = if self.compiled.call_result {
-            match value.as_function() {
-                Some(function) => function.call::<_, Value>(())?,
-                None => value,
-            }
-        } else {
-            value
+        let parsed: rquickjs::Result<Value> = {
+            set_stack_limit(
+                &self.ctx,
+                PARSE_STACK_BYTES.max(self.shared.limits.stack_bytes),
+            );
+            let parsed = self
+                .ctx
+                .eval_with_options(self.compiled.js.as_str(), eval_options(SNIPPET_FILE));
+            set_stack_limit(&self.ctx, self.shared.limits.stack_bytes);
+            parsed
+        };
+        let value = parsed?;
+        let value = match value.as_function() {
+            Some(function) => function.call::<_, Value>(())?,
+            None => value,
         };
         // A plain function (not async) may return a value or a promise; treat both alike.
         bridge.get::<_, Function>("toPromise")?.call((value,))
