@@ -154,6 +154,10 @@ pub struct ServerConfig {
     pub call_timeout: Option<Duration>,
     /// Which protocol era to speak to it.
     pub protocol: Protocol,
+    /// What of it is served directly to the gateway's client (`"passthrough"`).
+    pub passthrough: Passthrough,
+    /// Whether its tools are also functions in `execute` (`"codeMode"`, default true).
+    pub code_mode: bool,
 }
 
 impl ServerConfig {
@@ -167,6 +171,8 @@ impl ServerConfig {
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             call_timeout: None,
             protocol: Protocol::Auto,
+            passthrough: Passthrough::Off,
+            code_mode: true,
         }
     }
 }
@@ -304,6 +310,81 @@ impl ToolFilter {
     }
 }
 
+/// What of a server is served directly to the gateway's client, beside `search` and
+/// `execute`, as the server gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Passthrough {
+    #[default]
+    Off,
+    /// `true`: every exposed tool, and the server's resources, resource templates and prompts.
+    All,
+    /// `["glob", …]`: only the exposed tools whose names match.
+    Tools(ToolGlobs),
+}
+
+impl Passthrough {
+    /// Whether the tool called `name` (already exposed by `tools`) is served directly.
+    pub fn serves_tool(&self, name: &str) -> bool {
+        match self {
+            Passthrough::Off => false,
+            Passthrough::All => true,
+            Passthrough::Tools(globs) => globs.matches(name),
+        }
+    }
+
+    /// Whether the server's resources, templates and prompts are served directly.
+    pub fn serves_everything(&self) -> bool {
+        matches!(self, Passthrough::All)
+    }
+
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Passthrough::Off)
+    }
+}
+
+/// Tool-name globs (`*`, `?`, `[…]`), matched against the server's own tool names.
+#[derive(Debug, Clone)]
+pub struct ToolGlobs {
+    patterns: Vec<String>,
+    set: globset::GlobSet,
+}
+
+impl ToolGlobs {
+    pub fn new(patterns: Vec<String>) -> Result<ToolGlobs, String> {
+        if patterns.is_empty() {
+            return Err("an empty list passes nothing through; use `false` for that".into());
+        }
+        let mut builder = globset::GlobSetBuilder::new();
+        for pattern in &patterns {
+            let glob = globset::GlobBuilder::new(pattern)
+                .literal_separator(false)
+                .build()
+                .map_err(|err| format!("{pattern:?} is not a glob: {}", err.kind()))?;
+            builder.add(glob);
+        }
+        let set = builder
+            .build()
+            .map_err(|err| format!("the globs do not compile: {err}"))?;
+        Ok(ToolGlobs { patterns, set })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        self.set.is_match(name)
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
+impl PartialEq for ToolGlobs {
+    fn eq(&self, other: &Self) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
+impl Eq for ToolGlobs {}
+
 /// A config file that cannot be used. The message names the file, the entry and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -397,6 +478,8 @@ const ENTRY_FIELDS: &[&str] = &[
     "startupTimeoutMs",
     "callTimeoutMs",
     "protocol",
+    "passthrough",
+    "codeMode",
 ];
 const STDIO_ONLY_FIELDS: &[&str] = &["command", "args", "env", "envFile", "cwd", "inheritEnv"];
 const HTTP_ONLY_FIELDS: &[&str] = &["url", "headers"];
@@ -776,6 +859,24 @@ impl Parser<'_> {
             .unwrap_or(DEFAULT_STARTUP_TIMEOUT);
         let call_timeout = self.millis(path, fields, "callTimeoutMs")?;
         let protocol = self.parse_protocol(path, fields, &transport)?;
+        let passthrough = match fields.get("passthrough") {
+            None => Passthrough::Off,
+            Some(value) => self.parse_passthrough(&child_path(path, "passthrough"), value)?,
+        };
+        let code_mode = match fields.get("codeMode") {
+            None => true,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(self.expected(&child_path(path, "codeMode"), "true or false", other))
+            }
+        };
+        if !code_mode && passthrough == Passthrough::Off {
+            return Err(self.invalid(
+                &child_path(path, "codeMode"),
+                "`codeMode: false` takes the server out of `execute`, and without `passthrough` \
+                 nothing of it would be served; add `\"passthrough\": true` or drop `codeMode`",
+            ));
+        }
         Ok(ServerConfig {
             name: name.to_owned(),
             transport,
@@ -784,7 +885,31 @@ impl Parser<'_> {
             startup_timeout,
             call_timeout,
             protocol,
+            passthrough,
+            code_mode,
         })
+    }
+
+    fn parse_passthrough(&self, path: &str, value: &Value) -> Result<Passthrough, ConfigError> {
+        let expected = "true, false, or an array of tool-name globs such as [\"read_*\"]";
+        match value {
+            Value::Bool(true) => Ok(Passthrough::All),
+            Value::Bool(false) => Ok(Passthrough::Off),
+            Value::Array(items) => {
+                let mut patterns = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{i}]");
+                    let Value::String(pattern) = item else {
+                        return Err(self.expected(&item_path, "a tool-name glob (string)", item));
+                    };
+                    patterns.push(pattern.clone());
+                }
+                ToolGlobs::new(patterns)
+                    .map(Passthrough::Tools)
+                    .map_err(|message| self.invalid(path, message))
+            }
+            other => Err(self.expected(path, expected, other)),
+        }
     }
 
     fn parse_protocol(

@@ -17,6 +17,12 @@
 //!   server, tools in the catalogue's one shape (`ToolSpec`), failures as `ToolError`s of the
 //!   right kind.
 //!
+//! - Passthrough entries (`"passthrough"`) are also served directly: [`Surface`] is what
+//!   each offers (tools, resources, templates, prompts, unchanged), and
+//!   [`Upstreams::forward_call`] and its siblings pass the client's requests on and the
+//!   server's answers back, relaying progress, logs and what the server asks the client
+//!   ([`ClientRelay`]).
+//!
 //! This crate knows MCP and config. Of the catalogue and the sandbox it knows only the
 //! source-side contract (`ToolSource`, `ToolSpec`, `ToolError`), and nothing of TypeScript.
 //! It must never write to stdout (the gateway may speak MCP there: children's stderr goes to
@@ -26,6 +32,7 @@
 
 mod config;
 mod connect;
+mod direct;
 mod error;
 mod handler;
 mod http;
@@ -45,8 +52,10 @@ mod validate;
 
 pub use config::{
     ApprovalSettings, AuditSettings, BrokenEntry, Config, ConfigError, HttpServer, LimitSettings,
-    Protocol, ServerConfig, StdioServer, ToolFilter, Transport, DEFAULT_STARTUP_TIMEOUT,
+    Passthrough, Protocol, ServerConfig, StdioServer, ToolFilter, ToolGlobs, Transport,
+    DEFAULT_STARTUP_TIMEOUT,
 };
+pub use direct::{ClientRelay, DirectEvent, Surface};
 pub use error::CallError;
 pub use interpolate::{expand, ExpandError};
 pub use output::{OutputKind, OutputLimits, ToolOutput, DEFAULT_MAX_INLINE_BYTES};

@@ -5,10 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{broadcast, oneshot, watch, Notify};
 use tokio::time::Instant;
 
 use crate::connect::{connect, Connection, ToolChanges};
+use crate::direct::relay::Relays;
+use crate::direct::surface::{direct_tools, list_the_rest};
+use crate::direct::{DirectEvent, Surface};
 use crate::handler::Handler;
 use crate::listen;
 use crate::tools::ToolSet;
@@ -24,8 +27,16 @@ pub(crate) struct Supervisor {
     generation: Arc<watch::Sender<u64>>,
     shutdown: watch::Receiver<bool>,
     policy: RestartPolicy,
+    events: broadcast::Sender<DirectEvent>,
     /// When the servers were launched, for [`crate::ServerStatus::ready_after`].
     launched: Instant,
+}
+
+/// What tells a session's loop that a list changed.
+struct Changes {
+    tools: Arc<Notify>,
+    /// Resources or prompts (passthrough entries re-list them).
+    surface: Arc<Notify>,
 }
 
 /// How a session ended.
@@ -40,12 +51,14 @@ impl Supervisor {
         generation: Arc<watch::Sender<u64>>,
         shutdown: watch::Receiver<bool>,
         policy: RestartPolicy,
+        events: broadcast::Sender<DirectEvent>,
     ) -> Self {
         Supervisor {
             slot,
             generation,
             shutdown,
             policy,
+            events,
             launched: Instant::now(),
         }
     }
@@ -65,7 +78,10 @@ impl Supervisor {
         let mut ever_ready = false;
         loop {
             let tools_changed = Arc::new(Notify::new());
-            let handler = Handler::new(self.name(), tools_changed.clone());
+            let surface_changed = Arc::new(Notify::new());
+            let handler = Handler::new(self.name(), tools_changed.clone())
+                .reporting(surface_changed.clone(), self.events.clone());
+            let relays = handler.relays();
             let attempt = tokio::select! {
                 attempt = connect(&self.slot.config, handler) => attempt,
                 _ = shutdown_requested(&mut self.shutdown) => {
@@ -77,7 +93,14 @@ impl Supervisor {
                 Ok(connection) => {
                     ever_ready = true;
                     let up_since = Instant::now();
-                    match self.serve(connection, &tools_changed, &mut started).await {
+                    let changes = Changes {
+                        tools: tools_changed.clone(),
+                        surface: surface_changed.clone(),
+                    };
+                    let ended = self.serve(connection, relays, &changes, &mut started).await;
+                    // The connections opened for clients end with the one they mirror.
+                    self.slot.links.close_all().await;
+                    match ended {
                         Ended::Shutdown => {
                             self.set_state(ServerState::Stopped);
                             return;
@@ -159,9 +182,11 @@ impl Supervisor {
     async fn serve(
         &mut self,
         connection: Connection,
-        tools_changed: &Arc<Notify>,
+        relays: Arc<Relays>,
+        changes: &Changes,
         started: &mut Option<oneshot::Sender<()>>,
     ) -> Ended {
+        let tools_changed = &changes.tools;
         let Connection {
             service,
             mut child,
@@ -176,7 +201,13 @@ impl Supervisor {
             peer: peer.clone(),
             id: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
             progress: service.service().progress(),
+            relays,
         };
+        let mut surface = Surface {
+            tools: direct_tools(&self.slot.config, &tools),
+            ..Surface::default()
+        };
+        list_the_rest(self.name(), &self.slot.config, &peer, &mut surface).await;
         let tools = Arc::new(ToolSet::build(self.name(), &self.slot.config.tools, tools));
         tracing::info!(
             "upstream `{}` ready: {} tools over {transport}, MCP {protocol}",
@@ -191,6 +222,7 @@ impl Supervisor {
             s.transport = transport;
             s.session = Some(session);
             s.tools = tools;
+            s.surface = Arc::new(surface);
             s.pid = child.as_ref().and_then(|c| c.pid());
             s.protocol = Some(protocol);
             s.description = description;
@@ -242,13 +274,26 @@ impl Supervisor {
                     }
                     return Ended::Shutdown;
                 }
+                _ = changes.surface.notified(), if self.slot.config.passthrough.serves_everything() => {
+                    let mut surface = (*self.slot.snapshot.borrow().surface).clone();
+                    list_the_rest(self.name(), &self.slot.config, &peer, &mut surface).await;
+                    tracing::info!("upstream `{}`: resources or prompts changed", self.name());
+                    self.slot.snapshot.send_modify(|s| s.surface = Arc::new(surface));
+                    self.tools_changed();
+                }
                 _ = tools_changed.notified() => {
                     let listing = tokio::time::timeout(self.slot.config.startup_timeout, peer.list_all_tools()).await;
                     match listing {
                         Ok(Ok(tools)) => {
+                            let direct = direct_tools(&self.slot.config, &tools);
                             let tools = Arc::new(ToolSet::build(self.name(), &self.slot.config.tools, tools));
                             tracing::info!("upstream `{}`: tool list changed ({} tools)", self.name(), tools.len());
-                            self.slot.snapshot.send_modify(|s| s.tools = tools);
+                            self.slot.snapshot.send_modify(|s| {
+                                s.tools = tools;
+                                let mut surface = (*s.surface).clone();
+                                surface.tools = direct;
+                                s.surface = Arc::new(surface);
+                            });
                             self.tools_changed();
                         }
                         Ok(Err(err)) => tracing::warn!("upstream `{}`: cannot refresh the tool list after list_changed: {}",
@@ -268,6 +313,7 @@ impl Supervisor {
             s.session = None;
             s.pid = None;
             s.tools = Arc::default();
+            s.surface = Arc::default();
         });
         self.tools_changed();
     }
@@ -282,6 +328,7 @@ impl Supervisor {
             s.session = None;
             s.pid = None;
             s.tools = Arc::default();
+            s.surface = Arc::default();
         });
         if first {
             self.tools_changed();

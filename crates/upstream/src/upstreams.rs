@@ -14,12 +14,15 @@ use rmcp::model::{
 use rmcp::service::PeerRequestOptions;
 use rmcp::{Peer, RoleClient, ServiceError};
 use serde_json::{Map, Value};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::json_kind;
 use crate::config::{Config, ServerConfig, Transport};
+use crate::direct::links::Links;
+use crate::direct::relay::Relays;
+use crate::direct::{DirectEvent, Surface};
 use crate::error::{describe_service_error, CallError};
 use crate::line_transport;
 use crate::output::{self, OutputKind, OutputLimits, ToolOutput};
@@ -156,11 +159,11 @@ pub struct ServerStatus {
 /// waits.
 #[derive(Clone)]
 pub struct Upstreams {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    slots: Vec<Arc<Slot>>,
+pub(crate) struct Inner {
+    pub(crate) slots: Vec<Arc<Slot>>,
     /// Invalid config entries: listed, never started.
     broken: Vec<ServerStatus>,
     first_attempts: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
@@ -168,12 +171,16 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     output: OutputLimits,
+    /// What passthrough servers say outside calls (resource updates).
+    pub(crate) events: broadcast::Sender<DirectEvent>,
 }
 
 /// One server: its config and its current snapshot (watched by waiting calls).
 pub(crate) struct Slot {
     pub config: ServerConfig,
     pub snapshot: watch::Sender<Snapshot>,
+    /// Passthrough connections for clients that can be asked things.
+    pub links: Links,
 }
 
 #[derive(Clone)]
@@ -184,6 +191,8 @@ pub(crate) struct Snapshot {
     pub session: Option<Session>,
     /// The last known exposed tools (kept while restarting, cleared when failed).
     pub tools: Arc<ToolSet>,
+    /// What a passthrough entry serves directly (kept and cleared like `tools`).
+    pub surface: Arc<Surface>,
     pub pid: Option<u32>,
     pub protocol: Option<String>,
     pub description: Option<String>,
@@ -199,6 +208,8 @@ pub(crate) struct Session {
     pub id: u64,
     /// Routes the server's `notifications/progress` to the call that asked for them.
     pub progress: ProgressDispatcher,
+    /// Passed-through calls in flight on this connection.
+    pub relays: Arc<Relays>,
 }
 
 /// Progress an upstream server reported for one call in flight.
@@ -232,6 +243,7 @@ impl Upstreams {
     /// failed with their reason. Needs a tokio runtime.
     pub fn launch(config: &Config, options: Options) -> Upstreams {
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (events, _) = broadcast::channel(256);
         let generation = Arc::new(watch::channel(0u64).0);
         let mut slots: Vec<Arc<Slot>> = Vec::new();
         let mut tasks = Vec::new();
@@ -253,6 +265,7 @@ impl Upstreams {
                     transport: configured_transport(&server.transport),
                     session: None,
                     tools: Arc::default(),
+                    surface: Arc::default(),
                     pid: None,
                     protocol: None,
                     description: None,
@@ -261,6 +274,7 @@ impl Upstreams {
                     ready_after: None,
                 })
                 .0,
+                links: Links::default(),
             });
             slots.push(slot.clone());
             if server.disabled {
@@ -273,6 +287,7 @@ impl Upstreams {
                 generation.clone(),
                 shutdown_rx.clone(),
                 options.restart.clone(),
+                events.clone(),
             );
             tasks.push(tokio::spawn(supervisor.run(started)));
         }
@@ -309,6 +324,7 @@ impl Upstreams {
                 tasks: Mutex::new(tasks),
                 output: options.output,
                 first_attempts,
+                events,
             }),
         }
     }
@@ -359,11 +375,13 @@ impl Upstreams {
     }
 
     /// Every exposed tool of every server that is ready (or restarting, with its last list),
-    /// keyed by the server's config name. A server with no tools now is left out.
+    /// keyed by the server's config name. A server with no tools now is left out, and so is
+    /// one taken out of code mode (`"codeMode": false`).
     pub fn tools(&self) -> BTreeMap<String, Vec<ToolSpec>> {
         self.inner
             .slots
             .iter()
+            .filter(|slot| slot.config.code_mode)
             .filter_map(|slot| {
                 let tools = slot.snapshot.borrow().tools.clone();
                 let listed: Vec<ToolSpec> = tools.tools().cloned().collect();
@@ -589,6 +607,20 @@ impl Upstreams {
     }
 }
 
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self
+            .inner
+            .slots
+            .iter()
+            .map(|s| s.config.name.as_str())
+            .collect();
+        f.debug_struct("Upstreams")
+            .field("servers", &names)
+            .finish()
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         // Supervisors also stop when this sender goes away; saying it is clearer.
@@ -605,7 +637,7 @@ fn configured_transport(transport: &Transport) -> TransportKind {
 }
 
 /// Waits (until `deadline`) for the server to be ready; its session and tools.
-async fn ready_session(
+pub(crate) async fn ready_session(
     slot: &Slot,
     deadline: Instant,
 ) -> Result<(Session, Arc<ToolSet>), CallError> {
@@ -702,10 +734,7 @@ async fn call_tool_once(
         )
         .await?;
     let mut updates = dispatcher.subscribe(handle.progress_token.clone()).await;
-    let mut abandoned = CancelOnDrop {
-        peer: peer.clone(),
-        id: Some(handle.id.clone()),
-    };
+    let mut abandoned = CancelOnDrop::new(peer.clone(), handle.id.clone());
     let response = handle.await_response();
     tokio::pin!(response);
     let result = loop {
@@ -718,7 +747,7 @@ async fn call_tool_once(
             }),
         }
     };
-    abandoned.id = None;
+    abandoned.disarm();
     match result? {
         ServerResult::CallToolResult(result) => Ok(CallToolResponse::Complete(result)),
         ServerResult::InputRequiredResult(result) => Ok(CallToolResponse::InputRequired(result)),
@@ -729,9 +758,20 @@ async fn call_tool_once(
 }
 
 /// Sends `notifications/cancelled` for a request whose caller went away before its answer.
-struct CancelOnDrop {
+pub(crate) struct CancelOnDrop {
     peer: Peer<RoleClient>,
     id: Option<RequestId>,
+}
+
+impl CancelOnDrop {
+    pub(crate) fn new(peer: Peer<RoleClient>, id: RequestId) -> Self {
+        CancelOnDrop { peer, id: Some(id) }
+    }
+
+    /// The answer came: nothing to cancel.
+    pub(crate) fn disarm(&mut self) {
+        self.id = None;
+    }
 }
 
 impl Drop for CancelOnDrop {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use codemode_upstream::{
-    parse_duration, parse_size, BrokenEntry, Config, ConfigError, LimitSettings, Protocol,
-    StdioServer, ToolFilter, Transport, DEFAULT_STARTUP_TIMEOUT,
+    parse_duration, parse_size, BrokenEntry, Config, ConfigError, LimitSettings, Passthrough,
+    Protocol, StdioServer, ToolFilter, Transport, DEFAULT_STARTUP_TIMEOUT,
 };
 
 fn env(name: &str) -> Option<String> {
@@ -287,6 +287,50 @@ fn transport_problems() {
     assert_eq!(
         broken(r#"{"mcpServers": {"a": {"type": "http", "command": "x"}}}"#),
         "mcpServers.a: an HTTP server needs `url`"
+    );
+}
+
+#[test]
+fn passthrough_and_code_mode_fields() {
+    let config = parse(
+        r#"{"mcpServers": {
+            "all": {"command": "x", "passthrough": true},
+            "some": {"command": "x", "passthrough": ["read_*", "get_file"]},
+            "direct": {"command": "x", "passthrough": true, "codeMode": false},
+            "none": {"command": "x", "passthrough": false}
+        }}"#,
+    )
+    .expect("valid");
+    let server = |name| config.server(name).expect("listed");
+    assert_eq!(server("all").passthrough, Passthrough::All);
+    assert!(server("all").code_mode, "code mode stays on by default");
+    let some = &server("some").passthrough;
+    assert!(some.serves_tool("read_text") && some.serves_tool("get_file"));
+    assert!(!some.serves_tool("write_file") && !some.serves_everything());
+    assert!(server("all").passthrough.serves_everything());
+    assert!(!server("direct").code_mode);
+    assert_eq!(server("none").passthrough, Passthrough::Off);
+
+    assert_eq!(
+        broken(r#"{"mcpServers": {"a": {"command": "x", "passthrough": "yes"}}}"#),
+        "mcpServers.a.passthrough: expected true, false, or an array of tool-name globs such as \
+         [\"read_*\"], found a string"
+    );
+    assert_eq!(
+        broken(r#"{"mcpServers": {"a": {"command": "x", "passthrough": [3]}}}"#),
+        "mcpServers.a.passthrough[0]: expected a tool-name glob (string), found a number"
+    );
+    assert!(
+        broken(r#"{"mcpServers": {"a": {"command": "x", "passthrough": ["read_[x"]}}}"#)
+            .starts_with("mcpServers.a.passthrough: "),
+    );
+    assert!(
+        broken(r#"{"mcpServers": {"a": {"command": "x", "codeMode": false}}}"#)
+            .contains("add `\"passthrough\": true`")
+    );
+    assert_eq!(
+        broken(r#"{"mcpServers": {"a": {"command": "x", "passthrough": true, "codeMode": 0}}}"#),
+        "mcpServers.a.codeMode: expected true or false, found a number"
     );
 }
 

@@ -1,0 +1,415 @@
+//! Requests passed through to a server as the client made them, and its answers passed back
+//! as the server gave them.
+
+// Sampling, roots and resource subscriptions are deprecated by SEP-2577, but 2025-11-25
+// servers use them, and passing them on is the point.
+#![allow(deprecated)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientRequest,
+    ClientResult, CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
+    InputRequest, InputResponses, ProgressNotification, ProgressNotificationParam, ProgressToken,
+    ReadResourceRequestParams, ReadResourceResponse, ServerNotification, ServerRequest,
+    ServerResult, SubscribeRequestParams, UnsubscribeRequestParams,
+};
+use rmcp::service::PeerRequestOptions;
+use rmcp::{ErrorData, ServiceError};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::direct::links::{Era, Route};
+use crate::direct::relay::relayable;
+use crate::direct::{ClientRelay, DirectEvent, Surface};
+use crate::error::describe_service_error;
+use crate::line_transport;
+use crate::trace_context;
+use crate::upstreams::{ready_session, CancelOnDrop, ServerState, Slot, Upstreams};
+
+/// Beyond a server's startup timeout, how long a passed-through request waits for it.
+const STARTUP_GRACE: Duration = Duration::from_secs(2);
+/// A request other than `tools/call` (reads, prompts, completions) gets this long unless the
+/// entry's `callTimeoutMs` says otherwise.
+const REQUEST_LIMIT: Duration = Duration::from_secs(60);
+/// Rounds one call may take when a 2026-07-28 server asks a client that can be asked.
+const MAX_INPUT_ROUNDS: usize = 8;
+/// `_meta` keys that describe the gateway's client to the gateway, not to the server.
+const CLIENT_META_KEYS: [&str; 4] = [
+    "progressToken",
+    "io.modelcontextprotocol/protocolVersion",
+    "io.modelcontextprotocol/clientInfo",
+    "io.modelcontextprotocol/clientCapabilities",
+];
+
+impl Upstreams {
+    /// Each passthrough server's direct offer now, in config order (servers that are not
+    /// connected offer nothing).
+    pub fn direct_surfaces(&self) -> Vec<(String, Arc<Surface>)> {
+        self.inner
+            .slots
+            .iter()
+            .filter(|slot| slot.config.passthrough.is_on())
+            .map(|slot| {
+                let surface = slot.snapshot.borrow().surface.clone();
+                (slot.config.name.clone(), surface)
+            })
+            .collect()
+    }
+
+    /// Whether any entry passes tools through; and whether any passes everything (its
+    /// resources, templates and prompts), which the gateway then declares it serves.
+    pub fn passthrough_configured(&self) -> (bool, bool) {
+        let configs = self.inner.slots.iter().map(|slot| &slot.config);
+        let any = configs.clone().any(|c| c.passthrough.is_on());
+        let everything = configs
+            .into_iter()
+            .any(|c| c.passthrough.serves_everything());
+        (any, everything)
+    }
+
+    /// Resolves once no passthrough server is still starting, or after `limit`: what a
+    /// client's first listing waits for, so an aggregator's first `tools/list` is whole.
+    pub async fn passthrough_settled(&self, limit: Duration) {
+        let waits = self
+            .inner
+            .slots
+            .iter()
+            .filter(|slot| slot.config.passthrough.is_on())
+            .map(|slot| {
+                let mut snapshots = slot.snapshot.subscribe();
+                async move {
+                    let _ = snapshots
+                        .wait_for(|s| s.state != ServerState::Starting)
+                        .await;
+                }
+            });
+        let _ = tokio::time::timeout(limit, futures::future::join_all(waits)).await;
+    }
+
+    /// Resource updates and the like from passthrough servers.
+    pub fn direct_events(&self) -> broadcast::Receiver<DirectEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Calls a passed-through tool as the client asked (`params.name` is the server's own
+    /// name), and returns the server's answer unchanged. Progress the server reports goes to
+    /// `relay` under `client_progress`, the client's token; its logs and what it asks go to
+    /// `relay` while the call runs. Dropping the future cancels the call on the server.
+    pub async fn forward_call(
+        &self,
+        server: &str,
+        mut params: CallToolRequestParams,
+        relay: Arc<dyn ClientRelay>,
+        client_progress: Option<ProgressToken>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let slot = self.direct_slot(server)?;
+        if !slot.config.passthrough.serves_tool(&params.name)
+            || !slot.config.tools.permits(&params.name)
+        {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "`{server}` does not pass the tool {:?} through",
+                    params.name
+                ),
+                None,
+            ));
+        }
+        let route = self.route(slot, relay.as_ref()).await?;
+        strip_client_meta(&mut params.meta);
+        let params = trace_context::with_current(params);
+        let call = forward_rounds(&route, params, &relay, client_progress.as_ref());
+        let reply = match slot.config.call_timeout {
+            Some(limit) => tokio::time::timeout(limit, call).await.map_err(|_| {
+                ErrorData::internal_error(
+                    format!("upstream `{server}` did not answer within {limit:?} (callTimeoutMs)"),
+                    None,
+                )
+            })?,
+            None => call.await,
+        };
+        reply.map_err(|err| upstream_error(server, err))
+    }
+
+    /// `resources/read` on the server that owns the resource.
+    pub async fn forward_read(
+        &self,
+        server: &str,
+        params: ReadResourceRequestParams,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let slot = self.direct_slot(server)?;
+        let peer = base_peer(slot).await?;
+        let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
+        within(server, limit, peer.read_resource_once(params)).await
+    }
+
+    /// `prompts/get` (`params.name` is the server's own name).
+    pub async fn forward_prompt(
+        &self,
+        server: &str,
+        params: GetPromptRequestParams,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let slot = self.direct_slot(server)?;
+        let peer = base_peer(slot).await?;
+        let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
+        within(server, limit, peer.get_prompt_once(params)).await
+    }
+
+    /// `completion/complete` for one of the server's prompts or resource templates.
+    pub async fn forward_complete(
+        &self,
+        server: &str,
+        params: CompleteRequestParams,
+    ) -> Result<CompleteResult, ErrorData> {
+        let slot = self.direct_slot(server)?;
+        let peer = base_peer(slot).await?;
+        let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
+        within(server, limit, peer.complete(params)).await
+    }
+
+    /// `resources/subscribe` (`on`) or `resources/unsubscribe` for `uri`; the server's
+    /// updates arrive as [`DirectEvent::ResourceUpdated`].
+    #[allow(deprecated)] // 2025-11-25 subscriptions, which is what such servers speak
+    pub async fn forward_subscription(
+        &self,
+        server: &str,
+        uri: String,
+        on: bool,
+    ) -> Result<(), ErrorData> {
+        let slot = self.direct_slot(server)?;
+        // Subscriptions are session-era requests (2026-07-28 has none).
+        let peer = self
+            .route_in(slot, Era::Session, ClientCapabilities::default())
+            .await?
+            .peer;
+        let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
+        if on {
+            within(
+                server,
+                limit,
+                peer.subscribe(SubscribeRequestParams::new(uri)),
+            )
+            .await
+        } else {
+            within(
+                server,
+                limit,
+                peer.unsubscribe(UnsubscribeRequestParams::new(uri)),
+            )
+            .await
+        }
+    }
+
+    fn direct_slot(&self, server: &str) -> Result<&Arc<Slot>, ErrorData> {
+        self.inner
+            .slots
+            .iter()
+            .find(|s| s.config.name == server && s.config.passthrough.is_on())
+            .ok_or_else(|| {
+                ErrorData::invalid_params(format!("no passthrough server `{server}`"), None)
+            })
+    }
+
+    /// The connection a call from `relay`'s client takes: the supervisor's own when the
+    /// client can be asked nothing and speaks its era (or the server has no other), else one
+    /// in the client's era declaring what it can be asked.
+    async fn route(&self, slot: &Slot, relay: &dyn ClientRelay) -> Result<Route, ErrorData> {
+        let era = if relay.is_stateless() {
+            Era::Stateless
+        } else {
+            Era::Session
+        };
+        self.route_in(slot, era, relayable(&relay.capabilities()))
+            .await
+    }
+
+    async fn route_in(
+        &self,
+        slot: &Slot,
+        era: Era,
+        capabilities: ClientCapabilities,
+    ) -> Result<Route, ErrorData> {
+        let deadline = Instant::now() + slot.config.startup_timeout + STARTUP_GRACE;
+        let (session, _) = ready_session(slot, deadline)
+            .await
+            .map_err(|err| ErrorData::internal_error(err.to_string(), None))?;
+        let main_is_stateless = session
+            .peer
+            .peer_info()
+            .is_some_and(|info| !info.protocol_version.has_initialize());
+        let era_fits = match era {
+            Era::Stateless => true,
+            Era::Session => !main_is_stateless || !slot.links.sessions_possible(slot),
+        };
+        if capabilities == ClientCapabilities::default() && era_fits {
+            return Ok(Route {
+                peer: session.peer,
+                progress: session.progress,
+                relays: session.relays,
+            });
+        }
+        slot.links
+            .route(slot, era, capabilities, self.inner.events.clone())
+            .await
+            .map_err(|reason| {
+                ErrorData::internal_error(
+                    format!("upstream `{}`: {reason}", slot.config.name),
+                    None,
+                )
+            })
+    }
+}
+
+async fn base_peer(slot: &Slot) -> Result<rmcp::Peer<rmcp::RoleClient>, ErrorData> {
+    let deadline = Instant::now() + slot.config.startup_timeout + STARTUP_GRACE;
+    ready_session(slot, deadline)
+        .await
+        .map(|(session, _)| session.peer)
+        .map_err(|err| ErrorData::internal_error(err.to_string(), None))
+}
+
+async fn within<T>(
+    server: &str,
+    limit: Duration,
+    request: impl std::future::Future<Output = Result<T, ServiceError>>,
+) -> Result<T, ErrorData> {
+    match tokio::time::timeout(limit, request).await {
+        Ok(reply) => reply.map_err(|err| upstream_error(server, err)),
+        Err(_) => Err(ErrorData::internal_error(
+            format!("upstream `{server}` did not answer within {limit:?}"),
+            None,
+        )),
+    }
+}
+
+/// The server's own JSON-RPC error as it sent it; anything else in words.
+fn upstream_error(server: &str, err: ServiceError) -> ErrorData {
+    match err {
+        ServiceError::McpError(error) => error,
+        other => ErrorData::internal_error(
+            format!("upstream `{server}`: {}", describe_service_error(&other)),
+            None,
+        ),
+    }
+}
+
+fn strip_client_meta(meta: &mut Option<rmcp::model::RequestMetaObject>) {
+    if let Some(object) = meta.as_mut() {
+        for key in CLIENT_META_KEYS {
+            object.0.remove(key);
+        }
+        if object.0.is_empty() {
+            *meta = None;
+        }
+    }
+}
+
+/// One call, and, when a 2026-07-28 server answers "input required" to a client that can be
+/// asked mid-call, the rounds that ask the client and call again. A client that cannot be
+/// asked mid-call (2026-07-28 itself) gets the server's "input required" as it is.
+async fn forward_rounds(
+    route: &Route,
+    mut params: CallToolRequestParams,
+    relay: &Arc<dyn ClientRelay>,
+    client_progress: Option<&ProgressToken>,
+) -> Result<CallToolResponse, ServiceError> {
+    let mut reply = forward_once(route, params.clone(), relay, client_progress).await?;
+    for _ in 1..MAX_INPUT_ROUNDS {
+        let CallToolResponse::InputRequired(asked) = &reply else {
+            break;
+        };
+        if relay.is_stateless() {
+            break;
+        }
+        let mut responses = InputResponses::new();
+        for (key, request) in asked.input_requests.clone().unwrap_or_default() {
+            let request = match request {
+                InputRequest::CreateMessage(r) => ServerRequest::CreateMessageRequest(r),
+                InputRequest::Elicitation(r) => ServerRequest::ElicitRequest(r),
+                InputRequest::ListRoots(r) => ServerRequest::ListRootsRequest(r),
+                other => {
+                    return Err(ServiceError::McpError(ErrorData::internal_error(
+                        format!("codemode cannot relay this input request: {other:?}"),
+                        None,
+                    )))
+                }
+            };
+            let answer = relay
+                .request(request)
+                .await
+                .map_err(ServiceError::McpError)?;
+            let value = match answer {
+                ClientResult::CreateMessageResult(r) => serde_json::to_value(r),
+                ClientResult::ElicitResult(r) => serde_json::to_value(r),
+                ClientResult::ListRootsResult(r) => serde_json::to_value(r),
+                other => serde_json::to_value(other),
+            }
+            .unwrap_or_default();
+            responses.insert(key, value);
+        }
+        params.input_responses = Some(responses);
+        params.request_state = asked.request_state.clone();
+        reply = forward_once(route, params.clone(), relay, client_progress).await?;
+    }
+    Ok(reply)
+}
+
+async fn forward_once(
+    route: &Route,
+    params: CallToolRequestParams,
+    relay: &Arc<dyn ClientRelay>,
+    client_progress: Option<&ProgressToken>,
+) -> Result<CallToolResponse, ServiceError> {
+    // Entered before the request leaves, so that a question the server asks at once
+    // finds its client.
+    let _entered = route.relays.enter(relay);
+    let handle = route
+        .peer
+        .send_request_with_option(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await?;
+    let mut updates = route
+        .progress
+        .subscribe(handle.progress_token.clone())
+        .await;
+    let mut abandoned = CancelOnDrop::new(route.peer.clone(), handle.id.clone());
+    let response = handle.await_response();
+    tokio::pin!(response);
+    let result = loop {
+        tokio::select! {
+            result = &mut response => break result,
+            Some(update) = updates.next() => {
+                // Progress nobody asked for is dropped.
+                if let Some(token) = client_progress {
+                    let mut param = ProgressNotificationParam::new(token.clone(), update.progress);
+                    param.total = update.total;
+                    param.message = update.message;
+                    relay
+                        .notify(ServerNotification::ProgressNotification(
+                            ProgressNotification::new(param),
+                        ))
+                        .await;
+                }
+            }
+        }
+    };
+    abandoned.disarm();
+    match result? {
+        ServerResult::CallToolResult(mut result) => {
+            // The line transport keeps structured content as text for the sandbox; a
+            // client gets it back as the value it was.
+            if let Some(raw) = line_transport::raw_structured(&mut result) {
+                result.structured_content = serde_json::from_str(raw.get()).ok();
+            }
+            Ok(CallToolResponse::Complete(result))
+        }
+        ServerResult::InputRequiredResult(result) => Ok(CallToolResponse::InputRequired(result)),
+        ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
+        ServerResult::EmptyResult(_) => Ok(CallToolResponse::Complete(Default::default())),
+        _ => Err(ServiceError::UnexpectedResponse),
+    }
+}
