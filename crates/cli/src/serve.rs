@@ -253,6 +253,7 @@ fn gateway_options(args: &ServeArgs, loaded: &Loaded) -> Result<GatewayOptions, 
         limits: loaded.limits.clone(),
         approval_keys: loaded.approval_keys.clone(),
         approval_ttl: loaded.approval_ttl.unwrap_or(DEFAULT_APPROVAL_TTL),
+        passthrough: loaded.upstreams().cloned(),
         ..GatewayOptions::default()
     };
     if !args.in_process {

@@ -11,11 +11,13 @@ use codemode_audit::{AuditLog, ExecuteOutcome};
 use codemode_catalog::{CallObserver, Catalog};
 use codemode_sandbox::{ErrorKind, Execution, ExecutionError, Limits, LogLevel};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
     LoggingMessageNotificationParam, PaginatedRequestParams, ProtocolVersion,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
-    ServerConfig, SetLevelRequestParams, SubscriptionFilter, Tool,
+    ServerConfig, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -28,6 +30,7 @@ use crate::approval::seal::KeyRing;
 use crate::approval::{Asker, CallSink, Gate, Governor};
 use crate::audit::{Caller, ExecutionAudit};
 use crate::describe::{execute_tool, search_tool};
+use crate::direct::{Direct, DirectCall};
 use crate::isolation::{shutting_down, Executor, InFlight, Isolation};
 use crate::notify;
 use crate::progress::{self, ProgressReporter};
@@ -70,6 +73,8 @@ pub struct GatewayOptions {
     pub approval_ttl: Duration,
     /// Where each execution and each of its calls is recorded, when set.
     pub audit: Option<AuditLog>,
+    /// The upstream servers, when some entries pass things through to the client directly.
+    pub passthrough: Option<codemode_upstream::Upstreams>,
 }
 
 impl Default for GatewayOptions {
@@ -81,6 +86,7 @@ impl Default for GatewayOptions {
             approval_keys: None,
             approval_ttl: DEFAULT_APPROVAL_TTL,
             audit: None,
+            passthrough: None,
         }
     }
 }
@@ -99,6 +105,8 @@ struct Shared {
     executor: Executor,
     in_flight: Arc<InFlight>,
     resumer: Resumer,
+    /// Passthrough entries, when the config has any.
+    direct: Option<Arc<Direct>>,
 }
 
 impl Gateway {
@@ -113,6 +121,11 @@ impl Gateway {
             .clone()
             .unwrap_or_else(|| Arc::new(KeyRing::ephemeral()));
         let resumer = Resumer::new(ring, options.approval_ttl);
+        let direct = options
+            .passthrough
+            .clone()
+            .filter(|upstreams| upstreams.passthrough_configured().0)
+            .map(|upstreams| Arc::new(Direct::new(upstreams)));
         Gateway {
             shared: Arc::new(Shared {
                 catalog,
@@ -120,6 +133,7 @@ impl Gateway {
                 executor,
                 in_flight: Arc::default(),
                 resumer,
+                direct,
             }),
             session: Arc::new(SessionState::default()),
         }
@@ -141,12 +155,16 @@ impl Gateway {
         &self.shared.catalog
     }
 
-    /// What `tools/list` answers now: `search` and `execute`.
+    /// What `tools/list` answers now: `search` and `execute`, then the passthrough tools.
     pub fn tools(&self) -> Vec<Tool> {
-        vec![
+        let mut tools = vec![
             search_tool(),
             execute_tool(&self.shared.catalog, &self.shared.options.limits),
-        ]
+        ];
+        if let Some(direct) = &self.shared.direct {
+            tools.extend(direct.names().tools.into_iter().map(|named| named.item));
+        }
+        tools
     }
 
     /// Runs a snippet as the `execute` tool does, without MCP around it (nobody can be
@@ -354,6 +372,37 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// The passthrough side for a method the gateway declares only when some entry passes
+    /// everything through (prompts, completions, subscriptions); else "method not found", as
+    /// from any server without the capability.
+    fn direct_or_not_found(&self, method: &str) -> Result<&Arc<Direct>, ErrorData> {
+        self.shared
+            .direct
+            .as_ref()
+            .filter(|direct| direct.serves_everything())
+            .ok_or_else(|| {
+                ErrorData::new(
+                    rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                    format!(
+                        "{method}: no entry of this gateway passes a server's resources and \
+                         prompts through (\"passthrough\": true)"
+                    ),
+                    None,
+                )
+            })
+    }
+
+    fn resource_owner(&self, direct: &Direct, uri: &str) -> Result<String, ErrorData> {
+        direct.owner_of(uri).ok_or_else(|| {
+            ErrorData::resource_not_found(
+                format!("no passthrough server offers the resource {uri:?}"),
+                None,
+            )
+        })
+    }
+}
+
 /// Who is calling, as far as an approval is bound to it: the bearer credential's digest over
 /// HTTP, the one client of a stdio gateway.
 fn principal(context: &RequestContext<RoleServer>) -> String {
@@ -369,14 +418,19 @@ fn principal(context: &RequestContext<RoleServer>) -> String {
     }
 }
 
-/// The session and client an execution's audit records name.
-fn caller(context: &RequestContext<RoleServer>) -> Caller {
-    let session = context
+/// The client's `Mcp-Session-Id`, as audit records name it.
+pub(crate) fn session_id(context: &RequestContext<RoleServer>) -> Option<String> {
+    context
         .extensions
         .get::<axum::http::request::Parts>()
         .and_then(|parts| parts.headers.get("mcp-session-id"))
         .and_then(|id| id.to_str().ok())
-        .map(|id| id.chars().take(128).collect());
+        .map(|id| id.chars().take(128).collect())
+}
+
+/// The session and client an execution's audit records name.
+fn caller(context: &RequestContext<RoleServer>) -> Caller {
+    let session = session_id(context);
     let client = context.client_info().map(|info| {
         let name: String = info.name.chars().take(128).collect();
         let version: String = info.version.chars().take(64).collect();
@@ -421,13 +475,29 @@ fn mcp_level(level: LogLevel) -> LoggingLevel {
 
 impl ServerHandler for Gateway {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
+        let everything = self
+            .shared
+            .direct
+            .as_ref()
+            .is_some_and(|direct| direct.serves_everything());
+        let mut capabilities = ServerCapabilities::builder()
             .enable_logging()
             .enable_resources()
             .enable_resources_list_changed()
             .enable_tools()
             .enable_tool_list_changed()
             .build();
+        if everything {
+            // Passed through from the servers that have them; a server without one answers
+            // with its own error.
+            if let Some(resources) = capabilities.resources.as_mut() {
+                resources.subscribe = Some(true);
+            }
+            let mut prompts = rmcp::model::PromptsCapability::default();
+            prompts.list_changed = Some(true);
+            capabilities.prompts = Some(prompts);
+            capabilities.completions = Some(Default::default());
+        }
         ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new("codemode", env!("CARGO_PKG_VERSION"))
@@ -442,6 +512,9 @@ impl ServerHandler for Gateway {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        if let Some(direct) = &self.shared.direct {
+            direct.settled().await;
+        }
         Ok(ListToolsResult::with_all_items(self.tools()))
     }
 
@@ -452,7 +525,11 @@ impl ServerHandler for Gateway {
                 &self.shared.catalog,
                 &self.shared.options.limits,
             )),
-            _ => None,
+            other => self
+                .shared
+                .direct
+                .as_ref()
+                .and_then(|direct| direct.names().tool(other).map(|named| named.item.clone())),
         }
     }
 
@@ -496,10 +573,29 @@ impl ServerHandler for Gateway {
                 return reply;
             }
             other => {
+                if let Some(direct) = &self.shared.direct {
+                    direct.settled().await;
+                }
+                let names = self.shared.direct.as_ref().map(|direct| direct.names());
+                if let (Some(direct), Some(named)) = (
+                    &self.shared.direct,
+                    names.as_ref().and_then(|names| names.tool(other)),
+                ) {
+                    let call = DirectCall {
+                        direct,
+                        catalog: &self.shared.catalog,
+                        audit: self.shared.options.audit.as_ref(),
+                        session: &self.session,
+                        server: &named.server,
+                        original: &named.original,
+                        tool: &named.item,
+                    };
+                    return call.run(request, &context).await;
+                }
                 return Err(ErrorData::invalid_params(
                     format!("unknown tool {other:?}: this server has `search` and `execute`"),
                     None,
-                ))
+                ));
             }
         };
         Ok(result.into())
@@ -510,9 +606,11 @@ impl ServerHandler for Gateway {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(resources::list(
-            &self.shared.catalog,
-        )))
+        let mut listed = resources::list(&self.shared.catalog);
+        if let Some(direct) = &self.shared.direct {
+            listed.extend(direct.settled().await.resources());
+        }
+        Ok(ListResourcesResult::with_all_items(listed))
     }
 
     async fn list_resource_templates(
@@ -520,9 +618,11 @@ impl ServerHandler for Gateway {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(ListResourceTemplatesResult::with_all_items(
-            resources::templates(),
-        ))
+        let mut templates = resources::templates();
+        if let Some(direct) = &self.shared.direct {
+            templates.extend(direct.settled().await.templates());
+        }
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     async fn read_resource(
@@ -530,16 +630,105 @@ impl ServerHandler for Gateway {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        match resources::read(&self.shared.catalog, &request.uri) {
-            Some(contents) => Ok(ReadResourceResult::new(vec![contents]).into()),
-            None => Err(ErrorData::resource_not_found(
-                format!(
-                    "no resource {:?}; resources/list names them (codemode://types/<namespace>.d.ts)",
-                    request.uri
-                ),
-                None,
-            )),
+        if let Some(contents) = resources::read(&self.shared.catalog, &request.uri) {
+            return Ok(ReadResourceResult::new(vec![contents]).into());
         }
+        let direct = (!request.uri.starts_with(resources::SCHEME))
+            .then(|| self.shared.direct.as_ref())
+            .flatten();
+        if let Some(direct) = direct {
+            if let Some(server) = direct.settled().await.owner_of(&request.uri) {
+                return direct.upstreams().forward_read(&server, request).await;
+            }
+        }
+        Err(ErrorData::resource_not_found(
+            format!(
+                "no resource {:?}; resources/list names them (codemode://types/<namespace>.d.ts)",
+                request.uri
+            ),
+            None,
+        ))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let prompts = self
+            .direct_or_not_found("prompts/list")?
+            .settled()
+            .await
+            .names()
+            .prompts
+            .into_iter()
+            .map(|named| named.item)
+            .collect();
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        mut request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let direct = self.direct_or_not_found("prompts/get")?;
+        let names = direct.settled().await.names();
+        let Some(named) = names.prompt(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("no prompt {:?}; prompts/list names them", request.name),
+                None,
+            ));
+        };
+        request.name = named.original.clone();
+        direct
+            .upstreams()
+            .forward_prompt(&named.server, request)
+            .await
+    }
+
+    async fn complete(
+        &self,
+        mut request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let direct = self.direct_or_not_found("completion/complete")?;
+        let Some((server, reference)) = direct.settled().await.completion_target(&request.r#ref)
+        else {
+            // Nothing to complete for something no passthrough server offers.
+            return Ok(CompleteResult::default());
+        };
+        request.r#ref = reference;
+        direct.upstreams().forward_complete(&server, request).await
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let direct = self.direct_or_not_found("resources/subscribe")?;
+        let server = self.resource_owner(direct.settled().await, &request.uri)?;
+        if self.session.subscribe(&request.uri) {
+            if let Err(err) = direct.subscribe(&server, &request.uri).await {
+                self.session.unsubscribe(&request.uri);
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let direct = self.direct_or_not_found("resources/unsubscribe")?;
+        let server = self.resource_owner(direct, &request.uri)?;
+        if self.session.unsubscribe(&request.uri) {
+            direct.unsubscribe(&server, &request.uri).await?;
+        }
+        Ok(())
     }
 
     async fn set_level(
@@ -554,8 +743,21 @@ impl ServerHandler for Gateway {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let catalog = self.shared.catalog.clone();
         let peer = context.peer;
+        let prompts = self
+            .shared
+            .direct
+            .as_ref()
+            .is_some_and(|direct| direct.serves_everything());
+        if let Some(direct) = &self.shared.direct {
+            let events = direct.upstreams().direct_events();
+            let session = Arc::downgrade(&self.session);
+            let updates_peer = peer.clone();
+            self.session.start_updates(move || {
+                notify::spawn_resource_updates(events, session, updates_peer)
+            });
+        }
         self.session
-            .start_watcher(move || notify::spawn_session_notifier(&catalog, peer));
+            .start_watcher(move || notify::spawn_session_notifier(&catalog, peer, prompts));
     }
 
     fn accepted_subscription_filter(

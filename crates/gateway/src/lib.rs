@@ -12,6 +12,8 @@
 //! * `approval`: the per-execution gate over every call a snippet makes: the policy's
 //!   `maxCalls`, asking the user (elicitation in 2025-11-25, `input_required` with a sealed
 //!   journal and replay in 2026-07-28), session grants, and each call's record.
+//! * passthrough (`direct/`): the tools, resources, templates and prompts of passthrough
+//!   entries served beside the two, unchanged, each call through the same policy and audit.
 //! * [`execution_result`]: the one place an execution becomes the `execute` reply, for
 //!   every front end (`codemode run` prints its `structuredContent`).
 //!
@@ -22,6 +24,7 @@
 mod approval;
 mod audit;
 mod describe;
+mod direct;
 mod error;
 mod handler;
 mod http;
@@ -42,6 +45,7 @@ pub use approval::seal::{KeyRing, SealError, MIN_SECRET_BYTES};
 pub use codemode_audit::{AuditLog, AuditOptions, CodeMode};
 pub use codemode_worker::{PoolOptions, WorkerPool};
 pub use describe::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
+pub use direct::names::PREFIX_SEPARATOR;
 pub use error::GatewayError;
 pub use handler::{Gateway, GatewayOptions, EXECUTE_TOOL, SEARCH_TOOL};
 pub use http::{serve_http, BoundHttp, HttpOptions, MCP_PATH};

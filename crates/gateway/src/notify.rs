@@ -8,10 +8,16 @@
 
 use std::time::Duration;
 
+use std::sync::Weak;
+
 use codemode_catalog::Catalog;
+use codemode_upstream::DirectEvent;
+use rmcp::model::ServerNotification;
 use rmcp::service::{SubscriptionContext, SubscriptionSendError};
 use rmcp::{Peer, RoleServer};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+
+use crate::session::SessionState;
 use tokio::task::JoinHandle;
 
 /// An upstream restarting or re-listing bumps the catalogue several times in a row; one
@@ -20,16 +26,63 @@ const COALESCE: Duration = Duration::from_millis(50);
 
 /// Follows the catalogue for one legacy session. Ends when the client is gone or the
 /// catalogue is dropped.
-pub(crate) fn spawn_session_notifier(catalog: &Catalog, peer: Peer<RoleServer>) -> JoinHandle<()> {
+/// With `prompts`, prompts are passed through and their list changes with the rest.
+pub(crate) fn spawn_session_notifier(
+    catalog: &Catalog,
+    peer: Peer<RoleServer>,
+    prompts: bool,
+) -> JoinHandle<()> {
     let mut changes = catalog.changes();
     changes.borrow_and_update();
     tokio::spawn(async move {
         while next_change(&mut changes).await {
             if peer.notify_tool_list_changed().await.is_err()
                 || peer.notify_resource_list_changed().await.is_err()
+                || (prompts && peer.notify_prompt_list_changed().await.is_err())
             {
                 tracing::debug!("client gone; no more list_changed for this session");
                 break;
+            }
+        }
+    })
+}
+
+/// Tells one session of updates to the passthrough resources it subscribed to. Ends when
+/// the session or the servers are gone.
+pub(crate) fn spawn_resource_updates(
+    mut events: broadcast::Receiver<DirectEvent>,
+    session: Weak<SessionState>,
+    peer: Peer<RoleServer>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "resource updates came faster than a client took them"
+                    );
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let DirectEvent::ResourceUpdated { notification, .. } = event;
+            let Some(state) = session.upgrade() else {
+                return;
+            };
+            if !state.is_subscribed(&notification.params.uri) {
+                continue;
+            }
+            drop(state);
+            if peer
+                .send_notification(ServerNotification::ResourceUpdatedNotification(
+                    notification,
+                ))
+                .await
+                .is_err()
+            {
+                return;
             }
         }
     })

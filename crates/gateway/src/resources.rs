@@ -4,6 +4,8 @@
 use codemode_catalog::Catalog;
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 
+/// The scheme of the gateway's own resources; any other URI belongs to a passthrough server.
+pub(crate) const SCHEME: &str = "codemode://";
 /// Every namespace's declarations in one file. Outside `codemode://types/` so that no
 /// namespace name can collide with it.
 pub const ALL_TYPES_URI: &str = "codemode://types.d.ts";

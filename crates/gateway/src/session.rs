@@ -1,6 +1,6 @@
 //! What the gateway keeps per MCP session, and nothing more: the log level the client asked
-//! for, the task that tells it when the catalogue changes, and the tools the user allowed
-//! "for the rest of the session" when asked.
+//! for, the task that tells it when the catalogue changes, the tools the user allowed
+//! "for the rest of the session" when asked, and the passthrough resources it subscribed to.
 //!
 //! Everything else (the catalogue, limits) is shared, so a session costs a few bytes and a
 //! replica behind a load balancer can serve any request of the 2026-07-28 stateless
@@ -22,6 +22,10 @@ pub(crate) struct SessionState {
     watcher: Mutex<Option<JoinHandle<()>>>,
     /// Tools (`namespace.tool`) the user allowed for the rest of this session.
     grants: Mutex<HashSet<String>>,
+    /// Passthrough resources this session subscribed to, and the task that tells it of
+    /// their updates.
+    subscriptions: Mutex<HashSet<String>>,
+    updates: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl SessionState {
@@ -32,6 +36,35 @@ impl SessionState {
     /// Whether a message at `level` should reach the client.
     pub fn wants_log(&self, level: LoggingLevel) -> bool {
         lock(&self.log_level).is_some_and(|threshold| severity(level) >= severity(threshold))
+    }
+
+    /// Whether an upstream's log message at `level`, passed through, should reach the client:
+    /// all of them until it set a level (the server chose to send them), then those at or
+    /// above it.
+    pub fn passes_upstream_log(&self, level: LoggingLevel) -> bool {
+        lock(&self.log_level).is_none_or(|threshold| severity(level) >= severity(threshold))
+    }
+
+    /// Records a subscription; false when the session had it already.
+    pub fn subscribe(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).insert(uri.to_string())
+    }
+
+    /// Drops a subscription; false when the session did not have it.
+    pub fn unsubscribe(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).remove(uri)
+    }
+
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).contains(uri)
+    }
+
+    /// Installs the resource-update forwarder unless one runs already.
+    pub fn start_updates(&self, start: impl FnOnce() -> JoinHandle<()>) {
+        let mut updates = lock(&self.updates);
+        if updates.as_ref().is_none_or(JoinHandle::is_finished) {
+            *updates = Some(start());
+        }
     }
 
     /// Allows `path` without asking again, for as long as this session lasts.
@@ -56,6 +89,9 @@ impl Drop for SessionState {
     fn drop(&mut self) {
         if let Some(watcher) = lock(&self.watcher).take() {
             watcher.abort();
+        }
+        if let Some(updates) = lock(&self.updates).take() {
+            updates.abort();
         }
     }
 }

@@ -131,6 +131,73 @@ impl Drop for HttpGateway {
     }
 }
 
+/// The conformance suite's reference server (`../shared/fixtures/conformance-server`, copied
+/// to `.deps` by the install script) on a free port, serving Streamable HTTP; its whole
+/// process group is stopped on drop (tsx runs the server in a child process).
+pub struct ReferenceServer {
+    child: Child,
+    /// `http://localhost:PORT/mcp`: the server checks the Host header against localhost.
+    pub url: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ReferenceServer {
+    pub fn start() -> ReferenceServer {
+        use std::os::unix::process::CommandExt;
+        let root = dep("conformance-server");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let log = dir.path().join("reference-server.log");
+        let out = std::fs::File::create(&log).expect("a log file");
+        let child = Command::new(node())
+            .arg(root.join("node_modules/tsx/dist/cli.mjs"))
+            .arg("everything-server.ts")
+            .current_dir(&root)
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("a second handle"))
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .expect("the reference server starts");
+        let server = ReferenceServer {
+            child,
+            url: format!("http://localhost:{port}/mcp"),
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the reference server did not listen on {port} within 60 s:\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// What the server printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ReferenceServer {
+    fn drop(&mut self) {
+        if let Ok(group) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) on the process group we created; no memory is shared.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+    }
+}
+
 pub fn signal(pid: u32, signal: libc::c_int) {
     let pid = libc::pid_t::try_from(pid).expect("pid fits");
     // SAFETY: kill(2) with a pid we spawned; no memory is shared.
