@@ -10,7 +10,8 @@ Usage: python py_client.py '<spec JSON>'
                                    # auto: server/discover, i.e. the 2026-07-28 stateless protocol
     "query": "search words",
     "snippet": "TypeScript for execute",
-    "failingSnippet": "TypeScript that throws"   # optional
+    "failingSnippet": "TypeScript that throws",  # optional
+    "directCalls": [{"name": ..., "arguments": {...}}]   # optional: passed-through tools
   }
 """
 
@@ -66,6 +67,11 @@ async def main(spec: dict) -> dict:
                 "text": text_of(failed),
                 "structuredContent": failed.structured_content,
             }
+
+        report["direct"] = []
+        for call in spec.get("directCalls", []):
+            result = await client.call_tool(call["name"], call.get("arguments", {}))
+            report["direct"].append(result.model_dump(mode="json", by_alias=True, exclude_none=True))
 
         resources = await client.list_resources()
         report["resources"] = [str(resource.uri) for resource in resources.resources]

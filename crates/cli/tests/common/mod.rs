@@ -441,6 +441,36 @@ impl StdioSession {
         }
     }
 
+    /// The next message the gateway writes (answer, notification or request of its own),
+    /// or `None` after `timeout`.
+    pub fn next_message(&mut self, timeout: Duration) -> Option<Value> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Answers a request the gateway made of this client.
+    pub fn respond(&mut self, id: &Value, result: Value) {
+        self.write(&serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result}));
+    }
+
+    /// Sends a notification.
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.write(&serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// `initialize` declaring `capabilities`, then `notifications/initialized`.
+    pub fn initialize_with(&mut self, capabilities: Value) {
+        self.request(
+            "initialize",
+            serde_json::json!({
+                "protocolVersion": "2025-11-25",
+                "capabilities": capabilities,
+                "clientInfo": {"name": "codemode-test", "version": "1"}
+            }),
+            Duration::from_secs(30),
+        );
+        self.write(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    }
+
     /// `initialize` and `notifications/initialized`; returns how long the answer took.
     pub fn initialize(&mut self) -> Duration {
         let started = Instant::now();

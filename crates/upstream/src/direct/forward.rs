@@ -13,7 +13,7 @@ use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientRequest,
     ClientResult, CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
     InputRequest, InputResponses, ProgressNotification, ProgressNotificationParam, ProgressToken,
-    ReadResourceRequestParams, ReadResourceResponse, ServerNotification, ServerRequest,
+    ReadResourceRequestParams, ReadResourceResponse, ResultType, ServerNotification, ServerRequest,
     ServerResult, SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::service::PeerRequestOptions;
@@ -142,7 +142,11 @@ impl Upstreams {
         let slot = self.direct_slot(server)?;
         let peer = base_peer(slot).await?;
         let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
-        within(server, limit, peer.read_resource_once(params)).await
+        let mut response = within(server, limit, peer.read_resource_once(params)).await?;
+        if let ReadResourceResponse::Complete(result) = &mut response {
+            mark_complete(&mut result.result_type);
+        }
+        Ok(response)
     }
 
     /// `prompts/get` (`params.name` is the server's own name).
@@ -154,7 +158,11 @@ impl Upstreams {
         let slot = self.direct_slot(server)?;
         let peer = base_peer(slot).await?;
         let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
-        within(server, limit, peer.get_prompt_once(params)).await
+        let mut response = within(server, limit, peer.get_prompt_once(params)).await?;
+        if let GetPromptResponse::Complete(result) = &mut response {
+            mark_complete(&mut result.result_type);
+        }
+        Ok(response)
     }
 
     /// `completion/complete` for one of the server's prompts or resource templates.
@@ -166,7 +174,9 @@ impl Upstreams {
         let slot = self.direct_slot(server)?;
         let peer = base_peer(slot).await?;
         let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
-        within(server, limit, peer.complete(params)).await
+        let mut result = within(server, limit, peer.complete(params)).await?;
+        mark_complete(&mut result.result_type);
+        Ok(result)
     }
 
     /// `resources/subscribe` (`on`) or `resources/unsubscribe` for `uri`; the server's
@@ -295,6 +305,13 @@ fn upstream_error(server: &str, err: ServiceError) -> ErrorData {
     }
 }
 
+/// A 2025-11-25 server's result has no `resultType`, which a 2026-07-28 client requires;
+/// absent means "complete" in both eras, and the gateway's handler strips it again for an
+/// older client, so each client sees its own era's shape.
+fn mark_complete(result_type: &mut Option<ResultType>) {
+    result_type.get_or_insert(ResultType::COMPLETE);
+}
+
 fn strip_client_meta(meta: &mut Option<rmcp::model::RequestMetaObject>) {
     if let Some(object) = meta.as_mut() {
         for key in CLIENT_META_KEYS {
@@ -405,6 +422,7 @@ async fn forward_once(
             if let Some(raw) = line_transport::raw_structured(&mut result) {
                 result.structured_content = serde_json::from_str(raw.get()).ok();
             }
+            mark_complete(&mut result.result_type);
             Ok(CallToolResponse::Complete(result))
         }
         ServerResult::InputRequiredResult(result) => Ok(CallToolResponse::InputRequired(result)),
