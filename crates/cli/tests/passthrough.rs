@@ -243,6 +243,55 @@ fn colliding_names_take_their_server_prefix_and_code_mode_false_stays_out_of_exe
 }
 
 #[test]
+fn tools_a_server_offers_only_a_client_it_can_ask_are_listed_to_such_a_client() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut entry = everything();
+    entry["passthrough"] = json!(true);
+    let config = write_config(
+        dir.path(),
+        &json!({ "mcpServers": { "everything": entry } }),
+    );
+    let mut plain = StdioSession::start(&["--config", &config], &[]);
+    plain.initialize();
+    let listing = plain.request("tools/list", json!({}), LONG);
+    assert!(
+        !tool_names(&listing).contains(&"trigger-sampling-request".to_string()),
+        "a client that cannot sample was offered it: {listing}"
+    );
+    assert!(
+        tool_names(&listing).contains(&"echo".to_string()),
+        "{listing}"
+    );
+
+    let mut sampler = StdioSession::start(&["--config", &config], &[]);
+    sampler.initialize_with(json!({ "sampling": {} }));
+    let listing = sampler.request("tools/list", json!({}), LONG);
+    assert!(
+        tool_names(&listing).contains(&"trigger-sampling-request".to_string()),
+        "{listing}"
+    );
+    let id = sampler.send(
+        "tools/call",
+        json!({"name": "trigger-sampling-request", "arguments": {"prompt": "Say hi"}}),
+    );
+    let (asked, answer) = answer_requests(&mut sampler, id, "sampling/createMessage", || {
+        json!({
+            "role": "assistant",
+            "content": {"type": "text", "text": "hello from the client"},
+            "model": "test-model",
+            "stopReason": "endTurn"
+        })
+    });
+    assert!(asked["messages"].to_string().contains("Say hi"), "{asked}");
+    assert!(
+        answer["result"]
+            .to_string()
+            .contains("hello from the client"),
+        "{answer}"
+    );
+}
+
+#[test]
 fn a_direct_call_passes_the_policy_and_is_audited() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut entry = everything();

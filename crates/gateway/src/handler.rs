@@ -155,16 +155,22 @@ impl Gateway {
         &self.shared.catalog
     }
 
-    /// What `tools/list` answers now: `search` and `execute`, then the passthrough tools.
+    /// `search` and `execute`, then the passthrough tools as the servers list them to the
+    /// gateway itself (`tools/list` answers each client with the tools its calls would
+    /// reach: `Direct::names_for`).
     pub fn tools(&self) -> Vec<Tool> {
-        let mut tools = vec![
-            search_tool(),
-            execute_tool(&self.shared.catalog, &self.shared.options.limits),
-        ];
+        let mut tools = self.own_tools();
         if let Some(direct) = &self.shared.direct {
             tools.extend(direct.names().tools.into_iter().map(|named| named.item));
         }
         tools
+    }
+
+    fn own_tools(&self) -> Vec<Tool> {
+        vec![
+            search_tool(),
+            execute_tool(&self.shared.catalog, &self.shared.options.limits),
+        ]
     }
 
     /// Runs a snippet as the `execute` tool does, without MCP around it (nobody can be
@@ -510,12 +516,15 @@ impl ServerHandler for Gateway {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        if let Some(direct) = &self.shared.direct {
-            direct.settled().await;
-        }
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        let Some(direct) = &self.shared.direct else {
+            return Ok(ListToolsResult::with_all_items(self.tools()));
+        };
+        let mut tools = self.own_tools();
+        let names = direct.settled().await.names_for(&context).await;
+        tools.extend(names.tools.into_iter().map(|named| named.item));
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -573,10 +582,10 @@ impl ServerHandler for Gateway {
                 return reply;
             }
             other => {
-                if let Some(direct) = &self.shared.direct {
-                    direct.settled().await;
-                }
-                let names = self.shared.direct.as_ref().map(|direct| direct.names());
+                let names = match &self.shared.direct {
+                    Some(direct) => Some(direct.settled().await.names_for(&context).await),
+                    None => None,
+                };
                 if let (Some(direct), Some(named)) = (
                     &self.shared.direct,
                     names.as_ref().and_then(|names| names.tool(other)),

@@ -15,7 +15,8 @@ use std::sync::Mutex;
 
 use codemode_upstream::Upstreams;
 use rmcp::model::{Reference, Resource, ResourceTemplate};
-use rmcp::ErrorData;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer};
 
 pub(crate) use call::DirectCall;
 pub(crate) use names::DirectNames;
@@ -51,9 +52,21 @@ impl Direct {
         &self.upstreams
     }
 
-    /// The passthrough tools and prompts under their names on the surface, now.
+    /// The passthrough tools and prompts under their names on the surface, now, as the
+    /// supervisors' own connections list them.
     pub fn names(&self) -> DirectNames {
         DirectNames::build(&self.upstreams.direct_surfaces())
+    }
+
+    /// The names as the calling client sees them: each server's tools are those of the
+    /// connection this client's calls take (a server may list more to a client it can ask).
+    pub async fn names_for(&self, context: &RequestContext<RoleServer>) -> DirectNames {
+        let capabilities = context.client_capabilities().unwrap_or_default();
+        let surfaces = self
+            .upstreams
+            .direct_surfaces_for(&capabilities, call::is_stateless(context))
+            .await;
+        DirectNames::build(&surfaces)
     }
 
     /// Whether some entry passes everything through (resources, prompts, completions).

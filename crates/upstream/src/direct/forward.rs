@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientRequest,
     ClientResult, CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResponse,
@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::direct::links::{Era, Route};
 use crate::direct::relay::relayable;
+use crate::direct::surface::direct_tools;
 use crate::direct::{ClientRelay, DirectEvent, Surface};
 use crate::error::describe_service_error;
 use crate::line_transport;
@@ -36,6 +37,8 @@ const STARTUP_GRACE: Duration = Duration::from_secs(2);
 const REQUEST_LIMIT: Duration = Duration::from_secs(60);
 /// Rounds one call may take when a 2026-07-28 server asks a client that can be asked.
 const MAX_INPUT_ROUNDS: usize = 8;
+/// Times a finished call yields to notification tasks still delivering what came before it.
+const NOTIFICATION_SETTLE_YIELDS: usize = 4;
 /// `_meta` keys that describe the gateway's client to the gateway, not to the server.
 const CLIENT_META_KEYS: [&str; 4] = [
     "progressToken",
@@ -245,15 +248,7 @@ impl Upstreams {
         let (session, _) = ready_session(slot, deadline)
             .await
             .map_err(|err| ErrorData::internal_error(err.to_string(), None))?;
-        let main_is_stateless = session
-            .peer
-            .peer_info()
-            .is_some_and(|info| !info.protocol_version.has_initialize());
-        let era_fits = match era {
-            Era::Stateless => true,
-            Era::Session => !main_is_stateless || !slot.links.sessions_possible(slot),
-        };
-        if capabilities == ClientCapabilities::default() && era_fits {
+        if main_fits(slot, &session.peer, era, &capabilities) {
             return Ok(Route {
                 peer: session.peer,
                 progress: session.progress,
@@ -270,6 +265,71 @@ impl Upstreams {
                 )
             })
     }
+
+    /// Each passthrough server's direct offer to a client that declares `capabilities` and
+    /// speaks the stateless era or not: the tools are those of the connection its calls take,
+    /// since a server may list different tools to a client it can ask (or of another era).
+    pub async fn direct_surfaces_for(
+        &self,
+        capabilities: &ClientCapabilities,
+        stateless: bool,
+    ) -> Vec<(String, Arc<Surface>)> {
+        let era = if stateless {
+            Era::Stateless
+        } else {
+            Era::Session
+        };
+        let capabilities = relayable(capabilities);
+        let mut surfaces = Vec::new();
+        for (name, surface) in self.direct_surfaces() {
+            let Some(slot) = self.inner.slots.iter().find(|s| s.config.name == name) else {
+                continue;
+            };
+            let main = slot.snapshot.borrow().session.clone();
+            let fits = main
+                .as_ref()
+                .is_none_or(|session| main_fits(slot, &session.peer, era, &capabilities));
+            if fits {
+                surfaces.push((name, surface));
+                continue;
+            }
+            match slot
+                .links
+                .tools(slot, era, capabilities.clone(), self.inner.events.clone())
+                .await
+            {
+                Ok(tools) => {
+                    let mut own = (*surface).clone();
+                    own.tools = direct_tools(&slot.config, &tools);
+                    surfaces.push((name, Arc::new(own)));
+                }
+                Err(reason) => {
+                    tracing::warn!(server = %name, %reason,
+                        "passthrough: listing the tools its connection for this client would have");
+                    surfaces.push((name, surface));
+                }
+            }
+        }
+        surfaces
+    }
+}
+
+/// Whether a client's calls can take the supervisor's own connection: the client can be
+/// asked nothing and speaks that connection's era, or the server has no other era.
+fn main_fits(
+    slot: &Slot,
+    main: &rmcp::Peer<rmcp::RoleClient>,
+    era: Era,
+    capabilities: &ClientCapabilities,
+) -> bool {
+    let main_is_stateless = main
+        .peer_info()
+        .is_some_and(|info| !info.protocol_version.has_initialize());
+    let era_fits = match era {
+        Era::Stateless => true,
+        Era::Session => !main_is_stateless || !slot.links.sessions_possible(slot),
+    };
+    *capabilities == ClientCapabilities::default() && era_fits
 }
 
 async fn base_peer(slot: &Slot) -> Result<rmcp::Peer<rmcp::RoleClient>, ErrorData> {
@@ -396,24 +456,39 @@ async fn forward_once(
     let mut abandoned = CancelOnDrop::new(route.peer.clone(), handle.id.clone());
     let response = handle.await_response();
     tokio::pin!(response);
-    let result = loop {
-        tokio::select! {
-            result = &mut response => break result,
-            Some(update) = updates.next() => {
-                // Progress nobody asked for is dropped.
-                if let Some(token) = client_progress {
-                    let mut param = ProgressNotificationParam::new(token.clone(), update.progress);
-                    param.total = update.total;
-                    param.message = update.message;
-                    relay
-                        .notify(ServerNotification::ProgressNotification(
-                            ProgressNotification::new(param),
-                        ))
-                        .await;
-                }
+    let progress_to_client = |update: ProgressNotificationParam| {
+        // Progress nobody asked for is dropped.
+        let token = client_progress.cloned();
+        async move {
+            if let Some(token) = token {
+                let mut param = ProgressNotificationParam::new(token, update.progress);
+                param.total = update.total;
+                param.message = update.message;
+                relay
+                    .notify(ServerNotification::ProgressNotification(
+                        ProgressNotification::new(param),
+                    ))
+                    .await;
             }
         }
     };
+    let result = loop {
+        tokio::select! {
+            // Progress first: what the server sent before its answer goes out before it.
+            biased;
+            Some(update) = updates.next() => progress_to_client(update).await,
+            result = &mut response => break result,
+        }
+    };
+    // rmcp handles each notification in a task of its own, so progress or a log the server
+    // sent just before its answer may still be on its way: let those tasks run, then pass on
+    // what they delivered, so the client sees them before the result as the server sent them.
+    for _ in 0..NOTIFICATION_SETTLE_YIELDS {
+        tokio::task::yield_now().await;
+        while let Some(Some(update)) = updates.next().now_or_never() {
+            progress_to_client(update).await;
+        }
+    }
     abandoned.disarm();
     match result? {
         ServerResult::CallToolResult(mut result) => {

@@ -13,8 +13,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use futures::FutureExt;
 use rmcp::handler::client::progress::ProgressDispatcher;
-use rmcp::model::ClientCapabilities;
+use rmcp::model::{ClientCapabilities, Tool};
 use rmcp::service::RunningService;
 use rmcp::{Peer, RoleClient};
 use tokio::sync::{broadcast, Notify};
@@ -54,6 +55,11 @@ pub(crate) struct Links {
 
 struct Link {
     route: Route,
+    /// The tools this connection lists: a server may offer a client that can be asked, or
+    /// one of another era, tools it offers no other (tools registered on capabilities).
+    tools: std::sync::Mutex<Vec<Tool>>,
+    /// Signalled by the link's handler when the server says its tool list changed.
+    tools_changed: Arc<Notify>,
     // Held for their lifetime: dropping the service closes the connection, dropping the
     // child ends the process.
     _service: RunningService<RoleClient, Handler>,
@@ -76,6 +82,38 @@ impl Links {
         capabilities: ClientCapabilities,
         events: broadcast::Sender<DirectEvent>,
     ) -> Result<Route, String> {
+        let link = self.link(slot, era, capabilities, events).await?;
+        Ok(link.route.clone())
+    }
+
+    /// The tools the connection in `era` declaring `capabilities` lists now (re-listed when
+    /// the server said its list changed).
+    pub(crate) async fn tools(
+        &self,
+        slot: &Slot,
+        era: Era,
+        capabilities: ClientCapabilities,
+        events: broadcast::Sender<DirectEvent>,
+    ) -> Result<Vec<Tool>, String> {
+        let link = self.link(slot, era, capabilities, events).await?;
+        if link.tools_changed.notified().now_or_never().is_some() {
+            match link.route.peer.list_all_tools().await {
+                Ok(tools) => *lock(&link.tools) = tools,
+                Err(err) => tracing::warn!(server = %slot.config.name, error = %err,
+                    "passthrough: cannot re-list a client connection's tools; keeping the last list"),
+            }
+        }
+        let tools = lock(&link.tools).clone();
+        Ok(tools)
+    }
+
+    async fn link(
+        &self,
+        slot: &Slot,
+        era: Era,
+        capabilities: ClientCapabilities,
+        events: broadcast::Sender<DirectEvent>,
+    ) -> Result<Arc<Link>, String> {
         let era = if era == Era::Session && !self.sessions_possible(slot) {
             Era::Stateless
         } else {
@@ -85,13 +123,14 @@ impl Links {
         let mut open = self.open.lock().await;
         if let Some(link) = open.get(&key) {
             if !link.route.peer.is_transport_closed() {
-                return Ok(link.route.clone());
+                return Ok(link.clone());
             }
             open.remove(&key);
         }
         let server = &slot.config.name;
+        let tools_changed = Arc::new(Notify::new());
         let handler = || {
-            Handler::new(server, Arc::new(Notify::new()))
+            Handler::new(server, tools_changed.clone())
                 .declaring(capabilities.clone())
                 .reporting(Arc::new(Notify::new()), events.clone())
         };
@@ -128,19 +167,25 @@ impl Links {
             progress,
             relays,
         };
-        open.insert(
-            key,
-            Arc::new(Link {
-                route: route.clone(),
-                _service: connection.service,
-                _child: connection.child,
-            }),
-        );
-        Ok(route)
+        let link = Arc::new(Link {
+            route,
+            tools: std::sync::Mutex::new(connection.tools),
+            tools_changed,
+            _service: connection.service,
+            _child: connection.child,
+        });
+        open.insert(key, link.clone());
+        Ok(link)
     }
 
     /// Closes every extra connection (on shutdown, or when the server restarts).
     pub(crate) async fn close_all(&self) {
         self.open.lock().await.clear();
     }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
