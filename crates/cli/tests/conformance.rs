@@ -76,24 +76,12 @@ const ALLOWED_WARNINGS: [(&str, &str); 1] = [(
 #[test]
 fn the_conformance_suite_passes_what_applies_to_a_gateway() {
     let gateway = HttpGateway::start(&[], &[]);
-    let output_dir = tempfile::tempdir().expect("a temp dir");
-    let suite = node_modules().join("@modelcontextprotocol/conformance/dist/index.js");
     let baseline = repo_root().join("tests/conformance/expected-failures.yaml");
-    let run = Command::new(node())
-        .arg(&suite)
-        .args(["server", "--url", &gateway.url, "--suite", "all"])
-        .arg("--expected-failures")
-        .arg(&baseline)
-        .arg("-o")
-        .arg(output_dir.path())
-        .output()
-        .expect("the conformance suite starts");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let summary = stdout
-        .rsplit_once("=== SUMMARY ===")
-        .map_or(stdout.as_ref(), |(_, s)| s);
-
-    let results = read_results(output_dir.path());
+    let SuiteRun {
+        run,
+        summary,
+        results,
+    } = run_suite(&gateway.url, Some(&baseline));
     let problems = problems_in(&results, &MUST_PASS);
     assert!(
         problems.is_empty(),
@@ -118,20 +106,9 @@ fn every_server_scenario_passes_through_a_passthrough_entry() {
     });
     std::fs::write(&config, entry.to_string()).expect("the config is written");
     let gateway = HttpGateway::start(&["--config", &path_str(&config)], &[]);
-    let output_dir = tempfile::tempdir().expect("a temp dir");
-    let suite = node_modules().join("@modelcontextprotocol/conformance/dist/index.js");
-    let run = Command::new(node())
-        .arg(&suite)
-        .args(["server", "--url", &gateway.url, "--suite", "all"])
-        .arg("-o")
-        .arg(output_dir.path())
-        .output()
-        .expect("the conformance suite starts");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let summary = stdout
-        .rsplit_once("=== SUMMARY ===")
-        .map_or(stdout.as_ref(), |(_, s)| s);
-    let results = read_results(output_dir.path());
+    let SuiteRun {
+        summary, results, ..
+    } = run_suite(&gateway.url, None);
     let mut problems = problems_in(&results, &EVERY_SERVER_SCENARIO);
     // A scenario the suite gained and this list lacks is a change to look at, not to skip.
     for scenario in results.keys() {
@@ -149,6 +126,42 @@ fn every_server_scenario_passes_through_a_passthrough_entry() {
         gateway.stderr(),
         reference.log()
     );
+}
+
+/// One run of the suite's server scenarios: its exit, its summary, and each scenario's checks.
+struct SuiteRun {
+    run: std::process::Output,
+    summary: String,
+    results: BTreeMap<String, Vec<Value>>,
+}
+
+/// `conformance server --suite all` against `url`, against `baseline` when given.
+fn run_suite(url: &str, baseline: Option<&std::path::Path>) -> SuiteRun {
+    let output_dir = tempfile::tempdir().expect("a temp dir");
+    let suite = node_modules().join("@modelcontextprotocol/conformance/dist/index.js");
+    let mut command = Command::new(node());
+    command
+        .arg(&suite)
+        .args(["server", "--url", url, "--suite", "all"]);
+    if let Some(baseline) = baseline {
+        command.arg("--expected-failures").arg(baseline);
+    }
+    let run = command
+        .arg("-o")
+        .arg(output_dir.path())
+        .output()
+        .expect("the conformance suite starts");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let summary = stdout
+        .rsplit_once("=== SUMMARY ===")
+        .map_or(stdout.as_ref(), |(_, s)| s)
+        .to_string();
+    let results = read_results(output_dir.path());
+    SuiteRun {
+        run,
+        summary,
+        results,
+    }
 }
 
 /// Every failed or warned check of `scenarios` (and every one that did not run), except the

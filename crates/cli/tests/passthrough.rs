@@ -275,12 +275,7 @@ fn tools_a_server_offers_only_a_client_it_can_ask_are_listed_to_such_a_client() 
         json!({"name": "trigger-sampling-request", "arguments": {"prompt": "Say hi"}}),
     );
     let (asked, answer) = answer_requests(&mut sampler, id, "sampling/createMessage", || {
-        json!({
-            "role": "assistant",
-            "content": {"type": "text", "text": "hello from the client"},
-            "model": "test-model",
-            "stopReason": "endTurn"
-        })
+        sampled("hello from the client")
     });
     assert!(asked["messages"].to_string().contains("Say hi"), "{asked}");
     assert!(
@@ -395,14 +390,8 @@ fn the_servers_requests_progress_and_logs_reach_the_client_during_a_call() {
         "tools/call",
         json!({"name": "test_sampling", "arguments": {"prompt": "Say hi"}}),
     );
-    let (asked, answer) = answer_requests(&mut gateway, id, "sampling/createMessage", || {
-        json!({
-            "role": "assistant",
-            "content": {"type": "text", "text": "hi"},
-            "model": "test-model",
-            "stopReason": "endTurn"
-        })
-    });
+    let (asked, answer) =
+        answer_requests(&mut gateway, id, "sampling/createMessage", || sampled("hi"));
     assert!(asked["messages"].to_string().contains("Say hi"), "{asked}");
     assert!(answer.get("result").is_some(), "{answer}");
 
@@ -483,6 +472,16 @@ fn a_stateless_2026_client_gets_results_in_its_own_shape_and_is_never_declared_a
         "This is a simple text response for testing.",
         "{report}"
     );
+}
+
+/// A client's answer to `sampling/createMessage`.
+fn sampled(text: &str) -> Value {
+    json!({
+        "role": "assistant",
+        "content": {"type": "text", "text": text},
+        "model": "test-model",
+        "stopReason": "endTurn"
+    })
 }
 
 /// Answers every `method` request the gateway makes of this client with `answer()` until
