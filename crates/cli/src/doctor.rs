@@ -61,6 +61,7 @@ pub async fn doctor(args: DoctorArgs) -> ExitCode {
                     format!("UNAVAILABLE: {}", state_text(server))
                 }
             };
+            let line = line + &passthrough_text(server);
             println!("  {:width$}  {line}", server.name);
         }
         loaded.shutdown().await;
@@ -70,4 +71,22 @@ pub async fn doctor(args: DoctorArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// What of a server is served to the client directly, for its doctor line.
+fn passthrough_text(server: &codemode_upstream::ServerStatus) -> String {
+    let mut text = String::new();
+    if server.passes_everything {
+        text.push_str("; passed through: everything");
+    } else if server.direct_tools > 0 {
+        text.push_str(&format!(
+            "; passed through: {} tool{}",
+            server.direct_tools,
+            if server.direct_tools == 1 { "" } else { "s" }
+        ));
+    }
+    if !server.code_mode {
+        text.push_str(", not in execute");
+    }
+    text
 }

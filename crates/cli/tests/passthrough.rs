@@ -14,7 +14,9 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{dep, path_str, run_client, Client, HttpGateway, ReferenceServer, StdioSession};
+use common::{
+    codemode, dep, path_str, run_client, Client, HttpGateway, ReferenceServer, StdioSession,
+};
 use serde_json::{json, Value};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -240,6 +242,24 @@ fn colliding_names_take_their_server_prefix_and_code_mode_false_stays_out_of_exe
     let found = gateway.search("echo a message");
     assert!(found.contains("tools.a.echo("), "{found}");
     assert!(!found.contains("tools.b."), "{found}");
+
+    // The operator sees the same in `codemode doctor`.
+    let doctor = Command::new(codemode())
+        .args(["doctor", "--config", &config])
+        .output()
+        .expect("codemode doctor runs");
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {text}"))
+            .to_string()
+    };
+    assert!(line("a").ends_with("; passed through: 2 tools"), "{text}");
+    assert!(
+        line("b").ends_with("; passed through: 1 tool, not in execute"),
+        "{text}"
+    );
 }
 
 #[test]

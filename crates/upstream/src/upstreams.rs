@@ -152,6 +152,13 @@ pub struct ServerStatus {
     pub retrying: bool,
     /// How long after [`Upstreams::launch`] it first became ready.
     pub ready_after: Option<Duration>,
+    /// Tools served to the client directly (`"passthrough"`), of those it lists now.
+    pub direct_tools: usize,
+    /// Whether its resources, templates and prompts are served directly too
+    /// (`"passthrough": true`).
+    pub passes_everything: bool,
+    /// Whether its tools are functions in `execute` (`"codeMode"`).
+    pub code_mode: bool,
 }
 
 /// All upstream servers. Cheap to clone; clones share the servers. When the last clone is
@@ -308,6 +315,9 @@ impl Upstreams {
                 restarts: 0,
                 retrying: false,
                 ready_after: None,
+                direct_tools: 0,
+                passes_everything: false,
+                code_mode: true,
             })
             .collect();
         // A dropped sender (a panicked supervisor) counts as done too.
@@ -368,6 +378,9 @@ impl Upstreams {
                     restarts: snapshot.restarts,
                     retrying: snapshot.retrying,
                     ready_after: snapshot.ready_after,
+                    direct_tools: snapshot.surface.tools.len(),
+                    passes_everything: slot.config.passthrough.serves_everything(),
+                    code_mode: slot.config.code_mode,
                 }
             })
             .chain(self.inner.broken.iter().cloned())
