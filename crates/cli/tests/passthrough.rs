@@ -337,6 +337,31 @@ fn a_direct_call_passes_the_policy_and_is_audited() {
     );
     assert_eq!(echoed["content"][0]["text"], "Echo: allowed", "{echoed}");
 
+    // A call the client cancels ends at once on the gateway's side (and is cancelled on
+    // the server); the session goes on.
+    let id = gateway.send(
+        "tools/call",
+        json!({"name": "trigger-long-running-operation",
+               "arguments": {"duration": 30, "steps": 30}}),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    gateway.notify(
+        "notifications/cancelled",
+        json!({"requestId": id, "reason": "changed my mind"}),
+    );
+    let started = Instant::now();
+    let echoed = gateway.request(
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "after"}}),
+        LONG,
+    );
+    assert_eq!(echoed["content"][0]["text"], "Echo: after", "{echoed}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
     let deadline = Instant::now() + LONG;
     let calls = loop {
         let calls: Vec<Value> = std::fs::read_to_string(&audit)
@@ -345,7 +370,7 @@ fn a_direct_call_passes_the_policy_and_is_audited() {
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .filter(|record| record["type"] == "call")
             .collect();
-        if calls.len() >= 2 || Instant::now() > deadline {
+        if calls.len() >= 4 || Instant::now() > deadline {
             break calls;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -364,6 +389,8 @@ fn a_direct_call_passes_the_policy_and_is_audited() {
     );
     let echo = record("everything.echo");
     assert_eq!(echo["outcome"], "ok", "{echo}");
+    let cancelled = record("everything.trigger_long_running_operation");
+    assert_eq!(cancelled["outcome"], "abandoned", "{cancelled}");
     assert!(
         echo["execution"]
             .as_str()
