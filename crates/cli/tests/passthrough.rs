@@ -38,6 +38,16 @@ fn write_config(dir: &Path, config: &Value) -> String {
     path_str(&path)
 }
 
+/// The reference server as the one entry, everything passed through.
+fn reference_config(dir: &Path, reference: &ReferenceServer) -> String {
+    write_config(
+        dir,
+        &json!({ "mcpServers": {
+            "ref": { "type": "http", "url": reference.url, "passthrough": true }
+        } }),
+    )
+}
+
 fn tool_names(listing: &Value) -> Vec<String> {
     listing["tools"]
         .as_array()
@@ -403,12 +413,7 @@ fn a_direct_call_passes_the_policy_and_is_audited() {
 fn the_servers_requests_progress_and_logs_reach_the_client_during_a_call() {
     let reference = ReferenceServer::start();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let config = write_config(
-        dir.path(),
-        &json!({ "mcpServers": {
-            "ref": { "type": "http", "url": reference.url, "passthrough": true }
-        } }),
-    );
+    let config = reference_config(dir.path(), &reference);
     let mut gateway = StdioSession::start(&["--config", &config], &[]);
     gateway.initialize_with(json!({ "sampling": {}, "elicitation": {} }));
 
@@ -481,12 +486,7 @@ fn the_servers_requests_progress_and_logs_reach_the_client_during_a_call() {
 fn a_stateless_2026_client_gets_results_in_its_own_shape_and_is_never_declared_a_capability() {
     let reference = ReferenceServer::start();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let config = write_config(
-        dir.path(),
-        &json!({ "mcpServers": {
-            "ref": { "type": "http", "url": reference.url, "passthrough": true }
-        } }),
-    );
+    let config = reference_config(dir.path(), &reference);
     let gateway = HttpGateway::start(&["--config", &config], &[]);
     let spec = json!({
         "server": { "url": gateway.url },

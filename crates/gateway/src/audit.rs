@@ -69,11 +69,6 @@ impl CallSink for ExecutionAudit {
             "abandoned" => CallOutcome::Abandoned,
             _ => CallOutcome::Error,
         };
-        let action = match call.action {
-            PolicyAction::Allow => Action::Allow,
-            PolicyAction::Deny => Action::Deny,
-            PolicyAction::Ask => Action::Ask,
-        };
         let record = CallRecord {
             time: Timestamp::now(),
             execution: self.start.execution.clone(),
@@ -87,20 +82,39 @@ impl CallSink for ExecutionAudit {
             duration_ms: call.duration_ms,
             result_bytes: call.result_bytes,
             decision: Decision {
-                action,
+                action: audit_action(call.action),
                 reason: call.reason.clone(),
             },
-            approved_by: match (call.approved_by, call.action, outcome) {
-                (Some(who), _, _) => Some(who.to_string()),
-                (
-                    None,
-                    PolicyAction::Allow,
-                    CallOutcome::Ok | CallOutcome::Error | CallOutcome::Abandoned,
-                ) => Some("policy".to_string()),
-                _ => None,
-            },
+            approved_by: approved_by(call.approved_by, call.action, outcome),
             replayed: call.replayed,
         };
         self.log.write(&record.into());
+    }
+}
+
+/// The policy's action as an audit record writes it.
+pub(crate) fn audit_action(action: PolicyAction) -> Action {
+    match action {
+        PolicyAction::Allow => Action::Allow,
+        PolicyAction::Deny => Action::Deny,
+        PolicyAction::Ask => Action::Ask,
+    }
+}
+
+/// Who let a call run: the one who approved it when it was asked about, else the policy
+/// for a call it allowed that ran; nobody for one that never ran.
+pub(crate) fn approved_by(
+    who: Option<&str>,
+    action: PolicyAction,
+    outcome: CallOutcome,
+) -> Option<String> {
+    match (who, action, outcome) {
+        (Some(who), _, _) => Some(who.to_string()),
+        (
+            None,
+            PolicyAction::Allow,
+            CallOutcome::Ok | CallOutcome::Error | CallOutcome::Abandoned,
+        ) => Some("policy".to_string()),
+        _ => None,
     }
 }

@@ -124,7 +124,7 @@ impl Gateway {
         let direct = options
             .passthrough
             .clone()
-            .filter(|upstreams| upstreams.passthrough_configured().0)
+            .filter(|upstreams| upstreams.passes_anything())
             .map(|upstreams| Arc::new(Direct::new(upstreams)));
         Gateway {
             shared: Arc::new(Shared {
@@ -383,20 +383,25 @@ impl Gateway {
     /// everything through (prompts, completions, subscriptions); else "method not found", as
     /// from any server without the capability.
     fn direct_or_not_found(&self, method: &str) -> Result<&Arc<Direct>, ErrorData> {
+        self.everything().ok_or_else(|| {
+            ErrorData::new(
+                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                format!(
+                    "{method}: no entry of this gateway passes a server's resources and \
+                         prompts through (\"passthrough\": true)"
+                ),
+                None,
+            )
+        })
+    }
+
+    /// The passthrough side when some entry passes everything through (resources,
+    /// templates, prompts, completions), which the gateway then declares.
+    fn everything(&self) -> Option<&Arc<Direct>> {
         self.shared
             .direct
             .as_ref()
             .filter(|direct| direct.serves_everything())
-            .ok_or_else(|| {
-                ErrorData::new(
-                    rmcp::model::ErrorCode::METHOD_NOT_FOUND,
-                    format!(
-                        "{method}: no entry of this gateway passes a server's resources and \
-                         prompts through (\"passthrough\": true)"
-                    ),
-                    None,
-                )
-            })
     }
 
     fn resource_owner(&self, direct: &Direct, uri: &str) -> Result<String, ErrorData> {
@@ -422,6 +427,13 @@ fn principal(context: &RequestContext<RoleServer>) -> String {
         },
         None => "stdio".to_string(),
     }
+}
+
+/// Whether this request speaks 2026-07-28 (no session: nothing can be asked mid-call).
+pub(crate) fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
 }
 
 /// The client's `Mcp-Session-Id`, as audit records name it.
@@ -460,10 +472,7 @@ fn asker(context: &RequestContext<RoleServer>) -> Asker {
     let elicits = context
         .client_capabilities()
         .is_some_and(|capabilities| capabilities.elicitation.is_some());
-    let stateless = context
-        .protocol_version()
-        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
-    match (elicits, stateless) {
+    match (elicits, is_stateless(context)) {
         (false, _) => Asker::Nobody,
         (true, true) => Asker::Suspend,
         (true, false) => Asker::Elicit(context.peer.clone()),
@@ -481,11 +490,7 @@ fn mcp_level(level: LogLevel) -> LoggingLevel {
 
 impl ServerHandler for Gateway {
     fn get_info(&self) -> ServerConfig {
-        let everything = self
-            .shared
-            .direct
-            .as_ref()
-            .is_some_and(|direct| direct.serves_everything());
+        let everything = self.everything().is_some();
         let mut capabilities = ServerCapabilities::builder()
             .enable_logging()
             .enable_resources()
@@ -582,24 +587,20 @@ impl ServerHandler for Gateway {
                 return reply;
             }
             other => {
-                let names = match &self.shared.direct {
-                    Some(direct) => Some(direct.settled().await.names_for(&context).await),
-                    None => None,
-                };
-                if let (Some(direct), Some(named)) = (
-                    &self.shared.direct,
-                    names.as_ref().and_then(|names| names.tool(other)),
-                ) {
-                    let call = DirectCall {
-                        direct,
-                        catalog: &self.shared.catalog,
-                        audit: self.shared.options.audit.as_ref(),
-                        session: &self.session,
-                        server: &named.server,
-                        original: &named.original,
-                        tool: &named.item,
-                    };
-                    return call.run(request, &context).await;
+                if let Some(direct) = &self.shared.direct {
+                    let names = direct.settled().await.names_for(&context).await;
+                    if let Some(named) = names.tool(other) {
+                        let call = DirectCall {
+                            direct,
+                            catalog: &self.shared.catalog,
+                            audit: self.shared.options.audit.as_ref(),
+                            session: &self.session,
+                            server: &named.server,
+                            original: &named.original,
+                            tool: &named.item,
+                        };
+                        return call.run(request, &context).await;
+                    }
                 }
                 return Err(ErrorData::invalid_params(
                     format!("unknown tool {other:?}: this server has `search` and `execute`"),
@@ -752,12 +753,9 @@ impl ServerHandler for Gateway {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let catalog = self.shared.catalog.clone();
         let peer = context.peer;
-        let prompts = self
-            .shared
-            .direct
-            .as_ref()
-            .is_some_and(|direct| direct.serves_everything());
-        if let Some(direct) = &self.shared.direct {
+        let everything = self.everything();
+        let prompts = everything.is_some();
+        if let Some(direct) = everything {
             let events = direct.upstreams().direct_events();
             let session = Arc::downgrade(&self.session);
             let updates_peer = peer.clone();

@@ -6,9 +6,8 @@
 //! 2026-07-28 clients get them on a `subscriptions/listen` stream, for the categories they
 //! asked for.
 
-use std::time::Duration;
-
 use std::sync::Weak;
+use std::time::Duration;
 
 use codemode_catalog::Catalog;
 use codemode_upstream::DirectEvent;
@@ -16,9 +15,9 @@ use rmcp::model::ServerNotification;
 use rmcp::service::{SubscriptionContext, SubscriptionSendError};
 use rmcp::{Peer, RoleServer};
 use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
 
 use crate::session::SessionState;
-use tokio::task::JoinHandle;
 
 /// An upstream restarting or re-listing bumps the catalogue several times in a row; one
 /// notification for the burst is enough.
@@ -67,7 +66,7 @@ pub(crate) fn spawn_resource_updates(
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             };
-            let DirectEvent::ResourceUpdated { notification, .. } = event;
+            let DirectEvent::ResourceUpdated(notification) = event;
             let Some(state) = session.upgrade() else {
                 return;
             };

@@ -61,10 +61,7 @@ impl SessionState {
 
     /// Installs the resource-update forwarder unless one runs already.
     pub fn start_updates(&self, start: impl FnOnce() -> JoinHandle<()>) {
-        let mut updates = lock(&self.updates);
-        if updates.as_ref().is_none_or(JoinHandle::is_finished) {
-            *updates = Some(start());
-        }
+        start_once(&self.updates, start);
     }
 
     /// Allows `path` without asking again, for as long as this session lasts.
@@ -78,21 +75,25 @@ impl SessionState {
 
     /// Installs the change watcher unless one runs already (`initialized` can be repeated).
     pub fn start_watcher(&self, start: impl FnOnce() -> JoinHandle<()>) {
-        let mut watcher = lock(&self.watcher);
-        if watcher.as_ref().is_none_or(JoinHandle::is_finished) {
-            *watcher = Some(start());
-        }
+        start_once(&self.watcher, start);
     }
 }
 
 impl Drop for SessionState {
     fn drop(&mut self) {
-        if let Some(watcher) = lock(&self.watcher).take() {
-            watcher.abort();
+        for task in [&self.watcher, &self.updates] {
+            if let Some(task) = lock(task).take() {
+                task.abort();
+            }
         }
-        if let Some(updates) = lock(&self.updates).take() {
-            updates.abort();
-        }
+    }
+}
+
+/// Starts the task in `slot` unless one runs there already.
+fn start_once(slot: &Mutex<Option<JoinHandle<()>>>, start: impl FnOnce() -> JoinHandle<()>) {
+    let mut task = lock(slot);
+    if task.as_ref().is_none_or(JoinHandle::is_finished) {
+        *task = Some(start());
     }
 }
 

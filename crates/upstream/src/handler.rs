@@ -181,10 +181,9 @@ impl ClientHandler for Handler {
         _context: NotificationContext<RoleClient>,
     ) {
         if let Some(events) = &self.events {
-            let _ = events.send(DirectEvent::ResourceUpdated {
-                server: self.server.to_string(),
-                notification: ResourceUpdatedNotification::new(params),
-            });
+            let _ = events.send(DirectEvent::ResourceUpdated(
+                ResourceUpdatedNotification::new(params),
+            ));
         }
     }
 

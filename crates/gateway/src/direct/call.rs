@@ -12,7 +12,7 @@ use codemode_catalog::policy::{Action, Decision, ToolNames};
 use codemode_catalog::Catalog;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequestParams,
-    ProtocolVersion, Tool,
+    Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
@@ -23,6 +23,8 @@ use tracing::Instrument;
 use super::{Direct, SessionRelay};
 use crate::approval::ask::{self, Choice};
 use crate::approval::resume::random_id;
+use crate::audit::audit_action;
+use crate::handler::is_stateless;
 use crate::session::SessionState;
 
 /// What one call needs from the gateway.
@@ -220,17 +222,12 @@ impl DirectCall<'_> {
         context: &RequestContext<RoleServer>,
     ) {
         let Some(log) = self.audit else { return };
-        let action = match decision.action {
-            Action::Allow => codemode_audit::Action::Allow,
-            Action::Deny => codemode_audit::Action::Deny,
-            Action::Ask => codemode_audit::Action::Ask,
-        };
         let mut record = CallRecord::new(
             format!("direct-{}", random_id()),
             path,
             args,
             codemode_audit::Decision {
-                action,
+                action: audit_action(decision.action),
                 reason: decision.reason.to_string(),
             },
             outcome,
@@ -240,21 +237,7 @@ impl DirectCall<'_> {
         record.source_tool = Some(self.original.to_string());
         record.error_kind = error_kind.map(str::to_string);
         record.result_bytes = result_bytes;
-        record.approved_by = match (approved_by, decision.action, outcome) {
-            (Some(who), _, _) => Some(who.to_string()),
-            (
-                None,
-                Action::Allow,
-                CallOutcome::Ok | CallOutcome::Error | CallOutcome::Abandoned,
-            ) => Some("policy".to_string()),
-            _ => None,
-        };
+        record.approved_by = crate::audit::approved_by(approved_by, decision.action, outcome);
         log.write(&record.into());
     }
-}
-
-pub(crate) fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .protocol_version()
-        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
 }

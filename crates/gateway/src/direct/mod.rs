@@ -64,14 +64,14 @@ impl Direct {
         let capabilities = context.client_capabilities().unwrap_or_default();
         let surfaces = self
             .upstreams
-            .direct_surfaces_for(&capabilities, call::is_stateless(context))
+            .direct_surfaces_for(&capabilities, crate::handler::is_stateless(context))
             .await;
         DirectNames::build(&surfaces)
     }
 
     /// Whether some entry passes everything through (resources, prompts, completions).
     pub fn serves_everything(&self) -> bool {
-        self.upstreams.passthrough_configured().1
+        self.upstreams.passes_everything()
     }
 
     pub fn resources(&self) -> Vec<Resource> {

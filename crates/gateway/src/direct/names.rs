@@ -37,64 +37,26 @@ pub(crate) struct DirectNames {
 
 impl DirectNames {
     pub fn build(surfaces: &[(String, Arc<Surface>)]) -> DirectNames {
-        let tool_names = surfaces.iter().map(|(server, surface)| {
-            (
-                server,
-                surface
-                    .tools
-                    .iter()
-                    .map(|t| t.name.to_string())
-                    .collect::<Vec<_>>(),
-            )
-        });
-        let tool_names = surface_names(tool_names, &[SEARCH_TOOL, EXECUTE_TOOL]);
-        let prompt_names = surfaces.iter().map(|(server, surface)| {
-            (
-                server,
-                surface
-                    .prompts
-                    .iter()
-                    .map(|p| p.name.clone())
-                    .collect::<Vec<_>>(),
-            )
-        });
-        let prompt_names = surface_names(prompt_names, &[]);
-        let mut names = DirectNames::default();
-        for (server, surface) in surfaces {
-            for tool in &surface.tools {
-                let Some(name) = tool_names.get(&(server.clone(), tool.name.to_string())) else {
-                    continue;
-                };
-                if names.tool_index.contains_key(name) {
-                    continue;
-                }
-                let mut item = tool.clone();
-                item.name = name.clone().into();
-                names.tool_index.insert(name.clone(), names.tools.len());
-                names.tools.push(Named {
-                    server: server.clone(),
-                    original: tool.name.to_string(),
-                    item,
-                });
-            }
-            for prompt in &surface.prompts {
-                let Some(name) = prompt_names.get(&(server.clone(), prompt.name.clone())) else {
-                    continue;
-                };
-                if names.prompt_index.contains_key(name) {
-                    continue;
-                }
-                let mut item = prompt.clone();
-                item.name = name.clone();
-                names.prompt_index.insert(name.clone(), names.prompts.len());
-                names.prompts.push(Named {
-                    server: server.clone(),
-                    original: prompt.name.clone(),
-                    item,
-                });
-            }
+        let (tools, tool_index) = name_all(
+            surfaces,
+            |surface| &surface.tools,
+            |tool| tool.name.to_string(),
+            |tool, name| tool.name = name.into(),
+            &[SEARCH_TOOL, EXECUTE_TOOL],
+        );
+        let (prompts, prompt_index) = name_all(
+            surfaces,
+            |surface| &surface.prompts,
+            |prompt| prompt.name.clone(),
+            |prompt, name| prompt.name = name,
+            &[],
+        );
+        DirectNames {
+            tools,
+            prompts,
+            tool_index,
+            prompt_index,
         }
-        names
     }
 
     pub fn tool(&self, name: &str) -> Option<&Named<Tool>> {
@@ -104,6 +66,44 @@ impl DirectNames {
     pub fn prompt(&self, name: &str) -> Option<&Named<Prompt>> {
         self.prompt_index.get(name).map(|&i| &self.prompts[i])
     }
+}
+
+/// One kind of item (tools, or prompts) of every surface, renamed by [`surface_names`], in
+/// surface order, with an index by surface name.
+fn name_all<T: Clone>(
+    surfaces: &[(String, Arc<Surface>)],
+    items: impl Fn(&Surface) -> &Vec<T>,
+    name_of: impl Fn(&T) -> String,
+    rename: impl Fn(&mut T, String),
+    reserved: &[&str],
+) -> (Vec<Named<T>>, HashMap<String, usize>) {
+    let offered = surfaces.iter().map(|(server, surface)| {
+        let names = items(surface).iter().map(&name_of).collect::<Vec<_>>();
+        (server, names)
+    });
+    let surface_names = surface_names(offered, reserved);
+    let mut named = Vec::new();
+    let mut index = HashMap::new();
+    for (server, surface) in surfaces {
+        for item in items(surface) {
+            let original = name_of(item);
+            let Some(name) = surface_names.get(&(server.clone(), original.clone())) else {
+                continue;
+            };
+            if index.contains_key(name) {
+                continue;
+            }
+            let mut item = item.clone();
+            rename(&mut item, name.clone());
+            index.insert(name.clone(), named.len());
+            named.push(Named {
+                server: server.clone(),
+                original,
+                item,
+            });
+        }
+    }
+    (named, index)
 }
 
 /// `(server, original) → name on the surface`, by the rule in the module's header. A

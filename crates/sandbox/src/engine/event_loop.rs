@@ -37,7 +37,7 @@ pub(super) struct EventLoop<'a, 'js> {
 
 /// Stack QuickJS's parser may use: nesting just under the compiler's limit needs about a
 /// KiB per level in QuickJS's recursive descent, more than a snippet's run is given.
-/// The worker thread's stack ([`crate::compile::COMPILE_STACK_BYTES`]) holds it easily.
+/// The execution thread's stack (32 MiB, [`crate::compile::COMPILE_STACK_BYTES`]) holds it.
 const PARSE_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// Sets the runtime's stack limit from inside a context, where the [`rquickjs::Runtime`]

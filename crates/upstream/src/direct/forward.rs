@@ -28,7 +28,7 @@ use crate::direct::{ClientRelay, DirectEvent, Surface};
 use crate::error::describe_service_error;
 use crate::line_transport;
 use crate::trace_context;
-use crate::upstreams::{ready_session, CancelOnDrop, ServerState, Slot, Upstreams};
+use crate::upstreams::{ready_session, CancelOnDrop, ServerState, Session, Slot, Upstreams};
 
 /// Beyond a server's startup timeout, how long a passed-through request waits for it.
 const STARTUP_GRACE: Duration = Duration::from_secs(2);
@@ -62,15 +62,21 @@ impl Upstreams {
             .collect()
     }
 
-    /// Whether any entry passes tools through; and whether any passes everything (its
-    /// resources, templates and prompts), which the gateway then declares it serves.
-    pub fn passthrough_configured(&self) -> (bool, bool) {
-        let configs = self.inner.slots.iter().map(|slot| &slot.config);
-        let any = configs.clone().any(|c| c.passthrough.is_on());
-        let everything = configs
-            .into_iter()
-            .any(|c| c.passthrough.serves_everything());
-        (any, everything)
+    /// Whether any entry passes tools through.
+    pub fn passes_anything(&self) -> bool {
+        self.inner
+            .slots
+            .iter()
+            .any(|s| s.config.passthrough.is_on())
+    }
+
+    /// Whether any entry passes everything (its resources, templates and prompts), which
+    /// the gateway then declares it serves.
+    pub fn passes_everything(&self) -> bool {
+        self.inner
+            .slots
+            .iter()
+            .any(|s| s.config.passthrough.serves_everything())
     }
 
     /// Resolves once no passthrough server is still starting, or after `limit`: what a
@@ -142,9 +148,7 @@ impl Upstreams {
         server: &str,
         params: ReadResourceRequestParams,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let slot = self.direct_slot(server)?;
-        let peer = base_peer(slot).await?;
-        let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
+        let (peer, limit) = self.plain_request(server).await?;
         let mut response = within(server, limit, peer.read_resource_once(params)).await?;
         if let ReadResourceResponse::Complete(result) = &mut response {
             mark_complete(&mut result.result_type);
@@ -158,9 +162,7 @@ impl Upstreams {
         server: &str,
         params: GetPromptRequestParams,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let slot = self.direct_slot(server)?;
-        let peer = base_peer(slot).await?;
-        let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
+        let (peer, limit) = self.plain_request(server).await?;
         let mut response = within(server, limit, peer.get_prompt_once(params)).await?;
         if let GetPromptResponse::Complete(result) = &mut response {
             mark_complete(&mut result.result_type);
@@ -174,9 +176,7 @@ impl Upstreams {
         server: &str,
         params: CompleteRequestParams,
     ) -> Result<CompleteResult, ErrorData> {
-        let slot = self.direct_slot(server)?;
-        let peer = base_peer(slot).await?;
-        let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
+        let (peer, limit) = self.plain_request(server).await?;
         let mut result = within(server, limit, peer.complete(params)).await?;
         mark_complete(&mut result.result_type);
         Ok(result)
@@ -197,7 +197,7 @@ impl Upstreams {
             .route_in(slot, Era::Session, ClientCapabilities::default())
             .await?
             .peer;
-        let limit = slot.config.call_timeout.unwrap_or(REQUEST_LIMIT);
+        let limit = request_limit(slot);
         if on {
             within(
                 server,
@@ -215,6 +215,17 @@ impl Upstreams {
         }
     }
 
+    /// The supervisor's own connection to `server` and the time a request other than a
+    /// call gets: reads, prompts and completions need nothing of the client's.
+    async fn plain_request(
+        &self,
+        server: &str,
+    ) -> Result<(rmcp::Peer<rmcp::RoleClient>, Duration), ErrorData> {
+        let slot = self.direct_slot(server)?;
+        let session = main_session(slot).await?;
+        Ok((session.peer, request_limit(slot)))
+    }
+
     fn direct_slot(&self, server: &str) -> Result<&Arc<Slot>, ErrorData> {
         self.inner
             .slots
@@ -229,11 +240,7 @@ impl Upstreams {
     /// client can be asked nothing and speaks its era (or the server has no other), else one
     /// in the client's era declaring what it can be asked.
     async fn route(&self, slot: &Slot, relay: &dyn ClientRelay) -> Result<Route, ErrorData> {
-        let era = if relay.is_stateless() {
-            Era::Stateless
-        } else {
-            Era::Session
-        };
+        let era = Era::of(relay.is_stateless());
         self.route_in(slot, era, relayable(&relay.capabilities()))
             .await
     }
@@ -244,10 +251,7 @@ impl Upstreams {
         era: Era,
         capabilities: ClientCapabilities,
     ) -> Result<Route, ErrorData> {
-        let deadline = Instant::now() + slot.config.startup_timeout + STARTUP_GRACE;
-        let (session, _) = ready_session(slot, deadline)
-            .await
-            .map_err(|err| ErrorData::internal_error(err.to_string(), None))?;
+        let session = main_session(slot).await?;
         if main_fits(slot, &session.peer, era, &capabilities) {
             return Ok(Route {
                 peer: session.peer,
@@ -274,18 +278,18 @@ impl Upstreams {
         capabilities: &ClientCapabilities,
         stateless: bool,
     ) -> Vec<(String, Arc<Surface>)> {
-        let era = if stateless {
-            Era::Stateless
-        } else {
-            Era::Session
-        };
+        let era = Era::of(stateless);
         let capabilities = relayable(capabilities);
         let mut surfaces = Vec::new();
-        for (name, surface) in self.direct_surfaces() {
-            let Some(slot) = self.inner.slots.iter().find(|s| s.config.name == name) else {
+        for slot in self.inner.slots.iter() {
+            if !slot.config.passthrough.is_on() {
                 continue;
+            }
+            let name = slot.config.name.clone();
+            let (surface, main) = {
+                let snapshot = slot.snapshot.borrow();
+                (snapshot.surface.clone(), snapshot.session.clone())
             };
-            let main = slot.snapshot.borrow().session.clone();
             let fits = main
                 .as_ref()
                 .is_none_or(|session| main_fits(slot, &session.peer, era, &capabilities));
@@ -305,7 +309,7 @@ impl Upstreams {
                 }
                 Err(reason) => {
                     tracing::warn!(server = %name, %reason,
-                        "passthrough: listing the tools its connection for this client would have");
+                        "passthrough: cannot list the tools of this client's connection; offering the gateway's listing");
                     surfaces.push((name, surface));
                 }
             }
@@ -332,12 +336,17 @@ fn main_fits(
     *capabilities == ClientCapabilities::default() && era_fits
 }
 
-async fn base_peer(slot: &Slot) -> Result<rmcp::Peer<rmcp::RoleClient>, ErrorData> {
+/// The supervisor's connection, once the server is ready (waiting for one still starting).
+async fn main_session(slot: &Slot) -> Result<Session, ErrorData> {
     let deadline = Instant::now() + slot.config.startup_timeout + STARTUP_GRACE;
     ready_session(slot, deadline)
         .await
-        .map(|(session, _)| session.peer)
+        .map(|(session, _)| session)
         .map_err(|err| ErrorData::internal_error(err.to_string(), None))
+}
+
+fn request_limit(slot: &Slot) -> Duration {
+    slot.config.call_timeout.unwrap_or(REQUEST_LIMIT)
 }
 
 async fn within<T>(

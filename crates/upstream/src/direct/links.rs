@@ -45,6 +45,16 @@ pub(crate) enum Era {
     Stateless,
 }
 
+impl Era {
+    pub(crate) fn of(stateless: bool) -> Era {
+        if stateless {
+            Era::Stateless
+        } else {
+            Era::Session
+        }
+    }
+}
+
 /// The extra connections of one server, by era and declared capabilities.
 #[derive(Default)]
 pub(crate) struct Links {

@@ -23,8 +23,5 @@ use rmcp::model::ResourceUpdatedNotification;
 #[derive(Debug, Clone)]
 pub enum DirectEvent {
     /// `notifications/resources/updated` for a subscribed resource.
-    ResourceUpdated {
-        server: String,
-        notification: ResourceUpdatedNotification,
-    },
+    ResourceUpdated(ResourceUpdatedNotification),
 }
