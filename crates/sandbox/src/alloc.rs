@@ -9,8 +9,11 @@ use std::rc::Rc;
 use rquickjs::allocator::Allocator;
 
 /// Shared view of the heap's accounting, readable after the runtime is gone.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct HeapGauge {
+    /// Bytes the heap and the host bytes may take together. Unbounded while the sandbox
+    /// prepares its own runtime and prelude; the execution's limit once its job arrives.
+    pub limit: Cell<usize>,
     pub used: Cell<usize>,
     pub peak: Cell<usize>,
     /// Bytes the execution holds outside the heap, on the Rust side of the bridge (tool
@@ -20,14 +23,25 @@ pub(crate) struct HeapGauge {
     pub refused: Cell<bool>,
 }
 
+impl Default for HeapGauge {
+    fn default() -> Self {
+        HeapGauge {
+            limit: Cell::new(usize::MAX),
+            used: Cell::default(),
+            peak: Cell::default(),
+            host: Cell::default(),
+            refused: Cell::default(),
+        }
+    }
+}
+
 pub(crate) struct LimitedAllocator {
-    limit: usize,
     gauge: Rc<HeapGauge>,
 }
 
 impl LimitedAllocator {
-    pub fn new(limit: usize, gauge: Rc<HeapGauge>) -> Self {
-        LimitedAllocator { limit, gauge }
+    pub fn new(gauge: Rc<HeapGauge>) -> Self {
+        LimitedAllocator { gauge }
     }
 
     fn admit(&self, extra: usize) -> bool {
@@ -37,7 +51,7 @@ impl LimitedAllocator {
             .get()
             .saturating_add(self.gauge.host.get())
             .saturating_add(extra);
-        if wanted > self.limit {
+        if wanted > self.gauge.limit.get() {
             self.gauge.refused.set(true);
             return false;
         }

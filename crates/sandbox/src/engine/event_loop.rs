@@ -1,5 +1,4 @@
-//! The event loop of one execution: installs the prelude and the host functions, starts
-//! the snippet, and settles answers and timers until its promise settles or a limit ends
+//! The event loop of one execution: starts the snippet in a context its prelude is in, and settles answers and timers until its promise settles or a limit ends
 //! it; then writes the value out and turns what was thrown into the agent's error.
 
 use std::cell::Cell;
@@ -13,13 +12,12 @@ use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Function, Object, Promise, Value};
 
 use super::bridge::Shared;
-use super::{eval_options, internal, natives, out_of_memory, stopped, CallOutcome, Stop, PRELUDE};
+use super::{eval_options, internal, out_of_memory, stopped, CallOutcome, Stop};
 use crate::alloc::HeapGauge;
-use crate::bytecode;
 use crate::compile::{Compiled, SNIPPET_FILE};
 use crate::error::{ErrorKind, ExecutionError};
-use crate::output::{JsonText, LogLevel};
-use crate::serialize::{self, identity, Halt, Intrinsics};
+use crate::output::JsonText;
+use crate::serialize::{self, identity, Halt};
 use crate::stack;
 
 pub(super) struct EventLoop<'a, 'js> {
@@ -54,8 +52,9 @@ fn set_stack_limit(ctx: &Ctx<'_>, bytes: usize) {
 pub(super) type Outcome = Result<(Option<JsonText>, bool), ExecutionError>;
 
 impl<'js> EventLoop<'_, 'js> {
-    pub(super) fn run(&mut self) -> Outcome {
-        let bridge = match self.install() {
+    /// Runs the snippet in a context whose prelude handed back `bridge` (or failed to).
+    pub(super) fn run(&mut self, bridge: rquickjs::Result<Object<'js>>) -> Outcome {
+        let bridge = match bridge {
             Ok(bridge) => bridge,
             Err(e) => return Err(self.failure(e)),
         };
@@ -88,111 +87,6 @@ impl<'js> EventLoop<'_, 'js> {
             }
             self.wait()?;
         }
-    }
-
-    /// Installs the prelude's globals; returns what it hands back to the host (the
-    /// serializer and friends, captured before the agent's code could touch a builtin).
-    fn install(&self) -> rquickjs::Result<Object<'js>> {
-        let ctx = &self.ctx;
-        let host = Object::new(ctx.clone())?;
-        let shared = &self.shared;
-
-        let s = shared.clone();
-        host.set(
-            "call",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      namespace: String,
-                      name: String,
-                      args: Option<String>,
-                      site: Object<'js>| {
-                    s.call(&ctx, namespace, name, args, site)
-                },
-            )?,
-        )?;
-        let s = shared.clone();
-        host.set(
-            "has",
-            Function::new(ctx.clone(), move |namespace: String, name: String| {
-                s.catalog.has_tool(&namespace, &name)
-            })?,
-        )?;
-        let s = shared.clone();
-        host.set(
-            "isOpen",
-            Function::new(ctx.clone(), move |namespace: String| {
-                s.catalog.is_open(&namespace)
-            })?,
-        )?;
-        let s = shared.clone();
-        host.set(
-            "hasNamespace",
-            Function::new(ctx.clone(), move |namespace: String| {
-                s.catalog.has_namespace(&namespace)
-            })?,
-        )?;
-        let s = shared.clone();
-        host.set(
-            "missing",
-            Function::new(
-                ctx.clone(),
-                move |namespace: String, name: Option<String>| {
-                    s.catalog.missing_message(&namespace, name.as_deref())
-                },
-            )?,
-        )?;
-        let s = shared.clone();
-        host.set(
-            "namespaces",
-            Function::new(ctx.clone(), move || {
-                s.catalog
-                    .namespaces()
-                    .chain(s.catalog.root_functions())
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })?,
-        )?;
-        let s = shared.clone();
-        host.set(
-            "names",
-            Function::new(ctx.clone(), move |namespace: String| {
-                s.catalog
-                    .tools(&namespace)
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })?,
-        )?;
-        let s = shared.clone();
-        host.set(
-            "log",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>, level: String, args: Value<'js>| {
-                    s.log(&ctx, LogLevel::parse(&level), args.into_array())
-                },
-            )?,
-        )?;
-        let s = shared.clone();
-        host.set(
-            "sleep",
-            Function::new(ctx.clone(), move |ctx: Ctx<'js>, id: f64, ms: f64| {
-                s.sleep(&ctx, id as u64, ms)
-            })?,
-        )?;
-        let s = shared.clone();
-        host.set(
-            "cancel",
-            Function::new(ctx.clone(), move |id: f64| s.cancel_timer(id as u64))?,
-        )?;
-        natives::install(ctx, &host)?;
-
-        let config = Object::new(ctx.clone())?;
-        let prelude: Function = bytecode::eval_prelude(ctx, PRELUDE, "prelude.js")?.get()?;
-        let bridge: Object = prelude.call((host, config))?;
-        let intrinsics = Intrinsics::from_prelude(&bridge)?;
-        *self.shared.intrinsics.borrow_mut() = Some(Rc::new(intrinsics));
-        Ok(bridge)
     }
 
     /// Evaluates the agent's code; returns the promise that settles with its value.

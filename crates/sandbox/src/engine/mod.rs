@@ -1,16 +1,19 @@
 //! One execution on its own thread: a fresh QuickJS runtime, the prelude, the agent's code,
 //! and the event loop that settles tool calls and timers until the snippet's promise does.
 //!
-//! `mod.rs` builds the runtime and its limits and runs the job; `bridge.rs` holds the
-//! state shared with the host functions (calls, timers, logs); `event_loop.rs` drives the
-//! snippet; `natives.rs` has the pure conversions; `rejections.rs` the rejection tracker.
+//! `mod.rs` builds the runtime, then binds it to the job (limits, host, clocks) and runs it;
+//! `prelude.rs` installs the prelude and the host functions before the job is known;
+//! `bridge.rs` holds the state shared with the host functions (calls, timers, logs);
+//! `event_loop.rs` drives the snippet; `natives.rs` has the pure conversions;
+//! `rejections.rs` the rejection tracker.
 
 mod bridge;
 mod event_loop;
 mod natives;
+mod prelude;
 mod rejections;
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +31,7 @@ use crate::error::{ErrorKind, ExecutionError};
 use crate::host::{ToolAnswer, ToolError, ToolHost};
 use crate::limits::Limits;
 use crate::output::{Execution, ExecutionStats};
-use crate::serialize::identity;
+use crate::serialize::{identity, Intrinsics};
 use bridge::Shared;
 use event_loop::EventLoop;
 use rejections::{describe_reason, Rejections};
@@ -93,57 +96,35 @@ pub(crate) struct Job {
     pub cancel: Arc<AtomicBool>,
 }
 
-/// Runs the job and hands its [`Execution`] to `deliver` as soon as it is known: freeing
-/// the runtime happens after, off the caller's critical path.
-pub(crate) fn run(job: Job, deliver: impl FnOnce(Execution)) {
-    let started = Instant::now();
-    let cpu_start = thread_cpu_time();
+/// The execution thread's whole life: builds a runtime, a context and the prelude first,
+/// then asks `next` for its one job (`next` may block until it comes; `None`: there is none,
+/// or it was already answered), runs it and hands its [`Execution`] to `deliver` as soon as
+/// it is known. Freeing the runtime happens after, off the caller's critical path.
+///
+/// Nothing of the job is known while the sandbox is built, so building it ahead of the code
+/// (in a waiting worker) leaves nothing the job could tell apart from building it after:
+/// the limits, the host and the clocks all start with the job.
+pub(crate) fn serve(next: impl FnOnce() -> Option<Job>, deliver: &dyn Fn(Execution)) {
     let gauge = Rc::new(HeapGauge::default());
-    let stats_gauge = gauge.clone();
-    let finish = move |mut execution: Execution| {
-        execution.stats = ExecutionStats {
-            wall_time: started.elapsed(),
-            cpu_time: thread_cpu_time().saturating_sub(cpu_start),
-            peak_memory_bytes: stats_gauge.peak.get(),
-        };
-        deliver(execution);
-    };
-    run_in_runtime(job, started, cpu_start, &gauge, finish);
-}
-
-fn run_in_runtime(
-    job: Job,
-    started: Instant,
-    cpu_start: Duration,
-    gauge: &Rc<HeapGauge>,
-    finish: impl FnOnce(Execution),
-) {
-    let allocator = LimitedAllocator::new(job.limits.memory_bytes, gauge.clone());
-    let runtime = match Runtime::new_with_alloc(allocator) {
+    let runtime = match Runtime::new_with_alloc(LimitedAllocator::new(gauge.clone())) {
         Ok(runtime) => LeakOnUnwind::new(runtime),
         Err(e) => {
-            return finish(internal_failure(format!(
-                "could not start the JavaScript engine: {e}"
-            )))
+            return answer_without_engine(
+                next,
+                deliver,
+                format!("could not start the JavaScript engine: {e}"),
+            )
         }
     };
-    runtime.set_max_stack_size(job.limits.stack_bytes);
-
-    let stop = Rc::new(Cell::new(None::<Stop>));
-    let deadline = started + job.limits.wall_time;
-    let watch = Rc::new(Watch {
-        stop: stop.clone(),
-        heap: gauge.clone(),
-        cancel: job.cancel.clone(),
-        cpu_start,
-        cpu_limit: job.limits.cpu_time,
-        deadline,
-    });
+    // The prelude's own stack; the snippet runs under its limit's (see `start_snippet`).
+    runtime.set_max_stack_size(Limits::default().stack_bytes);
+    let watch: Rc<OnceCell<Rc<Watch>>> = Rc::default();
     {
         let watch = watch.clone();
-        runtime.set_interrupt_handler(Some(Box::new(move || watch.expired())));
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            watch.get().is_some_and(|watch| watch.expired())
+        })));
     }
-
     let rejections = Rc::new(RefCell::new(Rejections::default()));
     {
         let rejections = rejections.clone();
@@ -161,86 +142,155 @@ fn run_in_runtime(
             },
         )));
     }
-
     let context = match Context::full(&runtime) {
         Ok(context) => LeakOnUnwind::new(context),
         Err(e) => {
-            return finish(internal_failure(format!(
-                "could not create a JavaScript context: {e}"
-            )))
+            return answer_without_engine(
+                next,
+                deliver,
+                format!("could not create a JavaScript context: {e}"),
+            )
         }
     };
     let execution = context.with(|ctx| {
-        let (tx, rx) = mpsc::channel();
-        let shared = Rc::new(Shared {
-            catalog: job.host.names(),
-            host: job.host.clone(),
-            limits: job.limits.clone(),
-            handle: job.handle.clone(),
+        let binding: prelude::Binding = Rc::default();
+        let bridge = prelude::install(&ctx, &binding);
+        let job = next()?;
+        let started = Instant::now();
+        let cpu_start = thread_cpu_time();
+        let mut execution = run_job(
+            ctx,
+            job,
+            bridge,
+            &binding,
+            &watch,
+            &gauge,
+            &rejections,
             started,
-            tx,
-            next_call: Cell::new(0),
-            pending: RefCell::new(HashMap::new()),
-            queued: RefCell::new(VecDeque::new()),
-            in_flight: Cell::new(0),
-            ready: RefCell::new(VecDeque::new()),
-            tasks: RefCell::new(HashMap::new()),
-            timers: RefCell::new(BinaryHeap::new()),
-            sleepers: RefCell::new(HashMap::new()),
-            logs: RefCell::new(LogBuffer::new(job.limits.max_log_bytes)),
-            calls: RefCell::new(Vec::new()),
-            fatal: RefCell::new(None),
-            gauge: gauge.clone(),
-            watch: watch.clone(),
-            intrinsics: RefCell::new(None),
-        });
-        let mut event_loop = EventLoop {
-            ctx: ctx.clone(),
-            shared: shared.clone(),
-            rx,
-            stop: stop.clone(),
-            gauge: gauge.clone(),
-            deadline,
-            cancel: job.cancel.clone(),
-            compiled: &job.compiled,
-            main_promise: Cell::new(0),
+            cpu_start,
+        );
+        execution.stats = ExecutionStats {
+            wall_time: started.elapsed(),
+            cpu_time: thread_cpu_time().saturating_sub(cpu_start),
+            peak_memory_bytes: gauge.peak.get(),
         };
-        let outcome = event_loop.run();
-        let abandoned = shared.shutdown();
-        let (logs, mut notes) = shared.logs.replace(LogBuffer::new(0)).finish();
-        if abandoned > 0 {
-            notes.push(format!(
-                "{abandoned} tool call(s) had not answered when the execution ended and were \
-                 cancelled (a missing `await`?)"
-            ));
-        }
-        notes.extend(rejections.borrow().notes(event_loop.main_promise.get()));
-        let calls = shared.calls.take();
-        let result = match outcome {
-            Ok((value, truncated)) => {
-                if truncated {
-                    notes.push(format!(
-                        "The returned value was larger than the result limit of {} bytes and was \
-                         truncated (it is still valid JSON). Return less: select fields, slice, \
-                         or aggregate in the snippet.",
-                        job.limits.max_result_bytes
-                    ));
-                }
-                Ok(value)
-            }
-            Err(error) => Err(error),
-        };
-        Execution {
-            result,
-            logs,
-            calls,
-            notes,
-            stats: ExecutionStats::default(),
-        }
+        Some(execution)
     });
-    finish(execution);
+    if let Some(execution) = execution {
+        deliver(execution);
+    }
     drop(context);
     drop(runtime);
+}
+
+/// The engine could not be built: the job, once it comes, gets that as its error.
+fn answer_without_engine(
+    next: impl FnOnce() -> Option<Job>,
+    deliver: &dyn Fn(Execution),
+    message: String,
+) {
+    if next().is_some() {
+        deliver(internal_failure(message));
+    }
+}
+
+/// Binds the prepared context to `job` (its limits, host and clocks) and runs it.
+#[allow(clippy::too_many_arguments)]
+fn run_job<'js>(
+    ctx: rquickjs::Ctx<'js>,
+    job: Job,
+    bridge: rquickjs::Result<rquickjs::Object<'js>>,
+    binding: &prelude::Binding<'js>,
+    watch_slot: &OnceCell<Rc<Watch>>,
+    gauge: &Rc<HeapGauge>,
+    rejections: &Rc<RefCell<Rejections>>,
+    started: Instant,
+    cpu_start: Duration,
+) -> Execution {
+    gauge.limit.set(job.limits.memory_bytes);
+    let stop = Rc::new(Cell::new(None::<Stop>));
+    let deadline = started + job.limits.wall_time;
+    let watch = Rc::new(Watch {
+        stop: stop.clone(),
+        heap: gauge.clone(),
+        cancel: job.cancel.clone(),
+        cpu_start,
+        cpu_limit: job.limits.cpu_time,
+        deadline,
+    });
+    let _ = watch_slot.set(watch.clone());
+    let intrinsics = bridge
+        .as_ref()
+        .ok()
+        .and_then(|bridge| Intrinsics::from_prelude(bridge).ok())
+        .map(Rc::new);
+    let (tx, rx) = mpsc::channel();
+    let shared = Rc::new(Shared {
+        catalog: job.host.names(),
+        host: job.host.clone(),
+        limits: job.limits.clone(),
+        handle: job.handle.clone(),
+        started,
+        tx,
+        next_call: Cell::new(0),
+        pending: RefCell::new(HashMap::new()),
+        queued: RefCell::new(VecDeque::new()),
+        in_flight: Cell::new(0),
+        ready: RefCell::new(VecDeque::new()),
+        tasks: RefCell::new(HashMap::new()),
+        timers: RefCell::new(BinaryHeap::new()),
+        sleepers: RefCell::new(HashMap::new()),
+        logs: RefCell::new(LogBuffer::new(job.limits.max_log_bytes)),
+        calls: RefCell::new(Vec::new()),
+        fatal: RefCell::new(None),
+        gauge: gauge.clone(),
+        watch: watch.clone(),
+        intrinsics: RefCell::new(intrinsics),
+    });
+    let _ = binding.set(shared.clone());
+    let mut event_loop = EventLoop {
+        ctx: ctx.clone(),
+        shared: shared.clone(),
+        rx,
+        stop: stop.clone(),
+        gauge: gauge.clone(),
+        deadline,
+        cancel: job.cancel.clone(),
+        compiled: &job.compiled,
+        main_promise: Cell::new(0),
+    };
+    let outcome = event_loop.run(bridge);
+    let abandoned = shared.shutdown();
+    let (logs, mut notes) = shared.logs.replace(LogBuffer::new(0)).finish();
+    if abandoned > 0 {
+        notes.push(format!(
+            "{abandoned} tool call(s) had not answered when the execution ended and were \
+             cancelled (a missing `await`?)"
+        ));
+    }
+    notes.extend(rejections.borrow().notes(event_loop.main_promise.get()));
+    let calls = shared.calls.take();
+    let result = match outcome {
+        Ok((value, truncated)) => {
+            if truncated {
+                notes.push(format!(
+                    "The returned value was larger than the result limit of {} bytes and was \
+                     truncated (it is still valid JSON). Return less: select fields, slice, \
+                     or aggregate in the snippet.",
+                    job.limits.max_result_bytes
+                ));
+            }
+            Ok(value)
+        }
+        Err(error) => Err(error),
+    };
+    Execution {
+        result,
+        logs,
+        calls,
+        notes,
+        stats: ExecutionStats::default(),
+    }
 }
 
 /// Holds the runtime (or context) of an execution: freed as usual, but leaked instead when a
