@@ -93,12 +93,29 @@ pub(crate) fn serve_one(
             return 73;
         }
     };
-    match warm {
-        WarmUp::Full => runtime.block_on(warm_up()),
-        WarmUp::Light => runtime.block_on(warm_up_lightly()),
-        WarmUp::None => {}
+    if warm == WarmUp::Full {
+        runtime.block_on(warm_up());
+    }
+    // The execution's sandbox is built before the greeting (a warm worker is ready when the
+    // pool takes it) or beside it (a worker wanted at once: the code may already be on its
+    // way while the sandbox is built). Nothing of the code is known to it before it comes.
+    let prepared = Sandbox::prepare();
+    if warm != WarmUp::None {
+        prepared.wait_until_built();
     }
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
+    let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>> = Arc::default();
+    let (first_tx, first_rx) = std::sync::mpsc::sync_channel(1);
+    let reader = {
+        let pending = pending.clone();
+        std::thread::Builder::new()
+            .name("codemode-worker-pipe".into())
+            .spawn(move || read_pipe(std::io::stdin(), first_tx, pending))
+    };
+    if let Err(error) = reader {
+        eprintln!("codemode worker: could not start the pipe reader: {error}");
+        return 73;
+    }
     let hello = FromWorker::Hello {
         protocol: PROTOCOL_VERSION,
         pid: std::process::id(),
@@ -108,23 +125,9 @@ pub(crate) fn serve_one(
         eprintln!("codemode worker: could not greet the gateway: {error}");
         return 71;
     }
-    let mut stdin = std::io::stdin();
-    let (code, limits, catalog) = match read_frame_sync::<ToWorker>(&mut stdin) {
-        Ok(Some(ToWorker::Execute {
-            code,
-            limits,
-            catalog,
-        })) => (code, limits, ToolNames::from(catalog)),
-        // The pool closed the pipe without work (it is shutting down): a normal end.
-        Ok(None) => return 0,
-        Ok(Some(other)) => {
-            eprintln!("codemode worker: expected Execute first, got {other:?}");
-            return 72;
-        }
-        Err(error) => {
-            eprintln!("codemode worker: {error}");
-            return 72;
-        }
+    // The pipe reader ends the process itself when the first frame is not `Execute`.
+    let Ok((code, limits, catalog)) = first_rx.recv() else {
+        return 72;
     };
 
     let mut catalog = catalog;
@@ -134,19 +137,11 @@ pub(crate) fn serve_one(
     let host = Arc::new(PipeHost {
         catalog: Arc::new(catalog),
         stdout: stdout.clone(),
-        pending: Arc::default(),
+        pending,
         next_id: AtomicU64::new(1),
         test_hooks: options.test_hooks,
     });
-    let pending = host.pending.clone();
-    let reader = std::thread::Builder::new()
-        .name("codemode-worker-pipe".into())
-        .spawn(move || read_results(stdin, pending));
-    if let Err(error) = reader {
-        eprintln!("codemode worker: could not start the pipe reader: {error}");
-        return 73;
-    }
-    let execution = runtime.block_on(Sandbox::execute(&code, host, limits));
+    let execution = runtime.block_on(prepared.execute(&code, host, limits));
     let done = FromWorker::done(execution);
     let status = match write_frame_sync(&mut *lock(&stdout), &done) {
         Ok(()) => 0,
@@ -171,17 +166,11 @@ pub(crate) fn new_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub(crate) enum WarmUp {
     /// A started worker: the whole warm-up (code and heap are all new to it).
     Full,
-    /// A forked worker that will wait in the pool: its template paged the code in, so one
-    /// trivial execution is enough to touch its own copy of the engine's state.
-    Light,
-    /// A forked worker wanted at once: nothing before the greeting.
+    /// A forked worker that will wait in the pool: its template paged the code in, and
+    /// building its sandbox before it greets touches its own copy of the engine's state.
+    Built,
+    /// A forked worker wanted at once: it greets while its sandbox is being built.
     None,
-}
-
-/// One trivial execution, for [`WarmUp::Light`].
-async fn warm_up_lightly() {
-    let host = Arc::new(WarmUpHost(Arc::new(ToolNames::new())));
-    let _ = Sandbox::execute("return [1, 2].map((x) => ({ x }))", host, Limits::default()).await;
 }
 
 /// Runs a throwaway snippet with a tool call before the worker greets, while it waits in
@@ -216,12 +205,38 @@ impl ToolHost for WarmUpHost {
     }
 }
 
-/// Tool answers from the gateway, routed to the calls waiting for them, until the gateway
-/// closes the pipe (then there is nobody to hand a result to, so the worker ends).
-fn read_results(
+/// The gateway's side of the pipe: the one `Execute` (handed to the main thread), then tool
+/// answers routed to the calls waiting for them, until the gateway closes the pipe (then
+/// there is nobody to hand a result to, so the worker ends).
+fn read_pipe(
     mut stdin: std::io::Stdin,
+    first: std::sync::mpsc::SyncSender<(String, Limits, ToolNames)>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>>,
 ) {
+    match read_frame_sync::<ToWorker>(&mut stdin) {
+        Ok(Some(ToWorker::Execute {
+            code,
+            limits,
+            catalog,
+        })) => {
+            if first
+                .send((code, limits, ToolNames::from(catalog)))
+                .is_err()
+            {
+                std::process::exit(72);
+            }
+        }
+        // The pool closed the pipe without work (it is shutting down): a normal end.
+        Ok(None) => std::process::exit(0),
+        Ok(Some(other)) => {
+            eprintln!("codemode worker: expected Execute first, got {other:?}");
+            std::process::exit(72);
+        }
+        Err(error) => {
+            eprintln!("codemode worker: {error}");
+            std::process::exit(72);
+        }
+    }
     loop {
         match read_frame_sync::<ToWorker>(&mut stdin) {
             Ok(Some(ToWorker::ToolResult { id, outcome })) => {

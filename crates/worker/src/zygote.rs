@@ -263,7 +263,7 @@ fn fork_worker(
                     std::process::exit(70);
                 }
             };
-            let warm = if warm { WarmUp::Light } else { WarmUp::None };
+            let warm = if warm { WarmUp::Built } else { WarmUp::None };
             std::process::exit(i32::from(serve_one(options, confinement, warm)))
         }
         Err(errno) => Err(errno as i32),

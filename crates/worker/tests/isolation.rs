@@ -69,6 +69,7 @@ async fn a_worker_cannot_run_a_program() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_snippet_reads_the_gateways_environment() {
+    common::gateway_env();
     assert_eq!(std::env::var(SECRET_NAME).as_deref(), Ok(SECRET_VALUE));
     let pool = pool();
     // Through the native hook: the worker's environment is empty.
