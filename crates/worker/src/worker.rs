@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use codemode_confine::Policy;
 use codemode_sandbox::{
-    AnswerFuture, Limits, Sandbox, ToolAnswer, ToolCall, ToolError, ToolFuture, ToolHost, ToolNames,
+    AnswerFuture, Assignment, Limits, Sandbox, ToolAnswer, ToolCall, ToolError, ToolFuture,
+    ToolHost, ToolNames,
 };
 use tokio::sync::oneshot;
 
@@ -96,25 +97,63 @@ pub(crate) fn serve_one(
     if warm == WarmUp::Full {
         runtime.block_on(warm_up());
     }
-    // The execution's sandbox is built before the greeting (a warm worker is ready when the
-    // pool takes it) or beside it (a worker wanted at once: the code may already be on its
-    // way while the sandbox is built). Nothing of the code is known to it before it comes.
-    let prepared = Sandbox::prepare();
-    if warm != WarmUp::None {
-        prepared.wait_until_built();
-    }
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
     let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>> = Arc::default();
-    let (first_tx, first_rx) = std::sync::mpsc::sync_channel(1);
+    // Takes over the pipe once the sandbox's thread has read the code from it.
+    let (code_read, take_over) = std::sync::mpsc::sync_channel::<()>(1);
     let reader = {
         let pending = pending.clone();
         std::thread::Builder::new()
             .name("codemode-worker-pipe".into())
-            .spawn(move || read_pipe(std::io::stdin(), first_tx, pending))
+            .spawn(move || {
+                if take_over.recv().is_ok() {
+                    read_results(std::io::stdin(), pending);
+                }
+            })
     };
     if let Err(error) = reader {
         eprintln!("codemode worker: could not start the pipe reader: {error}");
         return 73;
+    }
+    // The execution's sandbox is built before the greeting (a warm worker is ready when the
+    // pool takes it) or beside it (a worker wanted at once: the code may already be on its
+    // way while the sandbox is built). Its own thread reads the code from the pipe and
+    // writes the result back, so an execution crosses no thread on its way. Nothing of the
+    // code is known to the sandbox before it comes.
+    let fetch = {
+        let stdout = stdout.clone();
+        let handle = runtime.handle().clone();
+        move || {
+            let (code, limits, mut catalog) = read_code(&mut std::io::stdin());
+            let _ = code_read.send(());
+            if options.test_hooks {
+                hooks::add_to(&mut catalog);
+            }
+            let host = Arc::new(PipeHost {
+                catalog: Arc::new(catalog),
+                stdout: stdout.clone(),
+                pending,
+                next_id: AtomicU64::new(1),
+                test_hooks: options.test_hooks,
+            });
+            Some(Assignment {
+                code,
+                host,
+                limits,
+                handle,
+                cancel: Arc::default(),
+                span: tracing::Span::none(),
+                deliver: Box::new(move |execution| hand_back(&stdout, execution)),
+            })
+        }
+    };
+    let building = Sandbox::build(fetch);
+    if let Some(failure) = building.failure() {
+        eprintln!("codemode worker: {failure}");
+        return 73;
+    }
+    if warm != WarmUp::None {
+        building.wait_until_built();
     }
     let hello = FromWorker::Hello {
         protocol: PROTOCOL_VERSION,
@@ -125,34 +164,45 @@ pub(crate) fn serve_one(
         eprintln!("codemode worker: could not greet the gateway: {error}");
         return 71;
     }
-    // The pipe reader ends the process itself when the first frame is not `Execute`.
-    let Ok((code, limits, catalog)) = first_rx.recv() else {
-        return 72;
-    };
+    // Tool calls that do not answer at once run here; the sandbox's thread ends the
+    // process once it has handed the result back.
+    runtime.block_on(std::future::pending::<()>());
+    72
+}
 
-    let mut catalog = catalog;
-    if options.test_hooks {
-        hooks::add_to(&mut catalog);
-    }
-    let host = Arc::new(PipeHost {
-        catalog: Arc::new(catalog),
-        stdout: stdout.clone(),
-        pending,
-        next_id: AtomicU64::new(1),
-        test_hooks: options.test_hooks,
-    });
-    let execution = runtime.block_on(prepared.execute(&code, host, limits));
+/// Writes the result to the gateway and ends the process: nothing of it is reused, and the
+/// pipe reader thread (blocked on stdin) and the runtime need no orderly shutdown.
+fn hand_back(stdout: &Mutex<std::io::Stdout>, execution: codemode_sandbox::Execution) {
     let done = FromWorker::done(execution);
-    let status = match write_frame_sync(&mut *lock(&stdout), &done) {
+    let status = match write_frame_sync(&mut *lock(stdout), &done) {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("codemode worker: could not hand the result back: {error}");
             74
         }
     };
-    // Exit at once: nothing of this process is reused, and the pipe reader thread (blocked
-    // on stdin) and the runtime need no orderly shutdown.
     std::process::exit(status)
+}
+
+/// The gateway's first frame, which must be `Execute`; anything else ends the process.
+fn read_code(stdin: &mut std::io::Stdin) -> (String, Limits, ToolNames) {
+    match read_frame_sync::<ToWorker>(stdin) {
+        Ok(Some(ToWorker::Execute {
+            code,
+            limits,
+            catalog,
+        })) => (code, limits, ToolNames::from(catalog)),
+        // The pool closed the pipe without work (it is shutting down): a normal end.
+        Ok(None) => std::process::exit(0),
+        Ok(Some(other)) => {
+            eprintln!("codemode worker: expected Execute first, got {other:?}");
+            std::process::exit(72);
+        }
+        Err(error) => {
+            eprintln!("codemode worker: {error}");
+            std::process::exit(72);
+        }
+    }
 }
 
 pub(crate) fn new_runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -205,38 +255,12 @@ impl ToolHost for WarmUpHost {
     }
 }
 
-/// The gateway's side of the pipe: the one `Execute` (handed to the main thread), then tool
-/// answers routed to the calls waiting for them, until the gateway closes the pipe (then
-/// there is nobody to hand a result to, so the worker ends).
-fn read_pipe(
+/// Tool answers from the gateway, routed to the calls waiting for them, until the gateway
+/// closes the pipe (then there is nobody to hand a result to, so the worker ends).
+fn read_results(
     mut stdin: std::io::Stdin,
-    first: std::sync::mpsc::SyncSender<(String, Limits, ToolNames)>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>>,
 ) {
-    match read_frame_sync::<ToWorker>(&mut stdin) {
-        Ok(Some(ToWorker::Execute {
-            code,
-            limits,
-            catalog,
-        })) => {
-            if first
-                .send((code, limits, ToolNames::from(catalog)))
-                .is_err()
-            {
-                std::process::exit(72);
-            }
-        }
-        // The pool closed the pipe without work (it is shutting down): a normal end.
-        Ok(None) => std::process::exit(0),
-        Ok(Some(other)) => {
-            eprintln!("codemode worker: expected Execute first, got {other:?}");
-            std::process::exit(72);
-        }
-        Err(error) => {
-            eprintln!("codemode worker: {error}");
-            std::process::exit(72);
-        }
-    }
     loop {
         match read_frame_sync::<ToWorker>(&mut stdin) {
             Ok(Some(ToWorker::ToolResult { id, outcome })) => {

@@ -185,7 +185,7 @@ impl<'js> Shared<'js> {
                 let message = format!(
                     "the tool host panicked while starting a tool call (a bug in the host; only \
                      this execution was stopped): {}",
-                    crate::panic_message(payload.as_ref())
+                    crate::prepared::panic_message(payload.as_ref())
                 );
                 self.fatal
                     .borrow_mut()
