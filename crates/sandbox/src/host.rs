@@ -179,6 +179,15 @@ pub trait ToolHost: Send + Sync + 'static {
         let future = self.call(call);
         Box::pin(async move { future.await.map(ToolAnswer::Value) })
     }
+
+    /// Whether this host's answer futures need no async runtime and do no more than hand
+    /// over an answer once woken (a worker's pipe does). The sandbox then polls them on the
+    /// execution's own thread, so an answer wakes the snippet directly instead of through a
+    /// task on the runtime. Work done while polled counts as the snippet's CPU time, so a
+    /// host that does real work (an upstream call) must leave this `false`.
+    fn answers_without_runtime(&self) -> bool {
+        false
+    }
 }
 
 /// Names reachable from a snippet: namespaces of tools, plus root functions on `tools`

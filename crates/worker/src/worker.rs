@@ -307,6 +307,12 @@ impl ToolHost for PipeHost {
         })
     }
 
+    /// A call waits only for its `ToolResult` frame, which the pipe reader hands over: the
+    /// execution's thread can poll it itself and wake on the answer.
+    fn answers_without_runtime(&self) -> bool {
+        true
+    }
+
     /// The answer's JSON text as the gateway wrote it, for the engine's `JSON.parse`.
     fn answer(&self, call: ToolCall) -> AnswerFuture {
         if self.test_hooks && call.namespace == hooks::NAMESPACE {

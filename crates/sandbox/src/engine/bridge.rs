@@ -22,11 +22,37 @@ use super::{CallOutcome, Watch, MAX_TIMERS};
 use crate::alloc::HeapGauge;
 use crate::console::LogBuffer;
 use crate::error::{ErrorKind, ExecutionError};
-use crate::host::{ToolAnswer, ToolCall, ToolError, ToolErrorKind, ToolHost, ToolNames};
+use crate::host::{
+    AnswerFuture, ToolAnswer, ToolCall, ToolError, ToolErrorKind, ToolHost, ToolNames,
+};
 use crate::limits::Limits;
 use crate::output::JsonText;
 use crate::output::{CallRecord, LogLevel};
 use crate::serialize::{self, Halt, Intrinsics};
+
+/// What wakes the execution's thread.
+pub(super) enum Wake {
+    /// A call's answer, from a task on the host's runtime.
+    Answer(CallOutcome),
+    /// A call kept on this thread ([`ToolHost::answers_without_runtime`]) may be ready.
+    Poll(u64),
+}
+
+/// The waker of a call kept on the execution's thread: asks that thread to poll it.
+struct CallWaker {
+    id: u64,
+    tx: Sender<Wake>,
+}
+
+impl std::task::Wake for CallWaker {
+    fn wake(self: Arc<Self>) {
+        let _ = self.tx.send(Wake::Poll(self.id));
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let _ = self.tx.send(Wake::Poll(self.id));
+    }
+}
 
 /// A call that has been made by the snippet and not yet answered to it.
 pub(super) struct Pending<'js> {
@@ -45,7 +71,7 @@ pub(super) struct Shared<'js> {
     pub(super) limits: Limits,
     pub(super) handle: Handle,
     pub(super) started: Instant,
-    pub(super) tx: Sender<CallOutcome>,
+    pub(super) tx: Sender<Wake>,
     pub(super) next_call: Cell<u64>,
     pub(super) pending: RefCell<HashMap<u64, Pending<'js>>>,
     /// Calls waiting for a free slot under `max_concurrent_calls`.
@@ -54,6 +80,8 @@ pub(super) struct Shared<'js> {
     /// Answers that came back without leaving this thread.
     pub(super) ready: RefCell<VecDeque<CallOutcome>>,
     pub(super) tasks: RefCell<HashMap<u64, JoinHandle<()>>>,
+    /// Calls of a host that answers without a runtime, polled here when their waker fires.
+    pub(super) local: RefCell<HashMap<u64, (AnswerFuture, Waker)>>,
     pub(super) timers: RefCell<BinaryHeap<Reverse<(Instant, u64)>>>,
     pub(super) sleepers: RefCell<HashMap<u64, Function<'js>>>,
     pub(super) logs: RefCell<LogBuffer>,
@@ -197,6 +225,14 @@ impl<'js> Shared<'js> {
         };
         match first {
             Poll::Ready(outcome) => self.ready.borrow_mut().push_back((id, outcome)),
+            Poll::Pending if self.host.answers_without_runtime() => {
+                let waker = Waker::from(Arc::new(CallWaker {
+                    id,
+                    tx: self.tx.clone(),
+                }));
+                self.local.borrow_mut().insert(id, (future, waker));
+                self.poll_local(id);
+            }
             Poll::Pending => {
                 let tx = self.tx.clone();
                 let task = self.handle.spawn(async move {
@@ -206,10 +242,39 @@ impl<'js> Shared<'js> {
                     let outcome = outcome.unwrap_or_else(|_| {
                         Err(ToolError::unavailable("the tool host failed (it panicked)"))
                     });
-                    let _ = tx.send((id, outcome));
+                    let _ = tx.send(Wake::Answer((id, outcome)));
                 });
                 self.tasks.borrow_mut().insert(id, task);
             }
+        }
+    }
+
+    /// Polls a call kept on this thread (its waker fired, or it was just started); an
+    /// answer that is in joins the ready ones.
+    pub(super) fn poll_local(&self, id: u64) {
+        let Some((mut future, waker)) = self.local.borrow_mut().remove(&id) else {
+            return;
+        };
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            future.as_mut().poll(&mut TaskContext::from_waker(&waker))
+        }));
+        match polled {
+            Ok(Poll::Ready(outcome)) => self.ready.borrow_mut().push_back((id, outcome)),
+            Ok(Poll::Pending) => {
+                self.local.borrow_mut().insert(id, (future, waker));
+            }
+            Err(_) => {
+                let failed = ToolError::unavailable("the tool host failed (it panicked)");
+                self.ready.borrow_mut().push_back((id, Err(failed)));
+            }
+        }
+    }
+
+    /// What came over the channel: an answer from the runtime, or a local call to poll.
+    pub(super) fn receive(&self, wake: Wake) {
+        match wake {
+            Wake::Answer(outcome) => self.ready.borrow_mut().push_back(outcome),
+            Wake::Poll(id) => self.poll_local(id),
         }
     }
 
@@ -369,6 +434,7 @@ impl<'js> Shared<'js> {
     /// Cancels what is still running and lets go of every JavaScript value held from Rust,
     /// before the runtime that owns them is freed. Returns how many calls were abandoned.
     pub(super) fn shutdown(&self) -> usize {
+        self.local.borrow_mut().clear();
         for (_, task) in self.tasks.borrow_mut().drain() {
             task.abort();
         }

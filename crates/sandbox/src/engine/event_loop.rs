@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use rquickjs::promise::PromiseState;
 use rquickjs::{Ctx, Function, Object, Promise, Value};
 
-use super::bridge::Shared;
-use super::{eval_options, internal, out_of_memory, stopped, CallOutcome, Stop};
+use super::bridge::{Shared, Wake};
+use super::{eval_options, internal, out_of_memory, stopped, Stop};
 use crate::alloc::HeapGauge;
 use crate::compile::{Compiled, SNIPPET_FILE};
 use crate::error::{ErrorKind, ExecutionError};
@@ -23,7 +23,7 @@ use crate::stack;
 pub(super) struct EventLoop<'a, 'js> {
     pub(super) ctx: Ctx<'js>,
     pub(super) shared: Rc<Shared<'js>>,
-    pub(super) rx: Receiver<CallOutcome>,
+    pub(super) rx: Receiver<Wake>,
     pub(super) stop: Rc<Cell<Option<Stop>>>,
     pub(super) gauge: Rc<HeapGauge>,
     pub(super) deadline: Instant,
@@ -180,10 +180,10 @@ impl<'js> EventLoop<'_, 'js> {
             .saturating_duration_since(now)
             .min(Duration::from_millis(50));
         match self.rx.recv_timeout(timeout) {
-            Ok(outcome) => {
-                self.shared.ready.borrow_mut().push_back(outcome);
-                while let Ok(outcome) = self.rx.try_recv() {
-                    self.shared.ready.borrow_mut().push_back(outcome);
+            Ok(wake) => {
+                self.shared.receive(wake);
+                while let Ok(wake) = self.rx.try_recv() {
+                    self.shared.receive(wake);
                 }
                 Ok(())
             }

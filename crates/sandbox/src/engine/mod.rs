@@ -238,6 +238,7 @@ fn run_job<'js>(
         in_flight: Cell::new(0),
         ready: RefCell::new(VecDeque::new()),
         tasks: RefCell::new(HashMap::new()),
+        local: RefCell::new(HashMap::new()),
         timers: RefCell::new(BinaryHeap::new()),
         sleepers: RefCell::new(HashMap::new()),
         logs: RefCell::new(LogBuffer::new(job.limits.max_log_bytes)),
