@@ -19,6 +19,7 @@ mod answer;
 pub mod blocking;
 mod catalog;
 pub mod gate;
+pub mod memory;
 pub mod naming;
 mod observe;
 mod search;

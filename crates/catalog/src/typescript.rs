@@ -34,6 +34,7 @@
 mod ast;
 mod convert;
 mod doc;
+mod fingerprint;
 mod hoist;
 mod render;
 

@@ -1,12 +1,11 @@
 //! Hands memory freed by a catalogue rebuild back to the system.
 //!
-//! Loading a large spec or a big `tools/list` parses tens of megabytes into trees that are
-//! dropped once the catalogue is built; glibc keeps such freed pages in its per-thread arenas,
-//! so the gateway's resident size would stay at the load's peak (the GitHub REST spec: ~270
-//! MiB resident for ~120 MiB in use). After each rebuild, `malloc_trim` returns them. Other
-//! allocators (musl's, for the static build) give memory back by themselves; there this does
-//! nothing.
+//! A rebuild drops the previous declarations and whatever its sources parsed on the way;
+//! glibc keeps such freed pages in its per-thread arenas, so the gateway's resident size would
+//! stay at the rebuild's peak. After each rebuild they are returned
+//! ([`release_free_memory`]).
 
+use codemode_catalog::memory::release_free_memory;
 use codemode_catalog::Catalog;
 
 /// Trims now (a catalogue built after its sources settled may never change again) and after
@@ -23,17 +22,5 @@ pub fn trim_after_changes(catalog: &Catalog) {
 
 async fn trim() {
     // Walks every arena: a few milliseconds, off the runtime's threads.
-    let _ = tokio::task::spawn_blocking(release_free_pages).await;
+    let _ = tokio::task::spawn_blocking(release_free_memory).await;
 }
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_free_pages() {
-    // SAFETY: malloc_trim only returns free heap pages to the kernel; it takes the
-    // allocator's own locks and touches no memory in use.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_free_pages() {}

@@ -204,10 +204,13 @@ async fn load_one(http: &reqwest::Client, config: &OpenApiConfig) -> Result<Load
             SpecLocation::Url(url) => (None, Some(url)),
         };
         let doc = load::parse(&origin, &bytes, spec_path)?;
+        drop(bytes);
         let api = operations::build(&doc, &config, spec_url);
-        // Freeing a large spec's tree takes a while (60 ms for GitHub's); not on the way to
-        // the namespace being ready.
-        tokio::task::spawn_blocking(move || drop(doc));
+        // The tree and the model are most of the load's memory (GitHub's: 120 MiB). Freed
+        // and handed back here, before the catalogue is built from the tools, they are not
+        // still resident under it (a peak of 218 MiB instead of 157, for 55 ms).
+        drop(doc);
+        codemode_catalog::memory::release_free_memory();
         api
     })
     .await

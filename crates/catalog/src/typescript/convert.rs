@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::ast::{Doc, Object, Property, Tag, TsType, Tuple};
 use super::doc::{cap_chars, first_paragraph, FIELD_DESCRIPTION_CAP, TAG_VALUE_CAP};
+use super::fingerprint::closure_fingerprint;
 use crate::naming::{identifier, pascal_case};
 
 /// Deeper schemas than this are cut off (`unknown`), so hostile input cannot overflow the stack.
@@ -89,6 +90,9 @@ pub(crate) struct NamedTypes {
     /// `(document, JSON pointer)` → type name. A document is one tool's input or output
     /// schema: `$ref`s resolve inside the document they appear in.
     by_ref: HashMap<(usize, String), String>,
+    /// `(JSON pointer, content fingerprint)` → type name: the same definition carried by
+    /// another document (see [`closure_fingerprint`]) is the same type.
+    by_content: HashMap<(String, u128), String>,
     /// Type name → its slot: a namespace of thousands of operations looks names up often.
     by_name: HashMap<String, usize>,
     /// Base name → the lowest number that may be free for it (`reserve`): every lower one
@@ -108,6 +112,7 @@ impl Default for NamedTypes {
                 .collect(),
             slots: Vec::new(),
             by_ref: HashMap::new(),
+            by_content: HashMap::new(),
             by_name: HashMap::new(),
             next_number: HashMap::new(),
             families: HashMap::new(),
@@ -580,6 +585,20 @@ impl Converter<'_> {
         let Some(target) = resolve_pointer(self.root, &pointer) else {
             return TsType::Unknown(Some(format!("broken $ref {reference}")));
         };
+        let content = closure_fingerprint(&pointer, target, |reference| {
+            let pointer = self.local_pointer(reference)?;
+            let schema = resolve_pointer(self.root, &pointer)?;
+            Some((pointer, schema))
+        })
+        .map(|fingerprint| (pointer.clone(), fingerprint));
+        if let Some(name) = content
+            .as_ref()
+            .and_then(|content| self.registry.by_content.get(content))
+        {
+            let name = name.clone();
+            self.registry.by_ref.insert(key, name.clone());
+            return TsType::Named(name);
+        }
         let last_segment = pointer.rsplit('/').next().unwrap_or_default();
         let base = pascal_case(&identifier(&unescape_segment(last_segment)));
         let (name, slot) = self.registry.reserve(&base);
@@ -595,6 +614,9 @@ impl Converter<'_> {
         };
         let final_name = self.registry.finish(slot, &base, named);
         self.registry.by_ref.insert(key, final_name.clone());
+        if let Some(content) = content {
+            self.registry.by_content.insert(content, final_name.clone());
+        }
         TsType::Named(final_name)
     }
 

@@ -6,7 +6,10 @@
 //! agent fewer tokens and shows that the five are one thing. Names come from where the
 //! object first appears: the property `entities: {...}[]` gives `Entity`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::FxHasher;
 
 use super::ast::TsType;
 use super::convert::NamedTypes;
@@ -31,54 +34,195 @@ pub(crate) fn hoist_repeated_objects(registry: &mut NamedTypes) {
 }
 
 fn first_repeated(registry: &NamedTypes) -> Option<(TsType, String)> {
-    let mut found: Vec<(&TsType, String)> = Vec::new();
-    for named in registry.types() {
-        walk(&named.ty, &format!("{}Item", named.name), true, &mut found);
+    let mut found: Vec<(Shape<'_>, Hint<'_>)> = Vec::new();
+    let mut named: HashSet<Shape<'_>> = HashSet::new();
+    for declared in registry.types() {
+        let owner = declared.is_root.then(|| owner_of(&declared.name));
+        let top = Top::Yes { owner };
+        let hash = walk(&declared.ty, Hint::Item(&declared.name), top, &mut found);
+        if !declared.is_root {
+            named.insert(Shape {
+                hash,
+                ty: &declared.ty,
+            });
+        }
     }
-    let mut counts: HashMap<&TsType, usize> = HashMap::new();
-    for (ty, _) in &found {
-        *counts.entry(*ty).or_default() += 1;
+    let mut counts: HashMap<Shape<'_>, usize> = HashMap::new();
+    for (shape, _) in &found {
+        *counts.entry(*shape).or_default() += 1;
     }
     found
         .into_iter()
-        .find(|(ty, _)| {
-            counts.get(ty).is_some_and(|n| *n >= 2)
-                || registry.types().any(|t| !t.is_root && t.ty == **ty)
-        })
-        .map(|(ty, hint)| (ty.clone(), hint))
+        .find(|(shape, _)| counts.get(shape).is_some_and(|n| *n >= 2) || named.contains(shape))
+        .map(|(shape, hint)| (shape.ty.clone(), hint.name()))
 }
 
-/// Collects candidate objects in pre-order with a name hint for each.
-fn walk<'t>(ty: &'t TsType, hint: &str, top: bool, found: &mut Vec<(&'t TsType, String)>) {
-    match ty {
-        TsType::Object(object) => {
-            if !top && object.properties.len() >= MIN_PROPERTIES {
-                found.push((ty, hint.to_owned()));
-            }
-            for property in &object.properties {
-                let mut name = pascal_case(&identifier(&property.name));
-                if matches!(property.ty, TsType::Array(_)) {
+/// A type with the hash of its whole tree, computed bottom-up once by [`walk`]: hashing each
+/// candidate again from scratch would hash every object once per object around it.
+#[derive(Clone, Copy)]
+struct Shape<'t> {
+    hash: u64,
+    ty: &'t TsType,
+}
+
+impl PartialEq for Shape<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.ty == other.ty
+    }
+}
+
+impl Eq for Shape<'_> {}
+
+impl Hash for Shape<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Property names that say where a value goes, not what it is: an object found under one
+/// of them, right below a tool's input or output, is named after the tool
+/// (`PostRefundsBody`, not `Body7`).
+const GENERIC_PROPERTY_NAMES: &[&str] = &[
+    "body",
+    "data",
+    "params",
+    "parameters",
+    "options",
+    "input",
+    "output",
+    "result",
+    "request",
+    "response",
+    "payload",
+    "value",
+    "args",
+    "arguments",
+    "config",
+];
+
+/// Where [`walk`] is: at the top of a declared type (whose own object is not a candidate),
+/// with the tool's name when that type is a tool's input or output, or below it.
+#[derive(Clone, Copy)]
+enum Top<'n> {
+    Yes { owner: Option<&'n str> },
+    No,
+}
+
+/// What a candidate would be named, kept as borrowed parts: only the one chosen is spelled
+/// out, and a namespace of thousands of operations has hundreds of thousands of candidates.
+#[derive(Clone, Copy)]
+enum Hint<'n> {
+    /// The items of the declared type so named (`<Name>Item`).
+    Item(&'n str),
+    /// The value of a property; `owner` is the tool whose input or output holds it when the
+    /// name is generic.
+    Property {
+        name: &'n str,
+        array: bool,
+        owner: Option<&'n str>,
+    },
+}
+
+impl Hint<'_> {
+    fn name(self) -> String {
+        match self {
+            Hint::Item(name) => format!("{name}Item"),
+            Hint::Property { name, array, owner } => {
+                let mut name = pascal_case(&identifier(name));
+                if array {
                     name = singular(&name);
                 }
-                walk(&property.ty, &name, false, found);
-            }
-            if let Some(index) = &object.index {
-                walk(index, hint, false, found);
+                match owner {
+                    Some(owner) => format!("{owner}{name}"),
+                    None => name,
+                }
             }
         }
-        TsType::Array(element) => walk(element, hint, false, found),
+    }
+}
+
+/// The tool part of a root type's name: `PostRefundsInput` → `PostRefunds`.
+fn owner_of(root_name: &str) -> &str {
+    let trimmed = root_name.trim_end_matches(|c: char| c.is_ascii_digit());
+    ["Input", "Output"]
+        .iter()
+        .find_map(|suffix| trimmed.strip_suffix(suffix))
+        .filter(|owner| !owner.is_empty())
+        .unwrap_or(root_name)
+}
+
+/// Collects candidate objects in pre-order with a name hint for each, and returns the hash
+/// of `ty`'s whole tree (equal types hash equal).
+fn walk<'t>(
+    ty: &'t TsType,
+    hint: Hint<'t>,
+    top: Top<'t>,
+    found: &mut Vec<(Shape<'t>, Hint<'t>)>,
+) -> u64 {
+    // Fx, not SipHash: every round hashes every property's name and documentation again.
+    // Equal hashes are always compared in full, so a collision costs time, never a wrong
+    // merge.
+    let mut hasher = FxHasher::default();
+    std::mem::discriminant(ty).hash(&mut hasher);
+    // Reserved before the children are walked: candidates stay in pre-order.
+    let slot = match ty {
+        TsType::Object(object)
+            if matches!(top, Top::No) && object.properties.len() >= MIN_PROPERTIES =>
+        {
+            found.push((Shape { hash: 0, ty }, hint));
+            Some(found.len() - 1)
+        }
+        _ => None,
+    };
+    match ty {
+        TsType::Object(object) => {
+            for property in &object.properties {
+                let owner = match top {
+                    Top::Yes { owner } => owner.filter(|_| {
+                        GENERIC_PROPERTY_NAMES
+                            .iter()
+                            .any(|g| property.name.eq_ignore_ascii_case(g))
+                    }),
+                    Top::No => None,
+                };
+                let hint = Hint::Property {
+                    name: &property.name,
+                    array: matches!(property.ty, TsType::Array(_)),
+                    owner,
+                };
+                property.name.hash(&mut hasher);
+                property.optional.hash(&mut hasher);
+                property.doc.hash(&mut hasher);
+                walk(&property.ty, hint, Top::No, found).hash(&mut hasher);
+            }
+            match &object.index {
+                Some(index) => walk(index, hint, Top::No, found).hash(&mut hasher),
+                None => 0u64.hash(&mut hasher),
+            }
+        }
+        TsType::Array(element) => walk(element, hint, Top::No, found).hash(&mut hasher),
         TsType::Tuple(tuple) => {
-            for element in tuple.elements.iter().chain(tuple.rest.as_deref()) {
-                walk(element, hint, false, found);
+            tuple.required.hash(&mut hasher);
+            for element in &tuple.elements {
+                walk(element, hint, Top::No, found).hash(&mut hasher);
+            }
+            match &tuple.rest {
+                Some(rest) => walk(rest, hint, Top::No, found).hash(&mut hasher),
+                None => 0u64.hash(&mut hasher),
             }
         }
         TsType::Union(members) | TsType::Intersection(members) => {
             for member in members {
-                walk(member, hint, false, found);
+                walk(member, hint, Top::No, found).hash(&mut hasher);
             }
         }
-        _ => {}
+        leaf => leaf.hash(&mut hasher),
     }
+    let hash = hasher.finish();
+    if let Some(slot) = slot {
+        found[slot].0.hash = hash;
+    }
+    hash
 }
 
 /// Replaces every occurrence of `object` inside `ty` (but not `ty` itself) by `name`.

@@ -612,6 +612,62 @@ fn equal_defs_of_different_tools_are_declared_once() {
 }
 
 #[test]
+fn definitions_that_refer_to_each_other_are_shared_across_tools() {
+    // One OpenAPI component pair copied into each operation's `$defs`: each refers to the
+    // other, so neither converted type equals the first tool's until both are known.
+    let defs = json!({
+        "refund": {"type": "object", "properties": {"reversal": {"$ref": "#/$defs/reversal"}}},
+        "reversal": {"type": "object", "properties": {"refund": {"$ref": "#/$defs/refund"}}}
+    });
+    let changed = json!({
+        "refund": {"type": "object", "properties": {"reversal": {"$ref": "#/$defs/reversal"}}},
+        "reversal": {"type": "object", "properties": {"refund": {"$ref": "#/$defs/refund"}, "id": {"type": "string"}}}
+    });
+    let with = |defs: &Value| json!({"type": "object", "properties": {"refund": {"$ref": "#/$defs/refund"}}, "$defs": defs});
+    let ns = namespace(vec![
+        tool("a", with(&defs), Some(json!({}))),
+        tool("b", with(&defs), Some(json!({}))),
+        tool("c", with(&changed), Some(json!({}))),
+    ]);
+    assert_eq!(
+        render_namespace(&ns),
+        indoc! {r#"
+            declare namespace ns {
+              interface Tools {
+                a(args?: { refund?: Refund }): Promise<unknown>;
+                b(args?: { refund?: Refund }): Promise<unknown>;
+                c(args?: { refund?: Refund2 }): Promise<unknown>;
+              }
+              interface Refund { reversal?: Reversal }
+              interface Reversal { refund?: Refund }
+              interface Refund2 { reversal?: Reversal2 }
+              interface Reversal2 { refund?: Refund2; id?: string }
+            }
+        "#}
+    );
+}
+
+#[test]
+fn a_repeated_object_under_a_generic_property_is_named_after_its_first_tool() {
+    let body = json!({
+        "type": "object",
+        "properties": {"amount": {"type": "integer"}, "currency": {"type": "string"}}
+    });
+    let input = json!({"type": "object", "properties": {"body": body}});
+    let ns = namespace(vec![
+        tool("post_refunds", input.clone(), Some(json!({}))),
+        tool("post_refunds_id", input, Some(json!({}))),
+    ]);
+    let dts = render_namespace(&ns);
+    assert!(
+        dts.contains("post_refunds(args?: { body?: PostRefundsBody })")
+            && dts.contains("post_refunds_id(args?: { body?: PostRefundsBody })")
+            && dts.contains("interface PostRefundsBody { amount?: number; currency?: string }"),
+        "{dts}"
+    );
+}
+
+#[test]
 fn repeated_inline_objects_are_named_once() {
     let entity = json!({
         "type": "object",
