@@ -136,3 +136,150 @@ fn github_operations_reach_prism_as_the_spec_says() {
         "the credential never reaches the snippet"
     );
 }
+
+/// The Stripe operations Prism serves: form-encoded bodies with nested objects, arrays of
+/// objects and maps (`deepObject`), deepObject and array query parameters, a path parameter.
+const STRIPE_OPERATIONS: &[(&str, &str)] = &[
+    ("/v1/refunds", "post"),
+    ("/v1/customers", "get"),
+    ("/v1/customers", "post"),
+    ("/v1/webhook_endpoints/{webhook_endpoint}", "delete"),
+];
+
+/// The part of the Stripe spec Prism is given: the chosen operations with their parameters
+/// and request bodies exactly as Stripe wrote them (what Prism validates requests against),
+/// their responses reduced to `{"type": "object"}`, and the components the rest still
+/// references. Prism does not finish starting on the whole spec (its expandable
+/// responses form a graph of 500 cross-referencing components) within minutes; on this it
+/// starts in seconds.
+fn stripe_request_spec(full: &Value) -> Value {
+    let mut paths = serde_json::Map::new();
+    for (path, method) in STRIPE_OPERATIONS {
+        let mut operation = full["paths"][path][method].clone();
+        assert!(
+            operation.is_object(),
+            "{method} {path} is in the Stripe spec"
+        );
+        if let Some(responses) = operation["responses"].as_object_mut() {
+            for response in responses.values_mut() {
+                if let Some(content) = response["content"].as_object_mut() {
+                    for media in content.values_mut() {
+                        media["schema"] = json!({"type": "object"});
+                    }
+                }
+            }
+        }
+        paths
+            .entry(path.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("an object")
+            .insert(method.to_string(), operation);
+    }
+    let mut schemas = serde_json::Map::new();
+    let mut pending = Vec::new();
+    collect_schema_refs(&Value::Object(paths.clone()), &mut pending);
+    while let Some(name) = pending.pop() {
+        if schemas.contains_key(&name) {
+            continue;
+        }
+        let schema = full["components"]["schemas"][&name].clone();
+        collect_schema_refs(&schema, &mut pending);
+        schemas.insert(name, schema);
+    }
+    let mut spec = full.clone();
+    spec["paths"] = Value::Object(paths);
+    spec["components"]["schemas"] = Value::Object(schemas);
+    spec
+}
+
+/// The names of the component schemas `value` refers to.
+fn collect_schema_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match (key.as_str(), child.as_str()) {
+                    ("$ref", Some(reference)) => {
+                        if let Some(name) = reference.strip_prefix("#/components/schemas/") {
+                            out.push(name.to_owned());
+                        }
+                    }
+                    _ => collect_schema_refs(child, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_schema_refs(item, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn stripe_form_bodies_reach_prism_as_the_spec_says() {
+    let full_spec = repo().join("../shared/specs/stripe-openapi-2022.json");
+    let full: Value =
+        serde_json::from_slice(&std::fs::read(&full_spec).expect("the shared Stripe spec"))
+            .expect("JSON");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let served = dir.path().join("stripe-requests.json");
+    std::fs::write(&served, stripe_request_spec(&full).to_string()).expect("written");
+    let (_prism, port) = prism(&served);
+    // The gateway reads the whole spec; Prism checks each request against Stripe's own
+    // definition of that operation.
+    let config = dir.path().join("apis.json");
+    std::fs::write(
+        &config,
+        json!({
+            "openapi": { "stripe": {
+                "spec": full_spec,
+                "baseUrl": format!("http://127.0.0.1:{port}"),
+                "auth": { "bearer": "sk_test_secret_123" }
+            } },
+            "policy": { "rules": [ { "tools": "stripe.DeleteWebhookEndpointsWebhookEndpoint", "action": "allow" } ] }
+        })
+        .to_string(),
+    )
+    .expect("written");
+    let snippet = dir.path().join("calls.ts");
+    std::fs::write(
+        &snippet,
+        r#"
+        const out = {};
+        const attempt = async (name, call) => {
+          try { out[name] = { ok: await call() }; } catch (e) { out[name] = { kind: e.kind, message: e.message }; }
+        };
+        // A form body with an enum, a map (metadata[order]) and an array (expand[0]).
+        await attempt("refund", () => tools.stripe.PostRefunds({ body: { charge: "ch_1", amount: 500, reason: "requested_by_customer", metadata: { order: "42" }, expand: ["charge"] } }));
+        // deepObject and array query parameters.
+        await attempt("list", () => tools.stripe.GetCustomers({ email: "ada@example.com", limit: 3, created: { gte: 1600000000 }, expand: ["data.default_source"] }));
+        // Nested objects and an array of objects in a form body.
+        await attempt("create", () => tools.stripe.PostCustomers({ body: { name: "Ada", address: { city: "London", line1: "1 Main St" }, preferred_locales: ["en", "fr"], invoice_settings: { custom_fields: [{ name: "PO", value: "7" }] } } }));
+        // A path parameter on a DELETE.
+        await attempt("delete", () => tools.stripe.DeleteWebhookEndpointsWebhookEndpoint({ webhook_endpoint: "we_1" }));
+        // A value outside the body's enum: Prism refuses it.
+        await attempt("badReason", () => tools.stripe.PostRefunds({ body: { charge: "ch_1", reason: "sideways" } }));
+        return out;
+        "#,
+    )
+    .expect("written");
+    let output = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["run", "--json", "--in-process", "--config"])
+        .arg(&config)
+        .arg(&snippet)
+        .env_remove("CODEMODE_CONFIG")
+        .output()
+        .expect("codemode runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let reply: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    let out = &reply["result"];
+    for accepted in ["refund", "list", "create", "delete"] {
+        assert!(out[accepted]["ok"].is_object(), "{accepted}: {out}");
+    }
+    assert_eq!(out["badReason"]["kind"], "tool_error", "{out}");
+    let refused = out["badReason"]["message"].as_str().unwrap_or_default();
+    assert!(refused.contains("HTTP 422"), "{refused}");
+    assert!(
+        !stdout.contains("sk_test_secret_123"),
+        "the credential never reaches the snippet"
+    );
+}
