@@ -71,6 +71,37 @@ fn prism(spec: &Path) -> (Prism, u16) {
     (Prism(child), port)
 }
 
+/// Runs `calls` (statements using `attempt(name, () => call)`) through `codemode run` with
+/// `config`, and returns what each attempt gave (`{ok}` or `{kind, message}`) and the whole
+/// stdout.
+fn run_calls(dir: &Path, config: Value, calls: &str) -> (Value, String) {
+    let config_path = dir.join("apis.json");
+    std::fs::write(&config_path, config.to_string()).expect("written");
+    let snippet = dir.join("calls.ts");
+    let code = format!(
+        r#"
+        const out = {{}};
+        const attempt = async (name, call) => {{
+          try {{ out[name] = {{ ok: await call() }}; }} catch (e) {{ out[name] = {{ kind: e.kind, message: e.message }}; }}
+        }};
+        {calls}
+        return out;
+        "#
+    );
+    std::fs::write(&snippet, code).expect("written");
+    let output = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["run", "--json", "--in-process", "--config"])
+        .arg(&config_path)
+        .arg(&snippet)
+        .env_remove("CODEMODE_CONFIG")
+        .output()
+        .expect("codemode runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let reply: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    (reply["result"].clone(), stdout)
+}
+
 #[test]
 fn github_operations_reach_prism_as_the_spec_says() {
     let spec = node_modules().join("@octokit/openapi/generated/api.github.com.json");
@@ -80,25 +111,14 @@ fn github_operations_reach_prism_as_the_spec_says() {
     );
     let (_prism, port) = prism(&spec);
     let dir = tempfile::tempdir().expect("a temp dir");
-    let config = dir.path().join("apis.json");
-    std::fs::write(
-        &config,
+    let (out, stdout) = run_calls(
+        dir.path(),
         json!({ "openapi": { "github": {
             "spec": spec,
             "baseUrl": format!("http://127.0.0.1:{port}"),
             "auth": { "bearer": "ghp_test_token" }
-        } } })
-        .to_string(),
-    )
-    .expect("written");
-    let snippet = dir.path().join("calls.ts");
-    std::fs::write(
-        &snippet,
+        } } }),
         r#"
-        const out = {};
-        const attempt = async (name, call) => {
-          try { out[name] = { ok: await call() }; } catch (e) { out[name] = { kind: e.kind, message: e.message }; }
-        };
         // A JSON body with an array, path parameters.
         await attempt("issue", () => tools.github.issues_create({ owner: "octo", repo: "hello", body: { title: "Broken build", labels: ["bug"] } }));
         // Query parameters, an enum and integers.
@@ -109,21 +129,8 @@ fn github_operations_reach_prism_as_the_spec_says() {
         await attempt("labels", () => tools.github.issues_add_labels({ owner: "o", repo: "r", issue_number: 3, body: { labels: ["bug"] } }));
         // A value the spec does not allow: Prism refuses it.
         await attempt("badState", () => tools.github.issues_list_for_repo({ owner: "o", repo: "r", state: "sideways" }));
-        return out;
         "#,
-    )
-    .expect("written");
-    let output = Command::new(env!("CARGO_BIN_EXE_codemode"))
-        .args(["run", "--json", "--in-process", "--config"])
-        .arg(&config)
-        .arg(&snippet)
-        .env_remove("CODEMODE_CONFIG")
-        .output()
-        .expect("codemode runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let reply: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
-    let out = &reply["result"];
+    );
     assert!(out["issue"]["ok"]["number"].is_number(), "{out}");
     assert!(out["search"]["ok"]["items"].is_array(), "{out}");
     assert!(out["me"]["ok"]["login"].is_string(), "{out}");
@@ -225,9 +232,8 @@ fn stripe_form_bodies_reach_prism_as_the_spec_says() {
     let (_prism, port) = prism(&served);
     // The gateway reads the whole spec; Prism checks each request against Stripe's own
     // definition of that operation.
-    let config = dir.path().join("apis.json");
-    std::fs::write(
-        &config,
+    let (out, stdout) = run_calls(
+        dir.path(),
         json!({
             "openapi": { "stripe": {
                 "spec": full_spec,
@@ -235,18 +241,8 @@ fn stripe_form_bodies_reach_prism_as_the_spec_says() {
                 "auth": { "bearer": "sk_test_secret_123" }
             } },
             "policy": { "rules": [ { "tools": "stripe.DeleteWebhookEndpointsWebhookEndpoint", "action": "allow" } ] }
-        })
-        .to_string(),
-    )
-    .expect("written");
-    let snippet = dir.path().join("calls.ts");
-    std::fs::write(
-        &snippet,
+        }),
         r#"
-        const out = {};
-        const attempt = async (name, call) => {
-          try { out[name] = { ok: await call() }; } catch (e) { out[name] = { kind: e.kind, message: e.message }; }
-        };
         // A form body with an enum, a map (metadata[order]) and an array (expand[0]).
         await attempt("refund", () => tools.stripe.PostRefunds({ body: { charge: "ch_1", amount: 500, reason: "requested_by_customer", metadata: { order: "42" }, expand: ["charge"] } }));
         // deepObject and array query parameters.
@@ -257,21 +253,8 @@ fn stripe_form_bodies_reach_prism_as_the_spec_says() {
         await attempt("delete", () => tools.stripe.DeleteWebhookEndpointsWebhookEndpoint({ webhook_endpoint: "we_1" }));
         // A value outside the body's enum: Prism refuses it.
         await attempt("badReason", () => tools.stripe.PostRefunds({ body: { charge: "ch_1", reason: "sideways" } }));
-        return out;
         "#,
-    )
-    .expect("written");
-    let output = Command::new(env!("CARGO_BIN_EXE_codemode"))
-        .args(["run", "--json", "--in-process", "--config"])
-        .arg(&config)
-        .arg(&snippet)
-        .env_remove("CODEMODE_CONFIG")
-        .output()
-        .expect("codemode runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let reply: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
-    let out = &reply["result"];
+    );
     for accepted in ["refund", "list", "create", "delete"] {
         assert!(out[accepted]["ok"].is_object(), "{accepted}: {out}");
     }
