@@ -8,7 +8,8 @@
 //!   synonyms, for less ([`synonyms`]), and longer words match the terms they begin;
 //! * generic verbs ("get", "list") count for less than the task's nouns;
 //! * a word naming a namespace ("in git", "jira") prefers that namespace's tools instead of
-//!   scoring as text;
+//!   scoring as text, and a word whose synonym names one ("remember" → `memory`) a little;
+//! * a question about something ("what do you know about Alice") asks to search;
 //! * the tool's exact name (`batchGet`, `orders.list`) wins outright, and a near miss of it
 //!   (one identifier-like word) is boosted.
 //!
@@ -169,6 +170,8 @@ const NAME_COVERAGE_BONUS: f32 = 1.5;
 /// A namespace named in the query multiplies its tools' scores by this.
 const NAMESPACE_PREFERENCE: f32 = 2.5;
 const BARE_NAMESPACE_PREFERENCE: f32 = 1.5;
+/// A word whose synonym names a namespace ("what do you remember", namespace `memory`).
+const SYNONYM_NAMESPACE_PREFERENCE: f32 = 1.3;
 /// Words after which a namespace's name is meant as one ("in git", "on github").
 const NAMESPACE_INTRODUCERS: &[&str] = &[
     "in", "on", "from", "via", "using", "with", "to", "into", "inside", "through",
@@ -489,6 +492,10 @@ impl SearchIndex {
             words.push("list".into());
             words.push("get".into());
         }
+        // "what do you know about Alice": a question about something searches for it.
+        if asks && words.iter().any(|w| w == "about") {
+            words.push("search".into());
+        }
         // "show my clusters", "get the pipelines": reading many things is listing them.
         let reads = words.iter().any(|w| READ_VERBS.contains(&w.as_str()));
         let plural = words.iter().any(|w| {
@@ -530,14 +537,25 @@ impl SearchIndex {
             let mut inner = Vec::new();
             for_each_word(word, |w| inner.push(w.to_string()));
             for candidate in std::iter::once(word).chain(inner.iter()) {
+                let related = self
+                    .analyzer
+                    .term(candidate)
+                    .map_or(&[][..], |stem| self.synonyms.of(&stem));
                 for (ns, (_, names)) in self.namespaces.iter().enumerate() {
-                    if !names_namespace(candidate, names) {
-                        continue;
-                    }
-                    let strength = if introduced {
-                        NAMESPACE_PREFERENCE
+                    let strength = if names_namespace(candidate, names) {
+                        if introduced {
+                            NAMESPACE_PREFERENCE
+                        } else {
+                            BARE_NAMESPACE_PREFERENCE
+                        }
+                    } else if names
+                        .first()
+                        .and_then(|ident| self.analyzer.term(ident))
+                        .is_some_and(|stem| related.contains(&stem))
+                    {
+                        SYNONYM_NAMESPACE_PREFERENCE
                     } else {
-                        BARE_NAMESPACE_PREFERENCE
+                        continue;
                     };
                     match preferred.iter_mut().find(|(n, _)| *n == ns) {
                         Some(entry) => entry.1 = entry.1.max(strength),

@@ -103,6 +103,7 @@ const OBJECT_GROUPS: &[&[&str]] = &[
     &["time", "clock", "timezone", "zone", "date", "hour", "now"],
     &[
         "remember",
+        "know",
         "memory",
         "memorize",
         "recall",

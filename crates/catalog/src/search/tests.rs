@@ -155,6 +155,18 @@ fn a_named_namespace_is_preferred() {
 }
 
 #[test]
+fn a_question_about_something_searches_the_namespace_its_words_point_to() {
+    let index = index();
+    // "know" is a memory word, and the namespace is `memory`; "about" asks to search.
+    assert_eq!(
+        top(&index, "what do you know about Alice", 1),
+        ["memory.search_nodes"]
+    );
+    let forget = top(&index, "forget what you know about Bob", 1);
+    assert_eq!(forget, ["memory.delete_entities"]);
+}
+
+#[test]
 fn generic_verbs_do_not_outrank_the_nouns() {
     let index = index();
     // "get" is in get_file_info's name; the task is about commits.
