@@ -203,6 +203,8 @@ pub(crate) struct SearchIndex {
     doc_namespace: Vec<u32>,
     /// Namespace identifiers and the lower-case words that name each.
     namespaces: Vec<(String, Vec<String>)>,
+    /// Each namespace identifier's stem, for a query word whose synonym names it.
+    namespace_stems: Vec<Option<String>>,
     terms: HashMap<String, u32>,
     /// Every term, sorted, for prefix matches.
     sorted_terms: Vec<(String, u32)>,
@@ -366,12 +368,17 @@ impl SearchIndex {
             .iter()
             .map(|doc| (doc.ident.to_lowercase(), doc.original_name.to_lowercase()))
             .collect();
+        let namespace_stems = namespaces
+            .iter()
+            .map(|(_, names)| names.first().and_then(|ident| analyzer.term(ident)))
+            .collect();
         SearchIndex {
             analyzer,
             synonyms,
             docs,
             doc_namespace,
             namespaces,
+            namespace_stems,
             terms,
             sorted_terms,
             postings,
@@ -548,10 +555,9 @@ impl SearchIndex {
                         } else {
                             BARE_NAMESPACE_PREFERENCE
                         }
-                    } else if names
-                        .first()
-                        .and_then(|ident| self.analyzer.term(ident))
-                        .is_some_and(|stem| related.contains(&stem))
+                    } else if self.namespace_stems[ns]
+                        .as_ref()
+                        .is_some_and(|stem| related.contains(stem))
                     {
                         SYNONYM_NAMESPACE_PREFERENCE
                     } else {
