@@ -30,7 +30,7 @@ fn agent_phrasings_find_their_tools_among_real_servers() {
     let report = format!(
         "{}\nmissed the top three:\n{}",
         suite::table(&outcomes),
-        suite::misses(&outcomes)
+        suite::misses(&outcomes, 3)
     );
     eprintln!("{report}");
     assert!(

@@ -7,6 +7,10 @@
 //! * words are stemmed and stop words dropped ([`words`]); a word also matches its
 //!   synonyms, for less ([`synonyms`]), and longer words match the terms they begin;
 //! * generic verbs ("get", "list") count for less than the task's nouns;
+//! * an order's opening verb is what it asks for ("add 'renew passport' to my To Do list"
+//!   adds), and the content a tool will be given (quoted text, a name after "called", what
+//!   a message is about) counts little ([`phrasing`]); a negated word asks for its
+//!   opposite (`not staged` → `unstaged`) or for nothing;
 //! * a word naming a namespace ("in git", "jira") prefers that namespace's tools instead of
 //!   scoring as text, and a word whose synonym names one ("remember" → `memory`) a little;
 //! * a question about something ("what do you know about Alice") asks to search;
@@ -18,6 +22,7 @@
 //! ranks one field; this needs fields, synonyms and namespace preference, so the scorer is
 //! written here, on `rust-stemmers` for the words.
 
+mod phrasing;
 mod synonyms;
 mod words;
 
@@ -136,7 +141,7 @@ fn summary_and_rest(description: &str) -> (&str, &str) {
 }
 
 /// Words that open a question: one without a verb of its own asks to read.
-const QUESTION_WORDS: &[&str] = &[
+pub(crate) const QUESTION_WORDS: &[&str] = &[
     "what", "which", "who", "whom", "whose", "where", "when", "how", "is", "are", "do", "does",
     "any",
 ];
@@ -156,6 +161,10 @@ const DESCRIPTION_CHARS: usize = 1500;
 /// ("repo" → "repositori").
 const PREFIX_MIN_CHARS: usize = 4;
 const PREFIX_WEIGHT: f32 = 0.5;
+/// A term that extends a query word's stem by a suffix ("react" → "reaction").
+const FAMILY_MIN_CHARS: usize = 5;
+const FAMILY_EXTRA_CHARS: usize = 4;
+const FAMILY_WEIGHT: f32 = 0.6;
 /// A word no tool uses matches the terms this close to it (Jaro-Winkler), for this much.
 const TYPO_SIMILARITY: f64 = 0.88;
 const TYPO_WEIGHT: f32 = 0.5;
@@ -176,6 +185,13 @@ const SYNONYM_NAMESPACE_PREFERENCE: f32 = 1.3;
 const NAMESPACE_INTRODUCERS: &[&str] = &[
     "in", "on", "from", "via", "using", "with", "to", "into", "inside", "through",
 ];
+/// A tool whose name starts with the verb the task's order opens with counts this much more.
+const ORDER_NAME_BONUS: f32 = 1.3;
+/// A tool whose name is the task's words as written counts this much more; one that has
+/// some of them, its share of it.
+const SURFACE_BONUS: f32 = 0.3;
+/// A word of the content the tool will be given ("post 'deploy done'") counts this much.
+const CONTENT_WEIGHT: f32 = 0.3;
 /// Below this share of the query's weight matched by the best tool, the answer is weak.
 const WEAK_COVERAGE: f32 = 0.5;
 
@@ -219,6 +235,9 @@ pub(crate) struct SearchIndex {
     lower_names: Vec<(String, String)>,
     /// What each tool does, as generic verbs ([`tool_verbs`]).
     verbs: Vec<Vec<String>>,
+    /// Each tool's name words as written, lower-cased and unstemmed (`my_issues` → `my`,
+    /// `issues`): the task's own form of a word ("the pipelines") says more than its stem.
+    surface: Vec<Vec<String>>,
 }
 
 impl SearchIndex {
@@ -364,6 +383,18 @@ impl SearchIndex {
         let mut sorted_terms: Vec<(String, u32)> =
             terms.iter().map(|(t, id)| (t.clone(), *id)).collect();
         sorted_terms.sort();
+        let surface = docs
+            .iter()
+            .map(|doc| {
+                let mut words: Vec<String> = Vec::new();
+                for_each_word(&format!("{} {}", doc.original_name, doc.ident), |w| {
+                    if !words.iter().any(|x| x == w) {
+                        words.push(w.to_string());
+                    }
+                });
+                words
+            })
+            .collect();
         let lower_names = docs
             .iter()
             .map(|doc| (doc.ident.to_lowercase(), doc.original_name.to_lowercase()))
@@ -384,6 +415,7 @@ impl SearchIndex {
             postings,
             lower_names,
             verbs,
+            surface,
             names,
             name_pairs,
             name_terms,
@@ -420,6 +452,21 @@ impl SearchIndex {
             }
             if let Some(&id) = self.terms.get(synonym) {
                 add_to(&mut out, id, SYNONYM_WEIGHT);
+            }
+        }
+        // "react" is what a `reaction` does, "approve" an `approval`: a longer term that
+        // starts with the word's stem is of its family.
+        if stem.chars().count() >= FAMILY_MIN_CHARS {
+            let start = self
+                .sorted_terms
+                .partition_point(|(t, _)| t.as_str() < stem);
+            for (term, id) in self.sorted_terms[start..]
+                .iter()
+                .take_while(|(t, _)| t.starts_with(stem))
+            {
+                if term.len() > stem.len() && term.len() <= stem.len() + FAMILY_EXTRA_CHARS {
+                    add_to(&mut out, *id, FAMILY_WEIGHT);
+                }
             }
         }
         // A word no tool uses may be a typo ("ordr lst"): the terms close to it, among
@@ -486,13 +533,58 @@ impl SearchIndex {
                 None => for_each_word(written, |w| words.push(w.to_string())),
             }
         }
-        let mut words = synonyms::replace_phrases(words);
+        // "but don't send it yet": a negated word asks for its opposite when tools name
+        // one ("not staged" → `unstaged`), else for nothing.
+        let negated = phrasing::negated_words(query);
+        if !negated.is_empty() {
+            words = words
+                .into_iter()
+                .filter_map(|word| {
+                    if !negated.contains(&word) {
+                        return Some(word);
+                    }
+                    let opposite = format!("un{word}");
+                    let named = self
+                        .analyzer
+                        .term(&opposite)
+                        .is_some_and(|stem| self.terms.contains_key(&stem));
+                    named.then_some(opposite)
+                })
+                .collect();
+        }
         // A question with no verb of its own ("what meetings do I have") asks to read.
         let asks = words
             .first()
             .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()));
+        let mut words = synonyms::replace_phrases(words);
+        let content = phrasing::content_words(query);
+        // "add 'renew passport' to my To Do list": an order's opening verb is what it asks
+        // for; later words that could be verbs ("list", "update") are things.
+        let mut ordered: Vec<String> = Vec::new();
+        if let Some(opening) = phrasing::opening_word(&words) {
+            if let Some(stem) = self.analyzer.term(opening) {
+                if self.synonyms.is_generic(&stem) {
+                    ordered.push(stem);
+                }
+            }
+            if let Some(verb) = phrasing::order_verb(opening).and_then(|v| self.analyzer.term(v)) {
+                ordered.push(verb);
+            }
+        }
+        let is_order = !ordered.is_empty();
+        let opening_action = phrasing::opening_word(&words)
+            .filter(|_| phrasing::opens_with_order(query))
+            .and_then(|w| self.analyzer.term(w));
+        if is_order && words.iter().any(|w| w == "new") {
+            ordered.extend(self.analyzer.term("create"));
+        }
+        let words_before_rules = words.len();
+        // In a question, "when was it last modified" describes a state: its verb asks
+        // for nothing.
+        let is_state = |word: &str| asks && word.len() > 4 && word.ends_with("ed");
         let has_verb = words
             .iter()
+            .filter(|w| !is_state(w))
             .filter_map(|w| self.analyzer.term(w))
             .any(|stem| self.synonyms.is_generic(&stem));
         if asks && !has_verb {
@@ -516,6 +608,12 @@ impl SearchIndex {
         });
         if reads && plural && !words.iter().any(|w| w == "list") {
             words.push("list".into());
+        }
+        // What the rules read into the task is what it asks for, as much as its verb.
+        if is_order {
+            for word in &words[words_before_rules..] {
+                ordered.extend(self.analyzer.term(word));
+            }
         }
         // "work log" is the `worklog` a tool names: adjacent words whose join is a term.
         let joined: Vec<String> = words
@@ -596,6 +694,10 @@ impl SearchIndex {
                 GENERIC_WEIGHT
             } else {
                 1.0
+            } * if content.contains(word.as_str()) {
+                CONTENT_WEIGHT
+            } else {
+                1.0
             };
             query_weight += weight;
             // A synonym is evidence for the word, not a rarer word: it counts at most as
@@ -648,10 +750,30 @@ impl SearchIndex {
         let matched = matched_sorted;
         // A task that says what to do disagrees with a tool that does something else:
         // "read the README" is no call for `create_repository`.
-        let query_verbs: Vec<&String> = query_stems
-            .iter()
-            .filter(|stem| self.synonyms.is_generic(stem))
-            .collect();
+        // "commit the staged changes": an order whose verb no tool family shares is still
+        // an order, and a tool that does something generic instead disagrees with it.
+        let action_id = opening_action
+            .as_ref()
+            .and_then(|stem| self.terms.get(stem).copied());
+        let unusual_order: Vec<String> = match &opening_action {
+            Some(stem) if !is_order => vec![stem.clone()],
+            _ => Vec::new(),
+        };
+        let query_verbs: Vec<&String> = if !unusual_order.is_empty() {
+            unusual_order.iter().collect()
+        } else if is_order {
+            ordered.iter().collect()
+        } else {
+            words
+                .iter()
+                .filter(|w| !is_state(w))
+                .filter_map(|w| {
+                    let stem = self.analyzer.term(w)?;
+                    let id = query_stems.iter().position(|s| *s == stem)?;
+                    self.synonyms.is_generic(&stem).then(|| &query_stems[id])
+                })
+                .collect()
+        };
         // Per tool, whether it does what the task says: its verb then counts as explained.
         let mut agreed = vec![false; self.docs.len()];
         if !query_verbs.is_empty() {
@@ -660,11 +782,14 @@ impl SearchIndex {
                 if verbs.is_empty() {
                     continue;
                 }
-                let agrees = query_verbs.iter().any(|q| {
-                    verbs
-                        .iter()
-                        .any(|verb| *q == verb || self.synonyms.of(q).contains(verb))
-                });
+                let named_action =
+                    action_id.is_some() && self.name_terms[doc].first() == action_id.as_ref();
+                let agrees = named_action
+                    || query_verbs.iter().any(|q| {
+                        verbs
+                            .iter()
+                            .any(|verb| *q == verb || self.synonyms.of(q).contains(verb))
+                    });
                 agreed[doc] = agrees;
                 if !agrees {
                     *score *= VERB_CONFLICT;
@@ -705,6 +830,30 @@ impl SearchIndex {
                     scores[doc as usize] *= NAME_PAIR_BONUS;
                 }
             }
+        }
+        // "cancel the subscription": the verb an order opens with, as the first word of a
+        // tool's name, is what that tool does.
+        if let Some(action) = action_id {
+            for (doc, score) in scores.iter_mut().enumerate() {
+                if self.name_terms[doc].first() == Some(&action) {
+                    *score *= ORDER_NAME_BONUS;
+                }
+            }
+        }
+        // "the pipelines", "my manager": a name that has the task's word as written.
+        let written_words: Vec<&String> = words
+            .iter()
+            .filter(|w| !content.contains(w.as_str()))
+            .collect();
+        for (doc, score) in scores.iter_mut().enumerate() {
+            if *score == 0.0 {
+                continue;
+            }
+            let same = self.surface[doc]
+                .iter()
+                .filter(|w| written_words.contains(w))
+                .count();
+            *score *= 1.0 + SURFACE_BONUS * same as f32 / self.surface[doc].len().max(1) as f32;
         }
         let text_best = scores.iter().cloned().fold(0f32, f32::max);
         if !preferred.is_empty() {

@@ -88,6 +88,12 @@ fn index() -> SearchIndex {
             &["path", "content"],
         ),
         tool(
+            "edit_file",
+            "Make line-based edits to a text file. Each edit replaces exact line sequences \
+             with new content. Returns a git-style diff showing the changes made.",
+            &["path", "edits", "dryRun"],
+        ),
+        tool(
             "list_directory",
             "Get a detailed listing of all files and directories in a specified path.",
             &["path"],
@@ -99,7 +105,9 @@ fn index() -> SearchIndex {
         ),
         tool(
             "get_file_info",
-            "Retrieve detailed metadata about a file or directory.",
+            "Retrieve detailed metadata about a file or directory. Returns comprehensive \
+             information including size, creation time, last modified time, permissions, \
+             and type.",
             &["path"],
         ),
     ];
@@ -285,5 +293,42 @@ fn a_title_that_says_the_task_beats_a_longer_name() {
     assert_eq!(
         top(&index, "list pull requests for a repo", 1),
         ["api.pulls/list"]
+    );
+}
+
+#[test]
+fn an_order_is_for_what_its_verb_says() {
+    let index = index();
+    // The opening verb is the task; "staged changes" only say which.
+    assert_eq!(
+        top(&index, "commit the staged changes with the message 'fix typo'", 1),
+        ["git.git_commit"]
+    );
+    // "list" here is a thing the order adds to.
+    let add = top(&index, "add 'Alice likes tea' to the list of facts in memory", 1);
+    assert_eq!(add, ["memory.add_observations"]);
+}
+
+#[test]
+fn content_the_tool_is_given_does_not_pick_the_tool() {
+    let index = index();
+    // The quoted words are the file's text, not a search.
+    assert_eq!(
+        top(&index, "write 'search the commit log' to a file called notes.txt", 1),
+        ["filesystem.write_file"]
+    );
+}
+
+#[test]
+fn a_negated_word_asks_for_its_opposite_or_for_nothing() {
+    let index = index();
+    assert_eq!(
+        top(&index, "what have I changed but not staged yet", 1),
+        ["git.git_diff_unstaged"]
+    );
+    // A question's participle ("modified") describes, it does not order an edit.
+    assert_eq!(
+        top(&index, "how big is the file data.csv and when was it last modified", 1),
+        ["filesystem.get_file_info"]
     );
 }

@@ -1,0 +1,312 @@
+//! How a task is phrased, beyond its words: which words are the *content* the tool will be
+//! given ("post 'deploy done'", "a page called Roadmap", "an email about the meeting") and
+//! not what picks the tool, and which verb the task is an order for ("add 'renew passport'
+//! to my To Do list" adds; the "list" is a thing).
+
+use std::collections::HashSet;
+
+use super::words::for_each_word;
+
+/// Words after which the next word (or quoted text) is a name the task gives, not a word
+/// about the tool.
+const NAMING_WORDS: &[&str] = &["called", "named", "titled"];
+
+/// Verbs that pass on a message: a `that` clause after one is what the message says
+/// ("remember that Alice likes tea", "tell Priya that I'm late").
+const SAYING_VERBS: &[&str] = &[
+    "remember", "memorize", "note", "tell", "say", "says", "saying", "mention", "record", "write",
+    "post", "comment", "reply", "message", "ask", "confirm", "announce", "notify",
+];
+
+/// Words that end a span of content: a preposition that places the task ("in gitlab",
+/// "on the Acme record") says where the tool acts, not what it is given.
+const SPAN_BREAKERS: &[&str] = &[
+    "in", "on", "from", "via", "using", "with", "to", "into", "inside", "through", "but",
+];
+
+/// Words a task may open with before its verb.
+const FILLERS: &[&str] = &[
+    "please", "can", "could", "would", "will", "you", "i", "want", "need", "to", "let", "s",
+    "lets", "just", "now", "quickly", "also",
+];
+
+/// Words that, opening an order, mean a generic verb they are not otherwise a synonym of:
+/// "log 2 hours" records, "comment LGTM" adds a comment. The verb is matched against what
+/// tools do, never as text.
+pub(crate) const ORDER_VERBS: &[(&str, &str)] = &[
+    ("remember", "create"),
+    ("memorize", "create"),
+    ("record", "create"),
+    ("note", "create"),
+    ("comment", "create"),
+    ("log", "create"),
+    ("draft", "create"),
+    ("file", "create"),
+    ("leave", "create"),
+    ("write", "create"),
+    ("put", "create"),
+    ("store", "create"),
+    ("schedule", "create"),
+    ("book", "create"),
+    ("start", "create"),
+    ("change", "update"),
+    ("mark", "update"),
+    ("tell", "send"),
+    ("message", "send"),
+    ("email", "send"),
+    ("mail", "send"),
+];
+
+/// The lower-case words of `query` that only ever appear inside content: quoted text, a
+/// name after "called", what a message is about, what a `that` clause says.
+pub(crate) fn content_words(query: &str) -> HashSet<String> {
+    let tokens: Vec<&str> = query.split_whitespace().collect();
+    let lower: Vec<String> = tokens
+        .iter()
+        .map(|t| {
+            t.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect();
+    let asks = lower
+        .first()
+        .is_some_and(|w| super::QUESTION_WORDS.contains(&w.as_str()));
+    let mut content = vec![false; tokens.len()];
+    let mut quote: Option<char> = None;
+    // Until the next break: (ends at a span breaker too, ends at punctuation).
+    let mut span: Option<bool> = None;
+    let mut name_next = false;
+    for (i, token) in tokens.iter().enumerate() {
+        let word = lower[i].as_str();
+        if let Some(close) = quote {
+            content[i] = true;
+            if token
+                .trim_end_matches(['.', ',', '?', '!', ';', ':'])
+                .ends_with(close)
+            {
+                quote = None;
+            }
+            continue;
+        }
+        if let Some(close) = opening_quote(token) {
+            content[i] = true;
+            name_next = false;
+            let rest = &token[token.chars().next().map_or(0, char::len_utf8)..];
+            if !rest
+                .trim_end_matches(['.', ',', '?', '!', ';', ':'])
+                .ends_with(close)
+                || rest.is_empty()
+            {
+                quote = Some(close);
+            }
+            continue;
+        }
+        if name_next {
+            content[i] = true;
+            name_next = false;
+            continue;
+        }
+        if let Some(breaks_at_prepositions) = span {
+            if breaks_at_prepositions && SPAN_BREAKERS.contains(&word) {
+                span = None;
+            } else {
+                content[i] = true;
+                if token.ends_with([',', '.', ';', '?', '!', ':']) {
+                    span = None;
+                }
+                continue;
+            }
+        }
+        if NAMING_WORDS.contains(&word) {
+            name_next = true;
+        } else if word == "about" && !asks {
+            span = Some(true);
+        } else if word == "that"
+            && lower[..i]
+                .iter()
+                .any(|w| SAYING_VERBS.contains(&w.as_str()))
+        {
+            span = Some(false);
+        }
+    }
+    let mut inside = HashSet::new();
+    let mut outside = HashSet::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let set = if content[i] {
+            &mut inside
+        } else {
+            &mut outside
+        };
+        for_each_word(token, |w| {
+            set.insert(w.to_string());
+        });
+    }
+    inside.retain(|w| !outside.contains(w));
+    inside
+}
+
+/// The closing quote a token opens with, if it opens one.
+fn opening_quote(token: &str) -> Option<char> {
+    match token.chars().next()? {
+        '\'' => Some('\''),
+        '"' => Some('"'),
+        '‘' => Some('’'),
+        '“' => Some('”'),
+        '`' => Some('`'),
+        _ => None,
+    }
+}
+
+/// Words that, before a word, make it a thing: an opening word followed by one is a verb
+/// ("commit the changes"), not a noun ("commit history").
+const DETERMINERS: &[&str] = &[
+    "a", "an", "the", "my", "our", "your", "his", "her", "its", "their", "this", "that", "these",
+    "those", "all", "every", "each", "some", "me", "us", "him", "them", "it", "up", "out", "with",
+    "in", "on", "to", "back", "down",
+];
+
+/// Words that negate the word after them: "don't send it yet" is no call for sending.
+const NEGATORS: &[&str] = &[
+    "not", "don't", "dont", "never", "without", "doesn't", "didn't",
+];
+
+/// Whether the task opens with an order: its first word (past fillers) is followed by a
+/// determiner, a value (`README.md`, `PROJ-5`, `#12`, `'…'`), a name or a possessive.
+pub(crate) fn opens_with_order(query: &str) -> bool {
+    let mut tokens = query
+        .split_whitespace()
+        .skip_while(|t| FILLERS.contains(&t.to_lowercase().as_str()));
+    let (Some(_), Some(next)) = (tokens.next(), tokens.next()) else {
+        return false;
+    };
+    let lower = next.to_lowercase();
+    DETERMINERS.contains(&lower.trim_end_matches([',', '.']))
+        || super::words::entity_kind(next).is_some()
+        || next.starts_with(|c: char| c.is_ascii_digit() || "#!'\"‘“`@$".contains(c))
+        || next.starts_with(char::is_uppercase)
+        || lower.ends_with("'s")
+}
+
+/// The lower-case words of `query` that a negation governs ("but don't send it", "not
+/// staged"), and nowhere else.
+pub(crate) fn negated_words(query: &str) -> HashSet<String> {
+    let tokens: Vec<String> = query
+        .split_whitespace()
+        .map(|t| {
+            t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+                .to_lowercase()
+        })
+        .collect();
+    let mut negated = HashSet::new();
+    let mut outside = HashSet::new();
+    let mut after_negator = false;
+    for token in &tokens {
+        if NEGATORS.contains(&token.as_str()) || token == "do" && after_negator {
+            after_negator = true;
+            continue;
+        }
+        let mut words = Vec::new();
+        for_each_word(token, |w| words.push(w.to_string()));
+        if after_negator {
+            negated.extend(words);
+            after_negator = false;
+        } else {
+            outside.extend(words);
+        }
+    }
+    negated.retain(|w| !outside.contains(w));
+    negated
+}
+
+/// The word an order opens with, past fillers ("please", "can you"): `words` are the
+/// task's lower-case words, phrases already replaced.
+pub(crate) fn opening_word(words: &[String]) -> Option<&str> {
+    words
+        .iter()
+        .map(String::as_str)
+        .find(|w| !FILLERS.contains(w))
+}
+
+/// The generic verb an opening word means when it is not a synonym of one already.
+pub(crate) fn order_verb(word: &str) -> Option<&'static str> {
+    ORDER_VERBS
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, verb)| *verb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The content's words that are not stop words.
+    fn content(query: &str) -> Vec<String> {
+        let analyzer = super::super::words::Analyzer::default();
+        let mut words: Vec<String> = content_words(query)
+            .into_iter()
+            .filter(|w| analyzer.term(w).is_some())
+            .collect();
+        words.sort();
+        words
+    }
+
+    #[test]
+    fn quoted_text_and_names_are_content() {
+        assert_eq!(
+            content("post 'deploy done' in the ops channel"),
+            ["deploy", "done"]
+        );
+        assert_eq!(
+            content("add 'renew passport' to my list"),
+            ["passport", "renew"]
+        );
+        assert_eq!(content("make a folder called Invoices"), ["invoices"]);
+        assert_eq!(
+            content("draft a reply to the landlord's email"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn an_order_opens_with_a_verb_and_negated_words_are_known() {
+        assert!(opens_with_order("commit the staged changes"));
+        assert!(opens_with_order("stage README.md for the next commit"));
+        assert!(opens_with_order("merge PR #12"));
+        assert!(opens_with_order("approve Sam's merge request"));
+        assert!(!opens_with_order("commit history of the local repo"));
+        assert!(!opens_with_order("current time in UTC"));
+        let negated: Vec<String> = negated_words("draft a reply but don't send it yet")
+            .into_iter()
+            .collect();
+        assert_eq!(negated, ["send"]);
+        let negated: Vec<String> = negated_words("what have I changed but not staged yet")
+            .into_iter()
+            .collect();
+        assert_eq!(negated, ["staged"]);
+    }
+
+    #[test]
+    fn what_a_message_is_about_or_says_is_content() {
+        assert_eq!(
+            content("send an email to bob about the meeting"),
+            ["meeting"]
+        );
+        assert_eq!(
+            content("file a bug in gitlab about the broken login page"),
+            ["broken", "login", "page"]
+        );
+        assert_eq!(
+            content("write a page about the release process in our gitlab project"),
+            ["process", "release"]
+        );
+        assert_eq!(
+            content("remember that Alice likes tea"),
+            ["alice", "likes", "tea"]
+        );
+        assert!(
+            content("what do you remember about Alice").is_empty(),
+            "a question"
+        );
+        assert!(content("get the text of that notion page").is_empty());
+    }
+}
