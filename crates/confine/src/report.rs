@@ -57,6 +57,9 @@ impl LayerState {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Template {
     pub(crate) layers: Vec<(&'static str, LayerState)>,
+    /// The template runs under its own seccomp filter ([`crate::filter_template`]), which
+    /// each child narrows to the workers' allowlist.
+    pub(crate) filtered: bool,
 }
 
 /// Which layers are in force (or, from [`crate::probe`], available), in the order they are

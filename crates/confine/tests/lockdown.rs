@@ -9,12 +9,19 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use codemode_confine::{layer, lock_down, probe, ConfineError, LayerState, Policy};
+use codemode_confine::{
+    filter_template, layer, lock_down, lock_down_forked, prepare_template, probe, ConfineError,
+    LayerState, Policy, Report,
+};
 use codemode_demo::DemoHost;
 use codemode_sandbox::{Execution, Limits, Sandbox};
 use serde_json::{json, Value};
 
 const SCENARIO: &str = "CONFINE_SCENARIO";
+/// Set: the child locks down as a fork server's worker does (a filtered template forks it,
+/// and it narrows the template's filter), not with `lock_down`.
+const VIA_TEMPLATE: &str = "CONFINE_VIA_TEMPLATE";
+static THROUGH_TEMPLATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 const SECRET_NAME: &str = "CODEMODE_CONFINE_TEST_SECRET";
 const SECRET_VALUE: &str = "hunter2-do-not-leak";
 
@@ -67,6 +74,10 @@ fn main() {
             "lock-down refuses a threaded process",
             threaded_process_refused,
         ),
+        (
+            "a worker forked from a filtered template is held by the same walls",
+            through_a_template,
+        ),
     ];
     let mut failures = 0;
     for (name, test) in tests {
@@ -88,7 +99,11 @@ fn main() {
 
 fn run_child(scenario: &str) -> Output {
     let exe = std::env::current_exe().expect("the test binary knows its path");
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if THROUGH_TEMPLATE.load(std::sync::atomic::Ordering::Relaxed) {
+        command.env(VIA_TEMPLATE, "1");
+    }
+    let mut child = command
         .env(SCENARIO, scenario)
         .env(SECRET_NAME, SECRET_VALUE)
         .stdin(Stdio::piped())
@@ -234,7 +249,41 @@ const FORBIDDEN: &[(&str, libc::c_long)] = &[
     ("seccomp", libc::SYS_seccomp),
     ("prlimit64", libc::SYS_prlimit64),
     ("vfork", libc::SYS_vfork),
+    // What only a fork server's template may call.
+    ("wait4", libc::SYS_wait4),
+    ("sendmsg", libc::SYS_sendmsg),
+    ("recvmsg", libc::SYS_recvmsg),
+    ("capset", libc::SYS_capset),
+    ("dup3", libc::SYS_dup3),
+    ("getppid", libc::SYS_getppid),
+    ("landlock_create_ruleset", libc::SYS_landlock_create_ruleset),
+    ("landlock_add_rule", libc::SYS_landlock_add_rule),
+    ("landlock_restrict_self", libc::SYS_landlock_restrict_self),
+    ("dup2", libc::SYS_dup2),
+    ("close_range", libc::SYS_close_range),
+    ("kill", libc::SYS_kill),
 ];
+
+/// The same walls, for a worker forked from a template under its own filter: the template's
+/// extra calls (`prlimit64`, `seccomp`, `wait4`, `kill`, its socket, ...) are taken back.
+fn through_a_template() {
+    THROUGH_TEMPLATE.store(true, std::sync::atomic::Ordering::Relaxed);
+    let result = std::panic::catch_unwind(|| {
+        sandbox_runs_confined();
+        open_kills();
+        socket_kills();
+        exec_kills();
+        fork_kills();
+        kill_parent_kills();
+        forbidden_calls_kill();
+        environment_is_empty();
+        address_space_limited();
+    });
+    THROUGH_TEMPLATE.store(false, std::sync::atomic::Ordering::Relaxed);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
 
 fn forbidden_calls_kill() {
     for (name, _) in FORBIDDEN {
@@ -284,6 +333,35 @@ fn threaded_process_refused() {
 
 // ---- child side --------------------------------------------------------------------------
 
+/// `lock_down`, or with [`VIA_TEMPLATE`] the fork server's way: this process becomes a
+/// filtered template that forks the child which goes on with the scenario, and ends as the
+/// child ended (its signal raised again), so the parent judges the child.
+fn lock(policy: &Policy) -> Result<Report, ConfineError> {
+    if std::env::var_os(VIA_TEMPLATE).is_none() {
+        return lock_down(policy);
+    }
+    let mut template = prepare_template()?;
+    filter_template(&mut template, policy)?;
+    // SAFETY: single-threaded (prepare_template checked), and the child only goes on.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        return lock_down_forked(policy, &template);
+    }
+    assert!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waiting for our own child with a valid out-pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFSIGNALED(status) {
+        let signal = libc::WTERMSIG(status);
+        // SAFETY: restoring the default action and raising the child's signal on ourselves.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+    std::process::exit(libc::WEXITSTATUS(status))
+}
+
 fn child(scenario: &str) {
     if scenario == "threaded" {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -310,7 +388,7 @@ fn child(scenario: &str) {
         },
         _ => Policy::default(),
     };
-    let report = match lock_down(&policy) {
+    let report = match lock(&policy) {
         Ok(report) => report,
         Err(e) => {
             println!("lock_down failed: {e}");
@@ -398,7 +476,8 @@ fn child(scenario: &str) {
             }
         }
         "address_space" => {
-            let big: Vec<u8> = vec![1; 768 * 1024 * 1024];
+            // black_box: an optimised build would otherwise leave the unused allocation out.
+            let big: Vec<u8> = std::hint::black_box(vec![1; 768 * 1024 * 1024]);
             println!("SURVIVED allocation of {}", big.len());
         }
         other if other.starts_with("raw:") => {

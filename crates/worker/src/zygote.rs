@@ -1,6 +1,7 @@
 //! The fork server's template process (`codemode __worker --zygote`), as Chromium's zygote:
 //! started once from the same binary, single-threaded, pre-initialised (namespaces entered,
-//! environment cleared, the engine warmed up), it forks one worker per request. Each child
+//! environment cleared, the engine warmed up, under its own seccomp filter), it forks one
+//! worker per request. Each child
 //! takes the three pipes the gateway sent with the request as its standard streams, locks
 //! itself down (capabilities, no_new_privs, rlimits, Landlock, seccomp) before it reads any
 //! code, greets, runs one execution and exits: a worker still never serves two.
@@ -133,7 +134,7 @@ const REAP_EVERY: Duration = Duration::from_millis(5);
 pub(crate) fn serve(options: WorkerOptions) -> ExitCode {
     die_with_parent();
     yield_to_the_gateway();
-    let template = match codemode_confine::prepare_template() {
+    let mut template = match codemode_confine::prepare_template() {
         Ok(template) => template,
         Err(error) => {
             eprintln!("codemode fork server: cannot prepare the template: {error}");
@@ -144,6 +145,12 @@ pub(crate) fn serve(options: WorkerOptions) -> ExitCode {
     if let Err(error) = wait_single_threaded() {
         eprintln!("codemode fork server: {error}");
         return ExitCode::from(70);
+    }
+    // Last before the greeting: from here the template can only fork, reap, kill and talk
+    // on its socket, and each child narrows this filter instead of installing a whole one.
+    if let Err(error) = codemode_confine::filter_template(&mut template, &options.policy()) {
+        // The children then install the whole allowlist themselves, or refuse to run.
+        eprintln!("codemode fork server: running unfiltered: {error}");
     }
     let control: RawFd = 0;
     if let Err(error) = send(control, Message::Ready, &[]) {

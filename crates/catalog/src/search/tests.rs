@@ -301,11 +301,19 @@ fn an_order_is_for_what_its_verb_says() {
     let index = index();
     // The opening verb is the task; "staged changes" only say which.
     assert_eq!(
-        top(&index, "commit the staged changes with the message 'fix typo'", 1),
+        top(
+            &index,
+            "commit the staged changes with the message 'fix typo'",
+            1
+        ),
         ["git.git_commit"]
     );
     // "list" here is a thing the order adds to.
-    let add = top(&index, "add 'Alice likes tea' to the list of facts in memory", 1);
+    let add = top(
+        &index,
+        "add 'Alice likes tea' to the list of facts in memory",
+        1,
+    );
     assert_eq!(add, ["memory.add_observations"]);
 }
 
@@ -314,7 +322,11 @@ fn content_the_tool_is_given_does_not_pick_the_tool() {
     let index = index();
     // The quoted words are the file's text, not a search.
     assert_eq!(
-        top(&index, "write 'search the commit log' to a file called notes.txt", 1),
+        top(
+            &index,
+            "write 'search the commit log' to a file called notes.txt",
+            1
+        ),
         ["filesystem.write_file"]
     );
 }
@@ -328,7 +340,11 @@ fn a_negated_word_asks_for_its_opposite_or_for_nothing() {
     );
     // A question's participle ("modified") describes, it does not order an edit.
     assert_eq!(
-        top(&index, "how big is the file data.csv and when was it last modified", 1),
+        top(
+            &index,
+            "how big is the file data.csv and when was it last modified",
+            1
+        ),
         ["filesystem.get_file_info"]
     );
 }

@@ -30,14 +30,21 @@ pub(crate) fn prepare_template() -> Result<Template, ConfineError> {
     layers.push((layer::ENV_CLEARED, env::clear()));
     libc_quirks::settle();
     layers.extend(namespaces::enter()?);
-    Ok(Template { layers })
+    Ok(Template {
+        layers,
+        filtered: false,
+    })
 }
 
 pub(crate) fn lock_down_forked(
     policy: &Policy,
     template: &Template,
 ) -> Result<Report, ConfineError> {
-    single_threaded()?;
+    // A fork's child has one thread, the one that forked; a filtered template's child may
+    // not even open `/proc` to count them.
+    if !template.filtered {
+        single_threaded()?;
+    }
     let mut layers = Vec::with_capacity(layer::ALL.len());
     for (name, state) in &template.layers {
         // What a fork brought in from the template beyond its standard streams.
@@ -52,8 +59,24 @@ pub(crate) fn lock_down_forked(
     layers.push((layer::NO_NEW_PRIVS, set_no_new_privs()?));
     layers.push((layer::RLIMITS, rlimits::apply(policy)?));
     layers.push((layer::LANDLOCK, landlock_rules::deny_all()?));
-    layers.push((layer::SECCOMP, seccomp::install(policy.audit)?));
+    let seccomp = if template.filtered {
+        seccomp::narrow(policy.audit)?
+    } else {
+        seccomp::install(policy.audit)?
+    };
+    layers.push((layer::SECCOMP, seccomp));
     Ok(Report { layers })
+}
+
+pub(crate) fn filter_template(
+    template: &mut Template,
+    policy: &Policy,
+) -> Result<(), ConfineError> {
+    single_threaded()?;
+    set_no_new_privs()?;
+    seccomp::install_template(policy.audit)?;
+    template.filtered = true;
+    Ok(())
 }
 
 /// Threads of this process, from `/proc/self/task`; `None` when `/proc` is not mounted (then
