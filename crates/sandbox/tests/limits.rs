@@ -101,6 +101,28 @@ async fn the_heap_limit_stops_a_large_allocation() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn cyclic_garbage_is_collected_long_before_the_heap_limit() {
+    // Reference counting cannot free a cycle; the cycle collector must still run often
+    // enough that more cyclic garbage than the limit, over a run, never reaches it.
+    let limits = Limits {
+        memory_bytes: 16 * 1024 * 1024,
+        ..quick_limits()
+    };
+    let code = "let n = 0;\n\
+        for (let i = 0; i < 6_000; i++) {\n\
+          const a: any = { pad: 'x'.repeat(4000) + i }; const b: any = { a }; a.b = b; n += a.b.a.pad.length;\n\
+        }\n\
+        return n > 0;";
+    let execution = run_with(code, TestHost::new(), limits).await;
+    assert_eq!(
+        execution.returned().ok(),
+        Some(Some(Value::Bool(true))),
+        "{execution:?}"
+    );
+    assert!(execution.stats.peak_memory_bytes <= 16 * 1024 * 1024);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn deep_recursion_hits_the_stack_limit() {
     let code = "function down(n: number): number { return down(n + 1) + 1; }\nreturn down(0);";
     let error = run(code).await.returned().unwrap_err();
