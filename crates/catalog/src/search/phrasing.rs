@@ -50,6 +50,8 @@ pub(crate) const ORDER_VERBS: &[(&str, &str)] = &[
     ("book", "create"),
     ("start", "create"),
     ("change", "update"),
+    // git's word for adding to the index.
+    ("stage", "add"),
     ("mark", "update"),
     ("tell", "send"),
     ("message", "send"),

@@ -144,6 +144,8 @@ pub(crate) const PHRASES: &[(&[&str], &str)] = &[
     (&["signed", "in", "as"], "authenticated"),
     (&["who", "am", "i"], "authenticated"),
     (&["what", "s", "new"], "recent"),
+    (&["give", "me"], "show"),
+    (&["give", "us"], "show"),
 ];
 
 /// `words` with [`PHRASES`] replaced by their verb.
@@ -175,6 +177,7 @@ impl Synonyms {
     pub fn new(analyzer: &Analyzer) -> Self {
         let mut related: HashMap<String, Vec<String>> = HashMap::new();
         let mut generic = HashSet::new();
+
         let groups = VERB_GROUPS
             .iter()
             .map(|g| (g, true))

@@ -315,6 +315,11 @@ fn an_order_is_for_what_its_verb_says() {
         1,
     );
     assert_eq!(add, ["memory.add_observations"]);
+    // git's own verb for adding to the index.
+    assert_eq!(
+        top(&index, "stage README.md for the next commit", 1),
+        ["git.git_add"]
+    );
 }
 
 #[test]

@@ -2,16 +2,18 @@
 //! lower-cased, stop words dropped, each word stemmed (Snowball English), so that
 //! `listCommits`, "list the commits" and "commit list" meet on `list` and `commit`.
 
+use std::collections::HashSet;
+
 use rust_stemmers::{Algorithm, Stemmer};
 
 /// Words that say nothing about which tool a task needs. Deliberately short: "all", "new",
 /// "who" and "not" carry meaning in tasks and stay.
 const STOP_WORDS: &[&str] = &[
     "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "by", "can", "could", "do",
-    "does", "for", "from", "give", "has", "have", "how", "i", "in", "into", "is", "it", "its",
-    "let", "me", "my", "of", "on", "or", "our", "please", "should", "so", "some", "that", "the",
-    "their", "them", "there", "these", "they", "this", "those", "to", "us", "using", "via", "want",
-    "was", "we", "were", "what", "when", "where", "which", "will", "with", "would", "you", "your",
+    "does", "for", "from", "has", "have", "how", "i", "in", "into", "is", "it", "its", "let", "me",
+    "my", "of", "on", "or", "our", "please", "should", "so", "some", "that", "the", "their",
+    "them", "there", "these", "they", "this", "those", "to", "us", "using", "via", "want", "was",
+    "we", "were", "what", "when", "where", "which", "will", "with", "would", "you", "your",
 ];
 
 /// Words Snowball stems into another word's stem, or away from their own family's:
@@ -175,6 +177,55 @@ const FILE_EXTENSIONS: &[&str] = &[
     "sh", "sql", "svg", "toml", "ts", "tsv", "txt", "xls", "xlsx", "xml", "yaml", "yml", "zip",
 ];
 
+/// Every lower-case word of `texts`.
+pub(crate) fn vocabulary<'a>(texts: impl Iterator<Item = &'a str>) -> HashSet<String> {
+    let mut words = HashSet::new();
+    for text in texts {
+        for_each_word(text, |word| {
+            if !words.contains(word) {
+                words.insert(word.to_string());
+            }
+        });
+    }
+    words
+}
+
+/// Shortest part a compound word is split into.
+const COMPOUND_PART_CHARS: usize = 3;
+
+/// `text` (spaced lower-case words) with, after it, the two words each compound in it joins
+/// (`worklog` → `work log`, `datasource` → `data source`), when both are words of
+/// `vocabulary`, neither is a stop word nor `is_generic` (`checkout` is no "check").
+pub(crate) fn with_compound_parts(
+    text: &str,
+    vocabulary: &HashSet<String>,
+    is_generic: impl Fn(&str) -> bool,
+) -> String {
+    let mut out = text.to_string();
+    for word in text.split(' ') {
+        if word.len() < 2 * COMPOUND_PART_CHARS + 1 || !word.is_ascii() {
+            continue;
+        }
+        let usable = |part: &str| {
+            part.len() >= COMPOUND_PART_CHARS
+                && vocabulary.contains(part)
+                && STOP_WORDS.binary_search(&part).is_err()
+                && !is_generic(part)
+        };
+        // The most even split, so `worklog` is `work log` rather than a lucky `wor klog`.
+        let split = (COMPOUND_PART_CHARS..=word.len() - COMPOUND_PART_CHARS)
+            .filter(|&at| usable(&word[..at]) && usable(&word[at..]))
+            .min_by_key(|&at| at.abs_diff(word.len() - at));
+        if let Some(at) = split {
+            out.push(' ');
+            out.push_str(&word[..at]);
+            out.push(' ');
+            out.push_str(&word[at..]);
+        }
+    }
+    out
+}
+
 /// The lower-case words of `text` joined by spaces (`get_sum` → `get sum`).
 pub(crate) fn spaced_words(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 4);
@@ -231,6 +282,21 @@ mod tests {
     #[test]
     fn the_stop_word_list_is_sorted_for_binary_search() {
         assert!(STOP_WORDS.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
+    fn a_compound_of_two_known_words_is_also_its_parts() {
+        let vocabulary =
+            vocabulary(["add a worklog, log the work, checkout and check out"].into_iter());
+        let generic = |w: &str| w == "check";
+        assert_eq!(
+            with_compound_parts("add worklog", &vocabulary, generic),
+            "add worklog work log"
+        );
+        assert_eq!(
+            with_compound_parts("create checkout", &vocabulary, generic),
+            "create checkout"
+        );
     }
 
     #[test]
