@@ -180,7 +180,7 @@ const NAME_COVERAGE_BONUS: f32 = 1.5;
 const NAMESPACE_PREFERENCE: f32 = 2.5;
 const BARE_NAMESPACE_PREFERENCE: f32 = 1.5;
 /// A word whose synonym names a namespace ("what do you remember", namespace `memory`).
-const SYNONYM_NAMESPACE_PREFERENCE: f32 = 1.3;
+const SYNONYM_NAMESPACE_PREFERENCE: f32 = 1.5;
 /// Words after which a namespace's name is meant as one ("in git", "on github").
 const NAMESPACE_INTRODUCERS: &[&str] = &[
     "in", "on", "from", "via", "using", "with", "to", "into", "inside", "through",
