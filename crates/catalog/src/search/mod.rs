@@ -607,7 +607,13 @@ impl SearchIndex {
             .any(|stem| self.synonyms.is_generic(&stem));
         if asks && !has_verb {
             words.push("list".into());
-            words.push("get".into());
+            // "what's new in my inbox", "what was said lately": what is recent is many.
+            let recent = words
+                .iter()
+                .any(|w| matches!(w.as_str(), "recent" | "latest" | "lately" | "new"));
+            if !recent {
+                words.push("get".into());
+            }
         }
         // "what do you know about Alice": a question about something searches for it.
         if asks && words.iter().any(|w| w == "about") {
@@ -1022,6 +1028,13 @@ fn tool_verbs(
     })
     .filter(|w| synonyms.is_generic(w));
     let mut verbs: Vec<String> = named.into_iter().collect();
+    // `API-post-search`, `post_query`: an HTTP method that opens a name is how the tool is
+    // called; the verb after it is what it does.
+    if let [method, action, ..] = name_words {
+        if HTTP_METHODS.contains(&method.as_str()) && synonyms.is_generic(action) {
+            verbs.push(action.clone());
+        }
+    }
     if let Some(verb) = described {
         if !verbs.contains(&verb) {
             verbs.push(verb);
@@ -1029,6 +1042,9 @@ fn tool_verbs(
     }
     verbs
 }
+
+/// HTTP methods, as stems, that tool names generated from routes start with.
+const HTTP_METHODS: &[&str] = &["get", "post", "put", "patch", "delet"];
 
 /// Whether a query word names the namespace whose identifier and name words are `names`
 /// (the identifier first): exactly, as one of its words, or nearly (`gitlab` → `gitlabx`).

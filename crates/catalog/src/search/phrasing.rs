@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use super::words::for_each_word;
 
 /// Words after which the next word (or quoted text) is a name the task gives, not a word
-/// about the tool.
-const NAMING_WORDS: &[&str] = &["called", "named", "titled"];
+/// about the tool; "per region" is a key the tool groups by.
+const NAMING_WORDS: &[&str] = &["called", "named", "titled", "per"];
 
 /// Verbs that pass on a message: a `that` clause after one is what the message says
 /// ("remember that Alice likes tea", "tell Priya that I'm late").

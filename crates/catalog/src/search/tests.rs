@@ -353,3 +353,53 @@ fn a_negated_word_asks_for_its_opposite_or_for_nothing() {
         ["filesystem.get_file_info"]
     );
 }
+
+#[test]
+fn an_http_method_opening_a_name_is_not_what_the_tool_does() {
+    // Notion's own, as its server lists them.
+    let tools = [
+        tool(
+            "API-post-search",
+            "Notion | Search by title\nError Responses:\n400: Bad request",
+            &["query", "sort", "filter", "start_cursor", "page_size"],
+        ),
+        tool(
+            "API-retrieve-a-page",
+            "Notion | Retrieve a page\nError Responses:\n400: Bad request",
+            &["page_id", "filter_properties"],
+        ),
+        tool(
+            "API-patch-page",
+            "Notion | Update page properties\nError Responses:\n400: Bad request",
+            &[
+                "page_id",
+                "properties",
+                "in_trash",
+                "archived",
+                "icon",
+                "cover",
+            ],
+        ),
+        tool(
+            "API-post-page",
+            "Notion | Create a page\nError Responses:\n400: Bad request",
+            &["parent", "properties", "children", "icon", "cover"],
+        ),
+    ];
+    let docs = tools
+        .iter()
+        .map(|spec| SearchDoc::new("notion", "notion", None, &spec.name, spec))
+        .collect();
+    let index = SearchIndex::new(docs);
+    // `post-search` searches; it is not only a `post` (create) that disagrees with "find".
+    assert!(
+        index.verbs[0].contains(&"search".to_string()),
+        "{:?}",
+        index.verbs[0]
+    );
+    assert!(!index.verbs[3].contains(&"search".to_string()));
+    assert_eq!(
+        top(&index, "find the notion page called Roadmap", 1),
+        ["notion.API-post-search"]
+    );
+}
