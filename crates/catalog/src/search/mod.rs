@@ -1021,12 +1021,17 @@ fn tool_verbs(
         .chain(after_resource)
         .chain(name_words.first().cloned())
         .find(|w| synonyms.is_generic(w));
-    let described = first_term(if doc.title.is_empty() {
+    let summary = if doc.title.is_empty() {
         summary_and_rest(&doc.description).0
     } else {
         &doc.title
-    })
-    .filter(|w| synonyms.is_generic(w));
+    };
+    // After a product's name that opens it: "Notion | Append block children".
+    let summary = match summary.split_once(" | ") {
+        Some((product, rest)) if product.split_whitespace().count() <= 3 => rest,
+        _ => summary,
+    };
+    let described = first_term(summary).filter(|w| synonyms.is_generic(w));
     let mut verbs: Vec<String> = named.into_iter().collect();
     // `API-post-search`, `post_query`: an HTTP method that opens a name is how the tool is
     // called; the verb after it is what it does.

@@ -145,6 +145,8 @@ pub(crate) const PHRASES: &[(&[&str], &str)] = &[
     (&["who", "am", "i"], "authenticated"),
     (&["what", "s", "new"], "recent"),
     (&["give", "me"], "show"),
+    (&["at", "the", "bottom"], "append"),
+    (&["at", "the", "end"], "append"),
     (&["give", "us"], "show"),
 ];
 
