@@ -59,6 +59,13 @@ fn main() {
         serde_json::from_str(&std::fs::read_to_string(phrasings).unwrap()).unwrap();
     let (mut n, mut top1, mut top3, mut mrr) = (0, 0, 0, 0.0);
     let verbose = std::env::var("VERBOSE").is_ok();
+    // QUERY="...": the top ten for one query, with scores.
+    if let Ok(query) = std::env::var("QUERY") {
+        for (namespace, hit) in catalog.find(&SearchQuery::new(&query, 10)).by_score() {
+            println!("{:.3} {namespace}.{}", hit.score, hit.source_name());
+        }
+        return;
+    }
     for case in &cases {
         let query = case["query"].as_str().unwrap();
         let expect: Vec<&str> = case["expect"]
