@@ -37,10 +37,15 @@ fn main() {
         }
         let tools: Vec<Value> =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        // DESC_DIR: `<namespace>.txt` holds the line the gateway shows beside it.
+        let description = std::env::var("DESC_DIR")
+            .ok()
+            .and_then(|dir| std::fs::read_to_string(format!("{dir}/{name}.txt")).ok())
+            .filter(|text| !text.trim().is_empty());
         namespaces.push(SourceNamespace {
             name,
             status: NamespaceStatus::Ready,
-            description: None,
+            description,
             tools: tools
                 .iter()
                 .map(|t| {
