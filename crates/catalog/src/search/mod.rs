@@ -450,6 +450,19 @@ impl SearchIndex {
         (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
     }
 
+    /// Every term that starts with `prefix`, from the sorted list.
+    fn terms_starting_with<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a (String, u32)> + 'a {
+        let start = self
+            .sorted_terms
+            .partition_point(|(t, _)| t.as_str() < prefix);
+        self.sorted_terms[start..]
+            .iter()
+            .take_while(move |(t, _)| t.starts_with(prefix))
+    }
+
     /// The terms a query term matches, with the weight of each kind of match. A synonym
     /// that is itself a word of the query is left to that word: each word brings its own
     /// evidence ("commit history" is not "commit commit").
@@ -475,13 +488,7 @@ impl SearchIndex {
         // "react" is what a `reaction` does, "approve" an `approval`: a longer term that
         // starts with the word's stem is of its family.
         if stem.chars().count() >= FAMILY_MIN_CHARS {
-            let start = self
-                .sorted_terms
-                .partition_point(|(t, _)| t.as_str() < stem);
-            for (term, id) in self.sorted_terms[start..]
-                .iter()
-                .take_while(|(t, _)| t.starts_with(stem))
-            {
+            for (term, id) in self.terms_starting_with(stem) {
                 if term.len() > stem.len() && term.len() <= stem.len() + FAMILY_EXTRA_CHARS {
                     add_to(&mut out, *id, FAMILY_WEIGHT);
                 }
@@ -493,13 +500,7 @@ impl SearchIndex {
             if let Some(first) = stem.chars().next() {
                 let mut from = [0u8; 4];
                 let from = &*first.encode_utf8(&mut from);
-                let start = self
-                    .sorted_terms
-                    .partition_point(|(t, _)| t.as_str() < from);
-                for (term, id) in self.sorted_terms[start..]
-                    .iter()
-                    .take_while(|(t, _)| t.starts_with(first))
-                {
+                for (term, id) in self.terms_starting_with(from) {
                     if strsim::jaro_winkler(stem, term) >= TYPO_SIMILARITY {
                         add_to(&mut out, *id, TYPO_WEIGHT);
                     }
@@ -508,13 +509,7 @@ impl SearchIndex {
         }
         // A word no tool uses whole may begin the words tools use ("repo" → "repositories").
         if out.is_empty() && word.chars().count() >= PREFIX_MIN_CHARS {
-            let start = self
-                .sorted_terms
-                .partition_point(|(t, _)| t.as_str() < stem);
-            for (term, id) in self.sorted_terms[start..]
-                .iter()
-                .take_while(|(t, _)| t.starts_with(stem))
-            {
+            for (term, id) in self.terms_starting_with(stem) {
                 if term != stem {
                     add_to(&mut out, *id, PREFIX_WEIGHT);
                 }
