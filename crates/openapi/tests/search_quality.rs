@@ -9,8 +9,8 @@ use codemode_catalog::{Catalog, SearchQuery};
 use codemode_openapi::{OpenApiConfig, OpenApiConfigs, OpenApiSource, SpecLocation};
 use serde_json::Value;
 
-/// Measured when this test was written: top-1 and top-3 must not fall below these.
-const TOP1_FLOOR: f64 = 0.68;
+/// A task or two below what ranking reaches (75% and 88%): top-1 and top-3 must not fall below.
+const TOP1_FLOOR: f64 = 0.72;
 const TOP3_FLOOR: f64 = 0.88;
 
 fn repo() -> PathBuf {
