@@ -1,10 +1,10 @@
 //! The fork server's template process (`codemode __worker --zygote`), as Chromium's zygote:
 //! started once from the same binary, single-threaded, pre-initialised (namespaces entered,
 //! environment cleared, the engine warmed up, under its own seccomp filter), it forks one
-//! worker per request. Each child
-//! takes the three pipes the gateway sent with the request as its standard streams, locks
-//! itself down (capabilities, no_new_privs, rlimits, Landlock, seccomp) before it reads any
-//! code, greets, runs one execution and exits: a worker still never serves two.
+//! worker per request. Each child takes the three pipes the gateway sent with the request as
+//! its standard streams, locks itself down (capabilities, no_new_privs, rlimits, Landlock,
+//! and a seccomp filter narrowing the template's to the workers' allowlist) before it reads
+//! any code, greets, runs one execution and exits: a worker still never serves two.
 //!
 //! The control socket is the template's fd 0, a `SOCK_SEQPACKET` Unix socket, messages of
 //! [`MESSAGE_BYTES`]: see [`Message`]. The template runs no snippet code itself, holds no

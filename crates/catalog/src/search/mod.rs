@@ -182,7 +182,7 @@ const BARE_NAMESPACE_PREFERENCE: f32 = 1.5;
 /// A word whose synonym names a namespace ("what do you remember", namespace `memory`).
 const SYNONYM_NAMESPACE_PREFERENCE: f32 = 1.5;
 /// Words after which a namespace's name is meant as one ("in git", "on github").
-const NAMESPACE_INTRODUCERS: &[&str] = &[
+pub(crate) const NAMESPACE_INTRODUCERS: &[&str] = &[
     "in", "on", "from", "via", "using", "with", "to", "into", "inside", "through",
 ];
 /// A tool whose name starts with the verb the task's order opens with counts this much more.
@@ -573,21 +573,21 @@ impl SearchIndex {
         let content = phrasing::content_words(query);
         // "add 'renew passport' to my To Do list": an order's opening verb is what it asks
         // for; later words that could be verbs ("list", "update") are things.
+        let opening = phrasing::opening_word(&words);
+        let opening_stem = opening.and_then(|w| self.analyzer.term(w));
         let mut ordered: Vec<String> = Vec::new();
-        if let Some(opening) = phrasing::opening_word(&words) {
-            if let Some(stem) = self.analyzer.term(opening) {
-                if self.synonyms.is_generic(&stem) {
-                    ordered.push(stem);
-                }
-            }
-            if let Some(verb) = phrasing::order_verb(opening).and_then(|v| self.analyzer.term(v)) {
-                ordered.push(verb);
-            }
-        }
+        ordered.extend(
+            opening_stem
+                .clone()
+                .filter(|stem| self.synonyms.is_generic(stem)),
+        );
+        ordered.extend(
+            opening
+                .and_then(phrasing::order_verb)
+                .and_then(|verb| self.analyzer.term(verb)),
+        );
         let is_order = !ordered.is_empty();
-        let opening_action = phrasing::opening_word(&words)
-            .filter(|_| phrasing::opens_with_order(query))
-            .and_then(|w| self.analyzer.term(w));
+        let opening_action = opening_stem.filter(|_| phrasing::opens_with_order(query));
         if is_order && words.iter().any(|w| w == "new") {
             ordered.extend(self.analyzer.term("create"));
         }
@@ -774,24 +774,15 @@ impl SearchIndex {
         let action_id = opening_action
             .as_ref()
             .and_then(|stem| self.terms.get(stem).copied());
-        let unusual_order: Vec<String> = match &opening_action {
-            Some(stem) if !is_order => vec![stem.clone()],
-            _ => Vec::new(),
-        };
-        let query_verbs: Vec<&String> = if !unusual_order.is_empty() {
-            unusual_order.iter().collect()
-        } else if is_order {
-            ordered.iter().collect()
-        } else {
-            words
+        let query_verbs: Vec<String> = match &opening_action {
+            _ if is_order => ordered,
+            Some(stem) => vec![stem.clone()],
+            None => words
                 .iter()
                 .filter(|w| !is_state(w))
-                .filter_map(|w| {
-                    let stem = self.analyzer.term(w)?;
-                    let id = query_stems.iter().position(|s| *s == stem)?;
-                    self.synonyms.is_generic(&stem).then(|| &query_stems[id])
-                })
-                .collect()
+                .filter_map(|w| self.analyzer.term(w))
+                .filter(|stem| self.synonyms.is_generic(stem))
+                .collect(),
         };
         // Per tool, whether it does what the task says: its verb then counts as explained.
         let mut agreed = vec![false; self.docs.len()];
@@ -807,7 +798,7 @@ impl SearchIndex {
                     || query_verbs.iter().any(|q| {
                         verbs
                             .iter()
-                            .any(|verb| *q == verb || self.synonyms.of(q).contains(verb))
+                            .any(|verb| q == verb || self.synonyms.of(q).contains(verb))
                     });
                 agreed[doc] = agrees;
                 if !agrees {

@@ -18,12 +18,6 @@ const SAYING_VERBS: &[&str] = &[
     "post", "comment", "reply", "message", "ask", "confirm", "announce", "notify",
 ];
 
-/// Words that end a span of content: a preposition that places the task ("in gitlab",
-/// "on the Acme record") says where the tool acts, not what it is given.
-const SPAN_BREAKERS: &[&str] = &[
-    "in", "on", "from", "via", "using", "with", "to", "into", "inside", "through", "but",
-];
-
 /// Words a task may open with before its verb.
 const FILLERS: &[&str] = &[
     "please", "can", "could", "would", "will", "you", "i", "want", "need", "to", "let", "s",
@@ -75,7 +69,8 @@ pub(crate) fn content_words(query: &str) -> HashSet<String> {
         .is_some_and(|w| super::QUESTION_WORDS.contains(&w.as_str()));
     let mut content = vec![false; tokens.len()];
     let mut quote: Option<char> = None;
-    // Until the next break: (ends at a span breaker too, ends at punctuation).
+    // In a span of content until punctuation; `Some(true)`: a preposition that places the
+    // task ("about the release process in our gitlab project") ends it too.
     let mut span: Option<bool> = None;
     let mut name_next = false;
     for (i, token) in tokens.iter().enumerate() {
@@ -109,7 +104,9 @@ pub(crate) fn content_words(query: &str) -> HashSet<String> {
             continue;
         }
         if let Some(breaks_at_prepositions) = span {
-            if breaks_at_prepositions && SPAN_BREAKERS.contains(&word) {
+            if breaks_at_prepositions
+                && (word == "but" || super::NAMESPACE_INTRODUCERS.contains(&word))
+            {
                 span = None;
             } else {
                 content[i] = true;
@@ -131,14 +128,15 @@ pub(crate) fn content_words(query: &str) -> HashSet<String> {
             span = Some(false);
         }
     }
+    words_only_inside(tokens.into_iter().zip(content))
+}
+
+/// The words of the tokens marked inside that no token outside has.
+fn words_only_inside<'a>(tokens: impl Iterator<Item = (&'a str, bool)>) -> HashSet<String> {
     let mut inside = HashSet::new();
     let mut outside = HashSet::new();
-    for (i, token) in tokens.iter().enumerate() {
-        let set = if content[i] {
-            &mut inside
-        } else {
-            &mut outside
-        };
+    for (token, is_inside) in tokens {
+        let set = if is_inside { &mut inside } else { &mut outside };
         for_each_word(token, |w| {
             set.insert(w.to_string());
         });
@@ -192,32 +190,20 @@ pub(crate) fn opens_with_order(query: &str) -> bool {
 /// The lower-case words of `query` that a negation governs ("but don't send it", "not
 /// staged"), and nowhere else.
 pub(crate) fn negated_words(query: &str) -> HashSet<String> {
-    let tokens: Vec<String> = query
-        .split_whitespace()
-        .map(|t| {
-            t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
-                .to_lowercase()
-        })
-        .collect();
-    let mut negated = HashSet::new();
-    let mut outside = HashSet::new();
+    let mut marked = Vec::new();
     let mut after_negator = false;
-    for token in &tokens {
-        if NEGATORS.contains(&token.as_str()) || token == "do" && after_negator {
+    for token in query.split_whitespace() {
+        let word = token
+            .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+            .to_lowercase();
+        if NEGATORS.contains(&word.as_str()) || word == "do" && after_negator {
             after_negator = true;
             continue;
         }
-        let mut words = Vec::new();
-        for_each_word(token, |w| words.push(w.to_string()));
-        if after_negator {
-            negated.extend(words);
-            after_negator = false;
-        } else {
-            outside.extend(words);
-        }
+        marked.push((token, after_negator));
+        after_negator = false;
     }
-    negated.retain(|w| !outside.contains(w));
-    negated
+    words_only_inside(marked.into_iter())
 }
 
 /// The word an order opens with, past fillers ("please", "can you"): `words` are the
