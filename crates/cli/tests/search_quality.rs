@@ -9,8 +9,8 @@ mod suite;
 
 use std::time::Duration;
 
-const TOP3_FLOOR: f64 = 0.87;
-const TOP1_FLOOR: f64 = 0.67;
+const TOP3_FLOOR: f64 = 0.93;
+const TOP1_FLOOR: f64 = 0.73;
 
 #[test]
 fn agent_phrasings_find_their_tools_among_real_servers() {

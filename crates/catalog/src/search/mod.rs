@@ -181,6 +181,9 @@ const NAMESPACE_PREFERENCE: f32 = 2.5;
 const BARE_NAMESPACE_PREFERENCE: f32 = 1.5;
 /// A word whose synonym names a namespace ("what do you remember", namespace `memory`).
 const SYNONYM_NAMESPACE_PREFERENCE: f32 = 1.5;
+/// A place whose words one namespace holds this share of prefers it this much.
+const PLACE_SHARE: f32 = 0.8;
+const PLACE_PREFERENCE: f32 = 2.5;
 /// Words after which a namespace's name is meant as one ("in git", "on github").
 pub(crate) const NAMESPACE_INTRODUCERS: &[&str] = &[
     "in", "on", "from", "via", "using", "with", "to", "into", "inside", "through",
@@ -571,6 +574,12 @@ impl SearchIndex {
             .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()));
         let mut words = synonyms::replace_phrases(words);
         let content = phrasing::content_words(query);
+        let sums = phrasing::asks_for_sum(query);
+        if sums {
+            if let Some(verb) = words.iter_mut().find(|w| *w == "add" || *w == "sum") {
+                *verb = "sum".into();
+            }
+        }
         // "add 'renew passport' to my To Do list": an order's opening verb is what it asks
         // for; later words that could be verbs ("list", "update") are things.
         let opening = phrasing::opening_word(&words);
@@ -586,11 +595,49 @@ impl SearchIndex {
                 .and_then(phrasing::order_verb)
                 .and_then(|verb| self.analyzer.term(verb)),
         );
+        // "stage README.md": the verb a word means is a word of the task too, unless the
+        // word already is that verb's synonym.
+        let mapped = opening
+            .filter(|_| {
+                !opening_stem
+                    .as_ref()
+                    .is_some_and(|stem| self.synonyms.is_generic(stem))
+            })
+            .and_then(phrasing::order_verb)
+            .map(str::to_string);
+        // A sum is computed and read back.
+        if sums {
+            ordered.extend(self.analyzer.term("get"));
+        }
         let is_order = !ordered.is_empty();
         let opening_action = opening_stem.filter(|_| phrasing::opens_with_order(query));
         if is_order && words.iter().any(|w| w == "new") {
             ordered.extend(self.analyzer.term("create"));
         }
+        // "to my To Do list", "post an update": after an order's verb, a word that could be
+        // another verb is a thing. It matches what tools act on (`list-workflow-runs`),
+        // never what they do (`list-todo-tasks`, `update-team-channel`).
+        let mut things: Vec<String> = Vec::new();
+        if is_order {
+            let opening_at = words.iter().position(|w| Some(w.as_str()) == opening);
+            for (index, word) in words.iter().enumerate() {
+                if opening_at.is_none_or(|at| index <= at) {
+                    continue;
+                }
+                let Some(stem) = self.analyzer.term(word) else {
+                    continue;
+                };
+                let is_ordered = ordered
+                    .iter()
+                    .any(|verb| *verb == stem || self.synonyms.of(verb).contains(&stem));
+                if self.synonyms.is_generic(&stem) && !is_ordered {
+                    things.push(word.clone());
+                }
+            }
+            // "tickets assigned to me": a participle says which things, not what to do.
+            words.retain(|word| !(things.contains(word) && word.len() > 4 && word.ends_with("ed")));
+        }
+        words.extend(mapped);
         let words_before_rules = words.len();
         // In a question, "when was it last modified" describes a state: its verb asks
         // for nothing.
@@ -656,8 +703,15 @@ impl SearchIndex {
         // happens to be one ("forget everything") only a little.
         let mut preferred: Vec<(usize, f32)> = Vec::new();
         let mut previous = "";
+        let mut introduced_before = false;
         for word in &whole_words {
-            let introduced = NAMESPACE_INTRODUCERS.contains(&previous);
+            // "from the mongodb users collection": determiners stand between.
+            if NAMESPACE_INTRODUCERS.contains(&previous) {
+                introduced_before = true;
+            } else if !phrasing::DETERMINERS.contains(&previous) {
+                introduced_before = false;
+            }
+            let introduced = introduced_before;
             let mut inner = Vec::new();
             for_each_word(word, |w| inner.push(w.to_string()));
             for candidate in std::iter::once(word).chain(inner.iter()) {
@@ -688,6 +742,17 @@ impl SearchIndex {
             }
             previous = word.as_str();
         }
+        // "in this checkout", "in the CRM": a place the task names, whose words only one
+        // namespace's tools use, is in that namespace.
+        if preferred.is_empty() {
+            for place in phrasing::places(query) {
+                if let Some(ns) = self.namespace_of_place(&place) {
+                    if !preferred.iter().any(|(n, _)| *n == ns) {
+                        preferred.push((ns, PLACE_PREFERENCE));
+                    }
+                }
+            }
+        }
 
         let query_stems: Vec<String> = words.iter().filter_map(|w| self.analyzer.term(w)).collect();
         let mut scores = vec![0f32; self.docs.len()];
@@ -709,6 +774,7 @@ impl SearchIndex {
             if seen_stems.contains(&stem) {
                 continue;
             }
+            let is_thing = things.contains(word);
             let weight = if self.synonyms.is_generic(&stem) {
                 GENERIC_WEIGHT
             } else {
@@ -731,6 +797,13 @@ impl SearchIndex {
                 };
                 for posting in &self.postings[term as usize] {
                     let doc = posting.doc as usize;
+                    if is_thing
+                        && self.verbs[doc]
+                            .iter()
+                            .any(|verb| self.terms.get(verb) == Some(&term))
+                    {
+                        continue;
+                    }
                     let value = weight * match_weight * idf * posting.weight;
                     if best_for_term[doc] == 0.0 {
                         touched.push(posting.doc);
@@ -850,6 +923,25 @@ impl SearchIndex {
                 }
             }
         }
+        // "add 'renew passport' to my To Do list": where an order acts exists; a tool named
+        // for that place makes or changes it instead, unless its name says "to" too
+        // (`move_issues_to_backlog`).
+        let places: Vec<u32> = if is_order {
+            phrasing::destinations(query)
+                .iter()
+                .filter_map(|head| self.analyzer.term(head))
+                .filter_map(|stem| self.terms.get(&stem).copied())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (doc, score) in scores.iter_mut().enumerate() {
+            let terms = &self.name_terms[doc];
+            let ends_in_place = terms.len() > 1 && terms.last().is_some_and(|t| places.contains(t));
+            if ends_in_place && !self.surface[doc].iter().any(|w| w == "to" || w == "into") {
+                *score *= VERB_CONFLICT;
+            }
+        }
         // "the pipelines", "my manager": a name that has the task's word as written.
         let written_words: Vec<&String> = words
             .iter()
@@ -924,6 +1016,32 @@ impl SearchIndex {
         };
         ranked.truncate(limit);
         Ranking { hits: ranked, weak }
+    }
+
+    /// The namespace a place is in: the one whose tools hold nearly all uses of the place's
+    /// head word. The head is its last word but adverbs ("this checkout recently"); the
+    /// words before it only say which one ("the products collection" is a collection).
+    fn namespace_of_place(&self, place: &[String]) -> Option<usize> {
+        if place.iter().any(|word| {
+            self.namespaces
+                .iter()
+                .any(|(_, names)| names_namespace(word, names))
+        }) {
+            return None;
+        }
+        let head = place.iter().rev().find(|word| !word.ends_with("ly"))?;
+        let stem = self.analyzer.term(head)?;
+        if self.synonyms.is_generic(&stem) {
+            return None;
+        }
+        let &id = self.terms.get(&stem)?;
+        let mut mass = vec![0f32; self.namespaces.len()];
+        for posting in &self.postings[id as usize] {
+            mass[self.doc_namespace[posting.doc as usize] as usize] += posting.weight;
+        }
+        let total: f32 = mass.iter().sum();
+        let (ns, &most) = mass.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+        (total > 0.0 && most / total >= PLACE_SHARE).then_some(ns)
     }
 
     /// The tool's own name in the query wins; a near miss of it (one identifier-like

@@ -159,7 +159,7 @@ fn opening_quote(token: &str) -> Option<char> {
 
 /// Words that, before a word, make it a thing: an opening word followed by one is a verb
 /// ("commit the changes"), not a noun ("commit history").
-const DETERMINERS: &[&str] = &[
+pub(crate) const DETERMINERS: &[&str] = &[
     "a", "an", "the", "my", "our", "your", "his", "her", "its", "their", "this", "that", "these",
     "those", "all", "every", "each", "some", "me", "us", "him", "them", "it", "up", "out", "with",
     "in", "on", "to", "back", "down",
@@ -213,6 +213,87 @@ pub(crate) fn opening_word(words: &[String]) -> Option<&str> {
         .iter()
         .map(String::as_str)
         .find(|w| !FILLERS.contains(w))
+}
+
+/// Prepositions that place a task; "to" and "with" mostly do not ("to test the
+/// connection", "with the message 'fix typo'").
+const PLACE_PREPOSITIONS: &[&str] = &["in", "on", "from", "inside", "into", "within", "using"];
+
+/// The places a task names after a preposition ("in this checkout", "in the CRM", "on the
+/// products collection"): per place, its lower-case words past determiners, at most three,
+/// until the next preposition, conjunction or punctuation.
+pub(crate) fn places(query: &str) -> Vec<Vec<String>> {
+    phrases_after(query, PLACE_PREPOSITIONS)
+}
+
+/// Where an order acts ("add 'renew passport' to my To Do list", "post an update in the
+/// release channel"): the head word of each phrase after "to", "into", "in" or "on", past
+/// adverbs. The place exists; a tool named for it (`create-todo-task-list`,
+/// `create-team-channel`) would make or change the place instead.
+pub(crate) fn destinations(query: &str) -> Vec<String> {
+    phrases_after(query, &["to", "into", "onto", "in", "on", "inside"])
+        .into_iter()
+        .filter_map(|phrase| phrase.into_iter().rev().find(|w| !w.ends_with("ly")))
+        .collect()
+}
+
+/// Per phrase after one of `prepositions`: its lower-case words past determiners, at most
+/// three, until the next preposition, conjunction or punctuation.
+fn phrases_after(query: &str, prepositions: &[&str]) -> Vec<Vec<String>> {
+    let mut places: Vec<Vec<String>> = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for token in query.split_whitespace() {
+        let word = token
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        if prepositions.contains(&word.as_str()) {
+            places.extend(current.take().filter(|place| !place.is_empty()));
+            current = Some(Vec::new());
+            continue;
+        }
+        if let Some(place) = current.as_mut() {
+            let ends = matches!(
+                word.as_str(),
+                "and" | "or" | "but" | "for" | "that" | "than"
+            );
+            if ends || word.is_empty() {
+                places.extend(current.take().filter(|place| !place.is_empty()));
+                continue;
+            }
+            if place.is_empty() && DETERMINERS.contains(&word.as_str()) {
+                continue;
+            }
+            if place.len() < 3 {
+                place.push(word);
+            }
+            if token.ends_with([',', '.', ';', '?', '!', ':']) {
+                places.extend(current.take().filter(|place| !place.is_empty()));
+            }
+        }
+    }
+    places.extend(current.filter(|place| !place.is_empty()));
+    places
+}
+
+/// "add 17 and 25": an order to add numbers asks for their sum, which a tool computes and
+/// returns; nothing is created.
+pub(crate) fn asks_for_sum(query: &str) -> bool {
+    let tokens: Vec<String> = query
+        .split_whitespace()
+        .map(|t| t.trim_end_matches([',', '.', '?', '!']).to_lowercase())
+        .skip_while(|t| FILLERS.contains(&t.as_str()))
+        .collect();
+    let is_number = |t: &str| !t.is_empty() && t.parse::<f64>().is_ok();
+    match tokens.as_slice() {
+        [verb, first, joiner, second, ..] => {
+            matches!(verb.as_str(), "add" | "sum")
+                && is_number(first)
+                && matches!(joiner.as_str(), "and" | "to" | "plus" | "with")
+                && is_number(second)
+        }
+        [verb, first, second, ..] => verb == "sum" && is_number(first) && is_number(second),
+        _ => false,
+    }
 }
 
 /// The generic verb an opening word means when it is not a synonym of one already.
@@ -271,6 +352,45 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(negated, ["staged"]);
+    }
+
+    #[test]
+    fn places_are_the_words_after_a_preposition() {
+        assert_eq!(
+            places("who changed the code in this checkout recently"),
+            [vec!["checkout", "recently"]]
+        );
+        assert_eq!(
+            places("add Jane Doe as a new contact in the CRM"),
+            [vec!["crm"]]
+        );
+        assert_eq!(
+            places("fetch the users from the mongodb users collection, please"),
+            [vec!["mongodb", "users", "collection"]]
+        );
+        assert!(places("what time is it").is_empty());
+        assert!(places("echo 'hi' back to me to test the connection").is_empty());
+    }
+
+    #[test]
+    fn where_an_order_acts_is_the_head_of_the_phrase_after_to_or_in() {
+        assert!(
+            destinations("add 'renew passport' to my Microsoft To Do list")
+                .contains(&"list".to_string())
+        );
+        assert_eq!(
+            destinations("post an update in the release channel on Teams"),
+            ["channel", "teams"]
+        );
+        assert!(destinations("list my open pull requests").is_empty());
+    }
+
+    #[test]
+    fn adding_numbers_asks_for_their_sum() {
+        assert!(asks_for_sum("add 17 and 25 using the test server"));
+        assert!(asks_for_sum("please add 2.5 to 4"));
+        assert!(!asks_for_sum("add 3 users to the group"));
+        assert!(!asks_for_sum("add 'renew passport' to my list"));
     }
 
     #[test]

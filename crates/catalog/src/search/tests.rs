@@ -38,6 +38,11 @@ fn index() -> SearchIndex {
         ),
         tool("git_reset", "Unstages all staged changes", &["repo_path"]),
         tool(
+            "git_diff_staged",
+            "Shows changes that are staged for commit",
+            &["repo_path"],
+        ),
+        tool(
             "git_log",
             "Shows the commit logs",
             &["repo_path", "max_count"],
@@ -402,4 +407,150 @@ fn an_http_method_opening_a_name_is_not_what_the_tool_does() {
         top(&index, "find the notion page called Roadmap", 1),
         ["notion.API-post-search"]
     );
+}
+
+/// Servers that overlap, as they describe themselves: a local git, two forges, a workplace
+/// suite and a test server.
+fn overlapping_index() -> SearchIndex {
+    let servers: [(&str, Vec<ToolSpec>); 5] = [
+        (
+            "git",
+            vec![
+                tool(
+                    "git_log",
+                    "Shows the commit logs",
+                    &["repo_path", "max_count"],
+                ),
+                tool(
+                    "git_checkout",
+                    "Switches branches",
+                    &["repo_path", "branch_name"],
+                ),
+            ],
+        ),
+        (
+            "gitlab",
+            vec![
+                tool(
+                    "list_commits",
+                    "List repository commits with filtering options.",
+                    &["project_id", "ref_name", "since", "until", "path", "author"],
+                ),
+                tool(
+                    "get_commit",
+                    "Get details of a specific commit.",
+                    &["project_id", "sha"],
+                ),
+                tool(
+                    "get_pipeline_test_report",
+                    "Get pipeline test report.",
+                    &["project_id", "pipeline_id"],
+                ),
+            ],
+        ),
+        (
+            "github",
+            vec![tool(
+                "list_commits",
+                "Get list of commits of a branch in a GitHub repository",
+                &["owner", "repo", "sha"],
+            )],
+        ),
+        (
+            "ms365",
+            vec![
+                tool(
+                    "list-todo-task-lists",
+                    "Get a list of the todoTaskList objects and their properties. Lists all \
+                     To Do task lists.",
+                    &["top", "filter"],
+                ),
+                tool(
+                    "create-todo-task-list",
+                    "Create a new lists object. Creates a new Microsoft To Do task list.",
+                    &["body"],
+                ),
+                tool(
+                    "list-todo-tasks",
+                    "Get the todoTask resources from the tasks navigation property of a \
+                     specified todoTaskList. Lists tasks in a To Do list.",
+                    &["todoTaskListId", "top", "filter"],
+                ),
+                tool(
+                    "create-todo-task",
+                    "Create a new task object in a specified todoTaskList. Creates a new task \
+                     in a Microsoft To Do list.",
+                    &["body", "todoTaskListId"],
+                ),
+                tool(
+                    "list-team-channels",
+                    "Retrieve the list of channels in this team.",
+                    &["teamId"],
+                ),
+                tool(
+                    "create-team-channel",
+                    "Create a new channel in a team, as specified in the request body.",
+                    &["body", "teamId"],
+                ),
+                tool(
+                    "update-team-channel",
+                    "Update the properties of the specified channel.",
+                    &["body", "teamId", "channelId"],
+                ),
+                tool(
+                    "send-channel-message",
+                    "Send a new chatMessage in the specified channel.",
+                    &["body", "teamId", "channelId"],
+                ),
+            ],
+        ),
+        (
+            "everything",
+            vec![
+                tool("echo", "Echoes back the input string", &["message"]),
+                tool("get-sum", "Returns the sum of two numbers", &["a", "b"]),
+                tool(
+                    "add-team-member",
+                    "Add a new conversationMember to a team.",
+                    &["body", "teamId"],
+                ),
+            ],
+        ),
+    ];
+    let mut docs = Vec::new();
+    for (namespace, tools) in &servers {
+        for spec in tools {
+            docs.push(SearchDoc::new(namespace, namespace, None, &spec.name, spec));
+        }
+    }
+    SearchIndex::new(docs)
+}
+
+#[test]
+fn a_place_only_one_server_speaks_of_is_on_that_server() {
+    let index = overlapping_index();
+    // Only git knows a checkout: the forges' commit lists are not this one's history.
+    assert_eq!(
+        top(&index, "who changed the code in this checkout recently", 1),
+        ["git.git_log"]
+    );
+}
+
+#[test]
+fn adding_numbers_asks_for_their_sum() {
+    let index = overlapping_index();
+    assert_eq!(top(&index, "add 17 and 25", 1), ["everything.get-sum"]);
+}
+
+#[test]
+fn after_an_order_a_word_that_could_be_a_verb_is_a_thing() {
+    let index = overlapping_index();
+    // "list" is where the task goes, not what to do; the list exists already.
+    assert_eq!(
+        top(&index, "add 'renew passport' to my Microsoft To Do list", 1),
+        ["ms365.create-todo-task"]
+    );
+    // "an update" is the message; the channel it goes in exists.
+    let post = top(&index, "post an update in the release channel on Teams", 3);
+    assert_eq!(post[1], "ms365.send-channel-message", "{post:?}");
 }
