@@ -10,9 +10,12 @@
 //! * an order's opening verb is what it asks for ("add 'renew passport' to my To Do list"
 //!   adds), and the content a tool will be given (quoted text, a name after "called", what
 //!   a message is about) counts little ([`phrasing`]); a negated word asks for its
-//!   opposite (`not staged` → `unstaged`) or for nothing;
+//!   opposite (`not staged` → `unstaged`) or for nothing; after the order's verb, a word
+//!   that could be a verb is a thing ("post an update"), and a tool named for the place
+//!   the order acts in ("to my To Do list") would make that place instead;
 //! * a word naming a namespace ("in git", "jira") prefers that namespace's tools instead of
 //!   scoring as text, and a word whose synonym names one ("remember" → `memory`) a little;
+//!   so does a place only one namespace's tools speak of ("in this checkout" → git);
 //! * a question about something ("what do you know about Alice") asks to search;
 //! * the tool's exact name (`batchGet`, `orders.list`) wins outright, and a near miss of it
 //!   (one identifier-like word) is boosted.
