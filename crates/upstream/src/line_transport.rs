@@ -10,7 +10,8 @@
 //! task result, every other message) goes through rmcp's own decoding, unchanged. A
 //! successful answer's `structuredContent` is not even parsed: it is kept as the server's
 //! text ([`raw_structured`] hands it out), and its content blocks, which rule 2 of
-//! `output` ignores on success, are skipped.
+//! `output` ignores on success, are skipped, all in one pass over the line: a large
+//! result's escaped text block is the slowest thing to scan, so it is scanned once.
 //!
 //! Lines are read by a task of their own and handed over a channel, so `receive` (polled
 //! inside rmcp's `select!`) loses nothing when it is cancelled, and a line past
@@ -38,6 +39,8 @@ use tokio::task::JoinHandle;
 /// Longest line accepted from a server: far beyond any sane tool result, short of letting
 /// one message exhaust the gateway's memory.
 pub(crate) const MAX_LINE_BYTES: usize = 256 * 1024 * 1024;
+/// What one read from the server asks for: a pipe's whole buffer.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// `tools/call` ids remembered at most (see `send`).
 const MAX_TRACKED_CALLS: usize = 4096;
@@ -66,7 +69,8 @@ where
         let (tx, incoming) = mpsc::channel(QUEUE);
         let tool_calls = ToolCalls::default();
         let reader = tokio::spawn(read_lines(
-            BufReader::new(read),
+            // Pipe-sized reads: a large result is a few dozen reads, not hundreds.
+            BufReader::with_capacity(READ_BUFFER_BYTES, read),
             tx,
             tool_calls.clone(),
             server.to_owned(),
@@ -183,7 +187,7 @@ async fn read_line<R: AsyncRead + Unpin>(
         if available.is_empty() {
             return Ok(Line::Eof);
         }
-        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+        let (chunk, done) = match memchr::memchr(b'\n', available) {
             Some(end) => (&available[..end], end + 1),
             None => (available, available.len()),
         };
@@ -220,12 +224,12 @@ struct ToolCallResponse {
     result: CallToolResult,
 }
 
-/// A response, its result left as text.
+/// A response, read in one pass over the line: a large result's text is scanned once.
 #[derive(Deserialize)]
 struct LightResponse<'a> {
     id: RequestId,
     #[serde(borrow)]
-    result: &'a RawValue,
+    result: LightResult<'a>,
 }
 
 /// The parts of a tool result that decide whether its `structuredContent` can be kept as
@@ -275,7 +279,7 @@ fn kept_as_text(text: &[u8], tool_calls: &ToolCalls) -> Option<(RequestId, CallT
     if !lock(tool_calls).contains(&response.id) {
         return None;
     }
-    let light: LightResult = serde_json::from_str(response.result.get()).ok()?;
+    let light = response.result;
     let complete = light.result_type.as_deref().is_none_or(|t| t == "complete");
     let structured = light.structured_content?;
     if light.is_error == Some(true) || !complete {
