@@ -100,6 +100,8 @@ pub struct Loaded {
     /// `codemode.audit` from the config.
     pub audit: AuditSettings,
     upstreams: Option<Upstreams>,
+    /// The OpenAPI specs loading in the background, when the config names some.
+    specs: Option<Arc<OpenApiSource>>,
 }
 
 /// What `serve` and `run` add to the config's policy.
@@ -125,6 +127,21 @@ pub struct AuditArgs {
 }
 
 impl Loaded {
+    /// Waits until every server has made its first attempt and every spec has loaded (or
+    /// failed), for at most `bound`; whether they all did. What is still starting then
+    /// joins the catalogue when it comes up.
+    pub async fn settle_within(&self, bound: Duration) -> bool {
+        let settled = async {
+            if let Some(upstreams) = &self.upstreams {
+                upstreams.first_attempts().await;
+            }
+            if let Some(specs) = &self.specs {
+                specs.settled().await;
+            }
+        };
+        tokio::time::timeout(bound, settled).await.is_ok()
+    }
+
     /// The audit log the flags and the config ask for; `Err` says why it cannot be opened.
     pub fn audit_log(&self, args: &AuditArgs) -> Result<Option<AuditLog>, String> {
         let Some(path) = args.audit.clone().or_else(|| self.audit.path.clone()) else {
@@ -205,6 +222,7 @@ pub async fn load(
             approval_ttl: None,
             audit: AuditSettings::default(),
             upstreams: None,
+            specs: None,
         });
     };
     let config = Config::load(&path).map_err(|e| e.to_string())?;
@@ -246,13 +264,15 @@ pub async fn load(
         upstreams.clone(),
         limits.wall_time,
     ))];
+    let mut specs = None;
     if let Some(configs) = &openapi {
         // Specs load in the background as servers start; `Wait` waits for both.
-        let source = OpenApiSource::start(configs);
+        let source = Arc::new(OpenApiSource::start(configs));
         if startup == Startup::Wait {
             source.settled().await;
         }
-        sources.push(Arc::new(source));
+        sources.push(source.clone());
+        specs = Some(source);
     }
     if startup == Startup::Wait {
         upstreams.first_attempts().await;
@@ -269,5 +289,6 @@ pub async fn load(
         approval_ttl: config.approvals.ttl,
         audit: config.audit.clone(),
         upstreams: Some(upstreams),
+        specs,
     })
 }

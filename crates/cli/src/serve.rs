@@ -82,6 +82,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Time beyond the wall-clock limit that a shutdown waits for executions in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(3);
+/// How long `serve` waits for its upstreams' first attempts before it answers clients.
+const SETTLE_BEFORE_SERVING: Duration = Duration::from_millis(500);
 
 pub async fn serve(args: ServeArgs) -> ExitCode {
     // A bad address is a usage error: say so before starting any upstream.
@@ -131,6 +133,15 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             }
         },
     };
+    // The first `search` should see the whole catalogue, and the first executions should
+    // not share the CPU with servers still booting: serve once the upstreams are up (the
+    // warm workers start meanwhile), or after a bound, past which a slow one joins later.
+    if !loaded.settle_within(SETTLE_BEFORE_SERVING).await {
+        tracing::info!(
+            "serving before every upstream is up (after {} ms); the rest join as they come up",
+            SETTLE_BEFORE_SERVING.as_millis()
+        );
+    }
     let shutdown = CancellationToken::new();
     let signalled = CancellationToken::new();
     tokio::spawn(cancel_on_signal(signalled.clone()));
