@@ -85,7 +85,8 @@ impl PoolOptions {
 ///
 /// The pool starts warming up on its first execution (a gateway that never runs code never
 /// starts a worker). Each worker serves one execution and is then killed; a replacement is
-/// started in the background.
+/// started in the background: beside the execution when no other warm worker waits, after
+/// it when one does (on two cores a fork beside a running snippet slows it down).
 #[derive(Clone)]
 pub struct WorkerPool {
     inner: Arc<Inner>,
@@ -216,8 +217,15 @@ impl WorkerPool {
                     );
                 }
             };
+            // With another warm worker waiting, the replacement is started after this
+            // execution rather than beside it: on few cores it would compete with it.
+            let spare = !lock(&self.inner.idle).is_empty();
+            if !spare {
+                self.inner.refill();
+            }
+            let supervised = supervise(worker, code, host.clone(), limits.clone()).await;
             self.inner.refill();
-            match supervise(worker, code, host.clone(), limits.clone()).await {
+            match supervised {
                 Supervised::Finished(execution) => {
                     drop(permit);
                     return execution;

@@ -62,6 +62,12 @@ async fn workers_are_forked_from_the_template_which_may_die() {
             "execution {i}"
         );
     }
+    // The replacement template starts with the next refill, which may still be under way
+    // (a spare warm worker's replacement starts after its execution).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pool.forks_workers().await && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(pool.forks_workers().await);
     let after = fork_servers();
     assert_eq!(after.len(), 1, "{after:?}");
