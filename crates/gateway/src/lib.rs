@@ -38,6 +38,7 @@ mod search;
 mod session;
 mod stdio;
 mod stdio_lines;
+mod stdio_socket;
 mod trace;
 
 pub use approval::resume::DEFAULT_APPROVAL_TTL;

@@ -21,9 +21,12 @@ pub async fn serve_stdio(
     gateway: &Gateway,
     shutdown: CancellationToken,
 ) -> Result<(), GatewayError> {
-    // `stdio_pipes` reads pipes without tying up a blocking thread, so a shutdown is not
-    // held up by a read on stdin that never returns (it falls back to plain stdio on a
-    // terminal).
+    // Neither reads sockets (Node's clients) nor pipes with a blocking thread: a request
+    // crosses no extra thread, and a shutdown is not held up by a read on stdin that never
+    // returns (`stdio_pipes` falls back to plain stdio on a terminal).
+    if let Some((stdin, stdout)) = crate::stdio_socket::socket_stdio() {
+        return serve_stdio_on(gateway, stdin, stdout, shutdown).await;
+    }
     let (stdin, stdout) = rmcp::transport::io::stdio_pipes();
     serve_stdio_on(gateway, stdin, stdout, shutdown).await
 }
