@@ -208,18 +208,38 @@ impl From<WireNames> for ToolNames {
     }
 }
 
+/// The frame of one message, written into one buffer of its exact size: a first pass only
+/// counts the bytes (a value's JSON text is one write there), so a large answer is copied
+/// once, not through a doubling buffer and again into the frame, and a message over the cap
+/// is refused before anything is allocated for it.
 fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, ProtocolError> {
-    let body = serde_json::to_vec(message).map_err(ProtocolError::Encode)?;
-    if body.len() > MAX_FRAME_BYTES {
-        return Err(ProtocolError::TooLarge { bytes: body.len() });
+    let mut counted = ByteCount(0);
+    serde_json::to_writer(&mut counted, message).map_err(ProtocolError::Encode)?;
+    let bytes = counted.0;
+    if bytes > MAX_FRAME_BYTES {
+        return Err(ProtocolError::TooLarge { bytes });
     }
     // The check above keeps the length within u32.
-    let length =
-        u32::try_from(body.len()).map_err(|_| ProtocolError::TooLarge { bytes: body.len() })?;
-    let mut frame = Vec::with_capacity(4 + body.len());
+    let length = u32::try_from(bytes).map_err(|_| ProtocolError::TooLarge { bytes })?;
+    let mut frame = Vec::with_capacity(4 + bytes);
     frame.extend_from_slice(&length.to_be_bytes());
-    frame.extend_from_slice(&body);
+    serde_json::to_writer(&mut frame, message).map_err(ProtocolError::Encode)?;
+    debug_assert_eq!(frame.len(), 4 + bytes, "serialising is deterministic");
     Ok(frame)
+}
+
+/// A writer that only counts.
+struct ByteCount(usize);
+
+impl Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn checked_length(header: [u8; 4]) -> Result<usize, ProtocolError> {
