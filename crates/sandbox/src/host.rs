@@ -8,6 +8,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -186,6 +187,18 @@ pub trait ToolHost: Send + Sync + 'static {
     /// task on the runtime. Work done while polled counts as the snippet's CPU time, so a
     /// host that does real work (an upstream call) must leave this `false`.
     fn answers_without_runtime(&self) -> bool {
+        false
+    }
+
+    /// For a host whose answers come in on the execution's own thread (one that
+    /// [`ToolHost::answers_without_runtime`]): blocks that thread until an answer may have
+    /// come in or `timeout` passed, takes in what came and wakes the calls it answers.
+    /// Returns `false` (the default) when the host has no such input: the sandbox then
+    /// waits on its own channel, woken by whichever thread the answer reaches.
+    ///
+    /// Waiting here saves a thread hand-off per answer: the answer wakes the execution's
+    /// thread itself, not a reader thread of the host that would then wake it.
+    fn wait_for_answers(&self, _timeout: Duration) -> bool {
         false
     }
 }

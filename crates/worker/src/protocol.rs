@@ -282,6 +282,100 @@ pub fn read_frame_sync<T: for<'de> Deserialize<'de>>(
     decode(&body).map(Some)
 }
 
+/// Frames from a blocking stream (the worker side), taken in as few reads as they come in
+/// bursts: one read takes whatever is waiting (answers to concurrent calls arrive
+/// together), and the frames in it are decoded one by one without another system call.
+pub struct FrameReader<R> {
+    input: R,
+    /// Bytes read in are `buffer[start..end]`; the rest is room (kept, not zeroed again).
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// What one read has room for at least.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+impl<R: Read> FrameReader<R> {
+    pub fn new(input: R) -> FrameReader<R> {
+        FrameReader {
+            input,
+            buffer: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub fn get_ref(&self) -> &R {
+        &self.input
+    }
+
+    /// The next frame: one already read in, or else read (blocking). `Ok(None)` at a clean
+    /// end of stream.
+    pub fn next_frame<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Option<T>, ProtocolError> {
+        loop {
+            if let Some(frame) = self.buffered() {
+                return frame.map(Some);
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// A whole frame already read in, decoded; `None` when there is none (no read is made).
+    pub fn buffered<T: for<'de> Deserialize<'de>>(&mut self) -> Option<Result<T, ProtocolError>> {
+        let waiting = &self.buffer[self.start..self.end];
+        let header: [u8; 4] = waiting.get(..4)?.try_into().ok()?;
+        let length = match checked_length(header) {
+            Ok(length) => length,
+            Err(error) => return Some(Err(error)),
+        };
+        let body = waiting.get(4..4 + length)?;
+        let decoded = decode(body);
+        self.start += 4 + length;
+        Some(decoded)
+    }
+
+    /// Reads what is waiting (blocking until something is), and the rest of a frame whose
+    /// length is in; `false` at the end of the stream.
+    pub fn fill(&mut self) -> Result<bool, ProtocolError> {
+        let pending = self.end - self.start;
+        let wanted = match self.buffer.get(self.start..self.start + 4) {
+            Some(&[a, b, c, d]) if pending >= 4 => 4 + checked_length([a, b, c, d])?,
+            _ => 0,
+        };
+        let room = READ_CHUNK_BYTES.max(wanted.saturating_sub(pending));
+        if self.buffer.len() - self.end < room {
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.buffer.resize(pending + room, 0);
+            (self.start, self.end) = (0, pending);
+        }
+        let read = loop {
+            match self.input.read(&mut self.buffer[self.end..]) {
+                Ok(read) => break read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ProtocolError::Io(e)),
+            }
+        };
+        if read == 0 {
+            return match pending {
+                0 => Ok(false),
+                _ => Err(ProtocolError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            };
+        }
+        self.end += read;
+        let missing = wanted.saturating_sub(self.end - self.start);
+        if missing > 0 {
+            self.input
+                .read_exact(&mut self.buffer[self.end..self.end + missing])
+                .map_err(ProtocolError::Io)?;
+            self.end += missing;
+        }
+        Ok(true)
+    }
+}
+
 /// Writes one frame (async: the gateway side).
 pub async fn write_frame<T: Serialize>(
     out: &mut (impl AsyncWrite + Unpin),
@@ -337,5 +431,84 @@ mod tests {
         garbage.extend_from_slice(b"hello");
         let error = read_frame_sync::<FromWorker>(&mut garbage.as_slice()).unwrap_err();
         assert!(matches!(error, ProtocolError::Malformed { .. }), "{error}");
+    }
+
+    /// Hands out its bytes a few at a time, as a pipe does when the writer is slow.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    fn answer(id: u64, text: &str) -> ToWorker {
+        ToWorker::ToolResult {
+            id,
+            outcome: WireOutcome::Ok(RawValue::from_string(text.into()).expect("JSON")),
+        }
+    }
+
+    fn ids(reader: &mut FrameReader<impl Read>) -> Vec<u64> {
+        let mut ids = Vec::new();
+        while let Some(ToWorker::ToolResult { id, .. }) =
+            reader.next_frame::<ToWorker>().expect("a frame")
+        {
+            ids.push(id);
+        }
+        ids
+    }
+
+    #[test]
+    fn the_frame_reader_takes_bursts_and_frames_split_across_reads() {
+        let big = format!("[{}1]", "1,".repeat(100_000));
+        let mut stream = Vec::new();
+        for (id, text) in [(1, "{}"), (2, big.as_str()), (3, "null"), (4, "[1,2]")] {
+            write_frame_sync(&mut stream, &answer(id, text)).expect("encodes");
+        }
+        // All at once: one read takes several frames, handed out without another read.
+        let mut burst = FrameReader::new(stream.as_slice());
+        assert!(burst.fill().expect("reads"));
+        assert!(matches!(
+            burst.buffered::<ToWorker>(),
+            Some(Ok(ToWorker::ToolResult { id: 1, .. }))
+        ));
+        assert_eq!(ids(&mut burst), [2, 3, 4]);
+        // Three bytes at a time: headers and bodies split anywhere.
+        let mut trickle = FrameReader::new(Trickle {
+            bytes: &stream,
+            step: 3,
+        });
+        assert_eq!(ids(&mut trickle), [1, 2, 3, 4]);
+        // Nothing whole is buffered before a read.
+        let mut fresh = FrameReader::new(stream.as_slice());
+        assert!(fresh.buffered::<ToWorker>().is_none());
+    }
+
+    #[test]
+    fn the_frame_reader_refuses_a_cut_frame_and_an_oversized_one() {
+        let mut stream = Vec::new();
+        write_frame_sync(&mut stream, &answer(1, "[1,2,3]")).expect("encodes");
+        let cut = &stream[..stream.len() - 2];
+        let error = FrameReader::new(cut).next_frame::<ToWorker>().unwrap_err();
+        assert!(matches!(error, ProtocolError::Io(_)), "{error}");
+
+        let huge = (MAX_FRAME_BYTES as u32 + 1).to_be_bytes();
+        let error = FrameReader::new(huge.as_slice())
+            .next_frame::<ToWorker>()
+            .unwrap_err();
+        assert!(matches!(error, ProtocolError::TooLarge { .. }), "{error}");
+
+        let mut empty = FrameReader::new([].as_slice());
+        assert!(empty
+            .next_frame::<ToWorker>()
+            .expect("a clean end")
+            .is_none());
     }
 }

@@ -7,16 +7,18 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use codemode_confine::Policy;
 use codemode_sandbox::{
     AnswerFuture, Assignment, Limits, Sandbox, ToolAnswer, ToolCall, ToolError, ToolFuture,
     ToolHost, ToolNames,
 };
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tokio::sync::oneshot;
 
 use crate::protocol::{
-    read_frame_sync, write_frame_sync, FromWorker, ToWorker, WireOutcome, PROTOCOL_VERSION,
+    write_frame_sync, FrameReader, FromWorker, ToWorker, WireOutcome, PROTOCOL_VERSION,
 };
 use crate::{confinement, hooks};
 
@@ -98,23 +100,6 @@ pub(crate) fn serve_one(
         runtime.block_on(warm_up());
     }
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
-    let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>> = Arc::default();
-    // Takes over the pipe once the sandbox's thread has read the code from it.
-    let (code_read, take_over) = std::sync::mpsc::sync_channel::<()>(1);
-    let reader = {
-        let pending = pending.clone();
-        std::thread::Builder::new()
-            .name("codemode-worker-pipe".into())
-            .spawn(move || {
-                if take_over.recv().is_ok() {
-                    read_results(std::io::stdin(), pending);
-                }
-            })
-    };
-    if let Err(error) = reader {
-        eprintln!("codemode worker: could not start the pipe reader: {error}");
-        return 73;
-    }
     // The execution's sandbox is built before the greeting (a warm worker is ready when the
     // pool takes it) or beside it (a worker wanted at once: the code may already be on its
     // way while the sandbox is built). Its own thread reads the code from the pipe and
@@ -124,15 +109,22 @@ pub(crate) fn serve_one(
         let stdout = stdout.clone();
         let handle = runtime.handle().clone();
         move || {
-            let (code, limits, mut catalog) = read_code(&mut std::io::stdin());
-            let _ = code_read.send(());
+            let mut input = match PipeInput::stdin() {
+                Ok(input) => input,
+                Err(error) => {
+                    eprintln!("codemode worker: could not read the pipe: {error}");
+                    std::process::exit(72);
+                }
+            };
+            let (code, limits, mut catalog) = read_code(&mut input.frames);
             if options.test_hooks {
                 hooks::add_to(&mut catalog);
             }
             let host = Arc::new(PipeHost {
                 catalog: Arc::new(catalog),
                 stdout: stdout.clone(),
-                pending,
+                input: Mutex::new(input),
+                pending: Mutex::default(),
                 next_id: AtomicU64::new(1),
                 test_hooks: options.test_hooks,
             });
@@ -171,7 +163,7 @@ pub(crate) fn serve_one(
 }
 
 /// Writes the result to the gateway and ends the process: nothing of it is reused, and the
-/// pipe reader thread (blocked on stdin) and the runtime need no orderly shutdown.
+/// runtime needs no orderly shutdown.
 fn hand_back(stdout: &Mutex<std::io::Stdout>, execution: codemode_sandbox::Execution) {
     let done = FromWorker::done(execution);
     let status = match write_frame_sync(&mut *lock(stdout), &done) {
@@ -185,8 +177,8 @@ fn hand_back(stdout: &Mutex<std::io::Stdout>, execution: codemode_sandbox::Execu
 }
 
 /// The gateway's first frame, which must be `Execute`; anything else ends the process.
-fn read_code(stdin: &mut std::io::Stdin) -> (String, Limits, ToolNames) {
-    match read_frame_sync::<ToWorker>(stdin) {
+fn read_code(frames: &mut FrameReader<std::fs::File>) -> (String, Limits, ToolNames) {
+    match frames.next_frame::<ToWorker>() {
         Ok(Some(ToWorker::Execute {
             code,
             limits,
@@ -255,24 +247,57 @@ impl ToolHost for WarmUpHost {
     }
 }
 
-/// Tool answers from the gateway, routed to the calls waiting for them, until the gateway
-/// closes the pipe (then there is nobody to hand a result to, so the worker ends).
-fn read_results(
-    mut stdin: std::io::Stdin,
-    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>>,
-) {
-    loop {
-        match read_frame_sync::<ToWorker>(&mut stdin) {
-            Ok(Some(ToWorker::ToolResult { id, outcome })) => {
-                if let Some(waiting) = lock(&pending).remove(&id) {
-                    let _ = waiting.send(outcome);
-                }
+/// The gateway's side of the pipe as the execution's thread reads it. Its buffer is the
+/// only one (stdin's own is never used), so when it holds no whole frame, what `poll` says
+/// is waiting is what the next read gets.
+struct PipeInput {
+    frames: FrameReader<std::fs::File>,
+}
+
+impl PipeInput {
+    fn stdin() -> std::io::Result<PipeInput> {
+        use std::os::fd::AsFd;
+        let pipe = std::io::stdin().as_fd().try_clone_to_owned()?;
+        Ok(PipeInput {
+            frames: FrameReader::new(pipe.into()),
+        })
+    }
+
+    /// Whether more has (begun to) come in within `timeout`.
+    fn readable(&self, timeout: Duration) -> bool {
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(
+            self.frames.get_ref().as_fd(),
+            PollFlags::POLLIN,
+        )];
+        // Rounded up: a timer due in half a millisecond is waited for, not spun on.
+        let millis = u16::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+        // Readable, hung up or failed: each is for the read to find out.
+        matches!(poll(&mut fds, PollTimeout::from(millis)), Ok(n) if n > 0)
+    }
+
+    /// Reads what has come in.
+    fn fill(&mut self) {
+        match self.frames.fill() {
+            Ok(true) => {}
+            // The gateway is gone: nobody would get a result.
+            Ok(false) => std::process::exit(0),
+            Err(error) => {
+                eprintln!("codemode worker: {error}");
+                std::process::exit(75);
             }
-            Ok(Some(other)) => {
+        }
+    }
+
+    /// The next tool answer already read in. A frame that breaks the rules ends the
+    /// process.
+    fn answer(&mut self) -> Option<(u64, WireOutcome)> {
+        match self.frames.buffered::<ToWorker>()? {
+            Ok(ToWorker::ToolResult { id, outcome }) => Some((id, outcome)),
+            Ok(other) => {
                 eprintln!("codemode worker: unexpected message {other:?}");
                 std::process::exit(75);
             }
-            Ok(None) => std::process::exit(0),
             Err(error) => {
                 eprintln!("codemode worker: {error}");
                 std::process::exit(75);
@@ -286,9 +311,25 @@ fn read_results(
 struct PipeHost {
     catalog: Arc<ToolNames>,
     stdout: Arc<Mutex<std::io::Stdout>>,
-    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>>,
+    /// Read only by the execution's thread, while it waits ([`ToolHost::wait_for_answers`]).
+    input: Mutex<PipeInput>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<WireOutcome>>>,
     next_id: AtomicU64,
     test_hooks: bool,
+}
+
+impl PipeHost {
+    /// Hands every answer already read in to its call; whether there was one.
+    fn hand_over(&self, input: &mut PipeInput) -> bool {
+        let mut any = false;
+        while let Some((id, outcome)) = input.answer() {
+            if let Some(waiting) = lock(&self.pending).remove(&id) {
+                let _ = waiting.send(outcome);
+            }
+            any = true;
+        }
+        any
+    }
 }
 
 impl ToolHost for PipeHost {
@@ -307,9 +348,21 @@ impl ToolHost for PipeHost {
         })
     }
 
-    /// A call waits only for its `ToolResult` frame, which the pipe reader hands over: the
-    /// execution's thread can poll it itself and wake on the answer.
+    /// A call waits only for its `ToolResult` frame, which the execution's thread reads in
+    /// itself ([`ToolHost::wait_for_answers`]).
     fn answers_without_runtime(&self) -> bool {
+        true
+    }
+
+    /// The execution's thread reads the answers itself: a frame from the gateway wakes it
+    /// directly. Every answer already in is taken, so that answers to concurrent calls
+    /// settle together.
+    fn wait_for_answers(&self, timeout: Duration) -> bool {
+        let mut input = lock(&self.input);
+        if !self.hand_over(&mut input) && input.readable(timeout) {
+            input.fill();
+            self.hand_over(&mut input);
+        }
         true
     }
 

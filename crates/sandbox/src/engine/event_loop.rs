@@ -179,6 +179,13 @@ impl<'js> EventLoop<'_, 'js> {
         let timeout = wake
             .saturating_duration_since(now)
             .min(Duration::from_millis(50));
+        // Every call kept on this thread: the host may take its answers in here itself.
+        if self.shared.tasks.borrow().is_empty() && self.shared.host.wait_for_answers(timeout) {
+            while let Ok(wake) = self.rx.try_recv() {
+                self.shared.receive(wake);
+            }
+            return Ok(());
+        }
         match self.rx.recv_timeout(timeout) {
             Ok(wake) => {
                 self.shared.receive(wake);
