@@ -20,6 +20,7 @@ mod cpu;
 mod ending;
 mod error;
 mod fork_server;
+mod heap;
 mod hooks;
 mod pool;
 mod process;

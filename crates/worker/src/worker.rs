@@ -65,6 +65,8 @@ pub(crate) fn yield_to_the_gateway() {
 /// The worker's whole life. Call it first thing in `main`, before any thread or async
 /// runtime exists: the lock-down must cover every thread the process will have.
 pub fn worker_main(options: WorkerOptions) -> ExitCode {
+    // Before anything is allocated: a fork server's children inherit the settings.
+    crate::heap::tune_malloc();
     if options.zygote {
         return crate::zygote::serve(options);
     }
@@ -116,6 +118,9 @@ pub(crate) fn serve_one(
                     std::process::exit(72);
                 }
             };
+            if warm != WarmUp::None {
+                crate::heap::fault_in_until(|wait| input.readable(wait));
+            }
             let (code, limits, mut catalog) = read_code(&mut input.frames);
             if options.test_hooks {
                 hooks::add_to(&mut catalog);
