@@ -267,21 +267,6 @@ pub fn write_frame_sync<T: Serialize>(
     out.flush().map_err(ProtocolError::Io)
 }
 
-/// Reads one frame (blocking: the worker side). `Ok(None)` at a clean end of stream.
-pub fn read_frame_sync<T: for<'de> Deserialize<'de>>(
-    input: &mut impl Read,
-) -> Result<Option<T>, ProtocolError> {
-    let mut header = [0u8; 4];
-    match input.read_exact(&mut header) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(ProtocolError::Io(e)),
-    }
-    let mut body = vec![0u8; checked_length(header)?];
-    input.read_exact(&mut body).map_err(ProtocolError::Io)?;
-    decode(&body).map(Some)
-}
-
 /// Frames from a blocking stream (the worker side), taken in as few reads as they come in
 /// bursts: one read takes whatever is waiting (answers to concurrent calls arrive
 /// together), and the frames in it are decoded one by one without another system call.
@@ -325,25 +310,30 @@ impl<R: Read> FrameReader<R> {
 
     /// A whole frame already read in, decoded; `None` when there is none (no read is made).
     pub fn buffered<T: for<'de> Deserialize<'de>>(&mut self) -> Option<Result<T, ProtocolError>> {
-        let waiting = &self.buffer[self.start..self.end];
-        let header: [u8; 4] = waiting.get(..4)?.try_into().ok()?;
-        let length = match checked_length(header) {
+        let length = match self.next_length()? {
             Ok(length) => length,
             Err(error) => return Some(Err(error)),
         };
-        let body = waiting.get(4..4 + length)?;
+        let body = self.buffer[self.start..self.end].get(4..4 + length)?;
         let decoded = decode(body);
         self.start += 4 + length;
         Some(decoded)
+    }
+
+    /// The body length of the next frame, once its header is in.
+    fn next_length(&self) -> Option<Result<usize, ProtocolError>> {
+        let header = self.buffer[self.start..self.end].get(..4)?;
+        let header: [u8; 4] = header.try_into().ok()?;
+        Some(checked_length(header))
     }
 
     /// Reads what is waiting (blocking until something is), and the rest of a frame whose
     /// length is in; `false` at the end of the stream.
     pub fn fill(&mut self) -> Result<bool, ProtocolError> {
         let pending = self.end - self.start;
-        let wanted = match self.buffer.get(self.start..self.start + 4) {
-            Some(&[a, b, c, d]) if pending >= 4 => 4 + checked_length([a, b, c, d])?,
-            _ => 0,
+        let wanted = match self.next_length() {
+            Some(length) => 4 + length?,
+            None => 0,
         };
         let room = READ_CHUNK_BYTES.max(wanted.saturating_sub(pending));
         if self.buffer.len() - self.end < room {
@@ -420,16 +410,22 @@ mod tests {
         };
         let mut buffer = Vec::new();
         write_frame_sync(&mut buffer, &message).expect("encodes");
-        let back: Option<FromWorker> = read_frame_sync(&mut buffer.as_slice()).expect("decodes");
+        let back: Option<FromWorker> = FrameReader::new(buffer.as_slice())
+            .next_frame()
+            .expect("decodes");
         assert!(matches!(back, Some(FromWorker::ToolCall { id: 7, .. })));
 
         let huge = (MAX_FRAME_BYTES as u32 + 1).to_be_bytes();
-        let error = read_frame_sync::<FromWorker>(&mut huge.as_slice()).unwrap_err();
+        let error = FrameReader::new(huge.as_slice())
+            .next_frame::<FromWorker>()
+            .unwrap_err();
         assert!(matches!(error, ProtocolError::TooLarge { .. }), "{error}");
 
         let mut garbage = 5u32.to_be_bytes().to_vec();
         garbage.extend_from_slice(b"hello");
-        let error = read_frame_sync::<FromWorker>(&mut garbage.as_slice()).unwrap_err();
+        let error = FrameReader::new(garbage.as_slice())
+            .next_frame::<FromWorker>()
+            .unwrap_err();
         assert!(matches!(error, ProtocolError::Malformed { .. }), "{error}");
     }
 
