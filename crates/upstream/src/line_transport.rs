@@ -13,14 +13,20 @@
 //! `output` ignores on success, are skipped, all in one pass over the line: a large
 //! result's escaped text block is the slowest thing to scan, so it is scanned once.
 //!
-//! Lines are read by a task of their own and handed over a channel, so `receive` (polled
-//! inside rmcp's `select!`) loses nothing when it is cancelled, and a line past
-//! [`MAX_LINE_BYTES`] is dropped, with an error logged, rather than buffered without bound.
+//! Lines are read and decoded in `receive` itself, with no task or channel between the pipe
+//! and rmcp's service loop: each hand-off between tasks is a wake-up on the path of every
+//! call. The line being read is kept in the transport, so `receive` (polled inside rmcp's
+//! `select!`) loses nothing when it is cancelled, and a line past [`MAX_LINE_BYTES`] is
+//! dropped, with an error logged, rather than buffered without bound. A request is written
+//! in `send` itself while the pipe has room, for the same reason: rmcp runs the future
+//! `send` returns on a task of its own, a hand-off before the server sees the request.
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
 
 use rmcp::model::{
     CallToolResult, ClientRequest, JsonRpcMessage, JsonRpcResponse, JsonRpcVersion2_0, MetaObject,
@@ -33,65 +39,47 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// Longest line accepted from a server: far beyond any sane tool result, short of letting
 /// one message exhaust the gateway's memory.
 pub(crate) const MAX_LINE_BYTES: usize = 256 * 1024 * 1024;
 /// What one read from the server asks for: a pipe's whole buffer.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// A line buffer grown past this by one big message is given back afterwards.
+const KEEP_LINE_BYTES: usize = 4 * 1024 * 1024;
 
 /// `tools/call` ids remembered at most (see `send`).
 const MAX_TRACKED_CALLS: usize = 4096;
 
-/// Messages decoded ahead of the service loop.
-const QUEUE: usize = 64;
-
 type ToolCalls = Arc<Mutex<HashSet<RequestId>>>;
 
-pub(crate) struct LineTransport<W> {
+pub(crate) struct LineTransport<R, W> {
     write: Arc<tokio::sync::Mutex<W>>,
-    incoming: mpsc::Receiver<RxJsonRpcMessage<RoleClient>>,
+    lines: Lines<R>,
     /// Ids of the `tools/call` requests sent and not yet answered.
     tool_calls: ToolCalls,
-    reader: JoinHandle<()>,
+    server: String,
 }
 
-impl<W> LineTransport<W>
+impl<R, W> LineTransport<R, W>
 where
+    R: AsyncRead + Send + Unpin + 'static,
     W: AsyncWrite + Send + Unpin + 'static,
 {
-    pub(crate) fn new<R>(read: R, write: W, server: &str) -> Self
-    where
-        R: AsyncRead + Send + Unpin + 'static,
-    {
-        let (tx, incoming) = mpsc::channel(QUEUE);
-        let tool_calls = ToolCalls::default();
-        let reader = tokio::spawn(read_lines(
-            // Pipe-sized reads: a large result is a few dozen reads, not hundreds.
-            BufReader::with_capacity(READ_BUFFER_BYTES, read),
-            tx,
-            tool_calls.clone(),
-            server.to_owned(),
-        ));
+    pub(crate) fn new(read: R, write: W, server: &str) -> Self {
         LineTransport {
             write: Arc::new(tokio::sync::Mutex::new(write)),
-            incoming,
-            tool_calls,
-            reader,
+            // Pipe-sized reads: a large result is a few dozen reads, not hundreds.
+            lines: Lines::new(BufReader::with_capacity(READ_BUFFER_BYTES, read)),
+            tool_calls: ToolCalls::default(),
+            server: server.to_owned(),
         }
     }
 }
 
-impl<W> Drop for LineTransport<W> {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
-}
-
-impl<W> Transport<RoleClient> for LineTransport<W>
+impl<R, W> Transport<RoleClient> for LineTransport<R, W>
 where
+    R: AsyncRead + Send + Unpin + 'static,
     W: AsyncWrite + Send + Unpin + 'static,
 {
     type Error = std::io::Error;
@@ -111,62 +99,98 @@ where
                 calls.insert(request.id.clone());
             }
         }
+        let line = serde_json::to_vec(&item).map(|mut line| {
+            line.push(b'\n');
+            line
+        });
+        // What the pipe takes now is written now; a line it takes whole needs no lock held
+        // for it afterwards. Whatever is left keeps the lock, so lines are never interleaved.
+        let mut held = None;
+        let mut written = Ok(0);
+        if let Ok(line) = &line {
+            if let Ok(mut guard) = self.write.clone().try_lock_owned() {
+                written = write_now(&mut *guard, line);
+                if !matches!(written, Ok(n) if n == line.len()) {
+                    held = Some(guard);
+                }
+            }
+        }
         let write = self.write.clone();
         async move {
-            let mut line = serde_json::to_vec(&item)?;
-            line.push(b'\n');
-            let mut write = write.lock().await;
-            write.write_all(&line).await?;
-            write.flush().await
+            let line = line?;
+            let written = written?;
+            if written == line.len() {
+                return Ok(());
+            }
+            let mut guard = match held {
+                Some(guard) => guard,
+                None => write.lock_owned().await,
+            };
+            guard.write_all(&line[written..]).await?;
+            guard.flush().await
         }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        self.incoming.recv().await
+        loop {
+            match self.lines.next(MAX_LINE_BYTES).await {
+                Ok(Line::Complete) => {}
+                Ok(Line::Oversized) => {
+                    tracing::error!(
+                        server = self.server,
+                        max = MAX_LINE_BYTES,
+                        "the server sent a message longer than the line limit; it was dropped"
+                    );
+                    continue;
+                }
+                Ok(Line::Eof) => return None,
+                Err(error) => {
+                    tracing::warn!(server = self.server, %error, "reading from the server failed");
+                    return None;
+                }
+            }
+            let message = {
+                let text = trim_line(&self.lines.line);
+                (!text.is_empty())
+                    .then(|| decode(text, &self.tool_calls, &self.server))
+                    .flatten()
+            };
+            self.lines.clear();
+            if message.is_some() {
+                return message;
+            }
+        }
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.reader.abort();
         self.write.lock().await.shutdown().await
     }
 }
 
-async fn read_lines<R: AsyncRead + Unpin>(
-    mut read: BufReader<R>,
-    tx: mpsc::Sender<RxJsonRpcMessage<RoleClient>>,
-    tool_calls: ToolCalls,
-    server: String,
-) {
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match read_line(&mut read, &mut line, MAX_LINE_BYTES).await {
-            Ok(Line::Complete) => {}
-            Ok(Line::Oversized) => {
-                tracing::error!(
-                    server,
-                    max = MAX_LINE_BYTES,
-                    "the server sent a message longer than the line limit; it was dropped"
-                );
-                continue;
-            }
-            Ok(Line::Eof) => return,
-            Err(error) => {
-                tracing::warn!(server, %error, "reading from the server failed");
-                return;
-            }
-        }
-        let text = trim_line(&line);
-        if text.is_empty() {
-            continue;
-        }
-        let Some(message) = decode(text, &tool_calls, &server) else {
-            continue;
-        };
-        if tx.send(message).await.is_err() {
-            return;
+/// Writes what `out` takes of `bytes` without waiting (a non-blocking write, as the
+/// runtime's reactor would make it): the bytes written, 0 when the pipe is full.
+fn write_now<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> std::io::Result<usize> {
+    let mut context = Context::from_waker(Waker::noop());
+    let mut written = 0;
+    while written < bytes.len() {
+        match Pin::new(&mut *out).poll_write(&mut context, &bytes[written..]) {
+            Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => written += n,
+            Poll::Ready(Err(error)) => return Err(error),
+            // The future `send` returns waits for room, with a waker that counts.
+            Poll::Pending => break,
         }
     }
+    Ok(written)
+}
+
+/// The lines of a server's output, one at a time. Cancel-safe: bytes leave the reader only
+/// into `line`, which is kept across calls until [`Lines::clear`].
+struct Lines<R> {
+    read: BufReader<R>,
+    line: Vec<u8>,
+    /// The line being read is past the cap: the rest of it is skipped.
+    oversized: bool,
 }
 
 enum Line {
@@ -175,36 +199,49 @@ enum Line {
     Eof,
 }
 
-/// One line into `line` (without its newline), or past `cap`: the rest of it is skipped.
-async fn read_line<R: AsyncRead + Unpin>(
-    read: &mut BufReader<R>,
-    line: &mut Vec<u8>,
-    cap: usize,
-) -> std::io::Result<Line> {
-    let mut oversized = false;
-    loop {
-        let available = read.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(Line::Eof);
+impl<R: AsyncRead + Unpin> Lines<R> {
+    fn new(read: BufReader<R>) -> Self {
+        Lines {
+            read,
+            line: Vec::new(),
+            oversized: false,
         }
-        let (chunk, done) = match memchr::memchr(b'\n', available) {
-            Some(end) => (&available[..end], end + 1),
-            None => (available, available.len()),
-        };
-        let complete = done > chunk.len();
-        if !oversized && line.len() + chunk.len() <= cap {
-            line.extend_from_slice(chunk);
-        } else if !oversized {
-            oversized = true;
-            line.clear();
+    }
+
+    /// The next line into `line` (without its newline), or past `cap`: the rest of it is
+    /// skipped. Call [`Lines::clear`] before the next one.
+    async fn next(&mut self, cap: usize) -> std::io::Result<Line> {
+        loop {
+            let available = self.read.fill_buf().await?;
+            if available.is_empty() {
+                return Ok(Line::Eof);
+            }
+            let (chunk, done) = match memchr::memchr(b'\n', available) {
+                Some(end) => (&available[..end], end + 1),
+                None => (available, available.len()),
+            };
+            let complete = done > chunk.len();
+            if !self.oversized && self.line.len() + chunk.len() <= cap {
+                self.line.extend_from_slice(chunk);
+            } else if !self.oversized {
+                self.oversized = true;
+                self.line = Vec::new();
+            }
+            self.read.consume(done);
+            if complete {
+                return Ok(if std::mem::take(&mut self.oversized) {
+                    Line::Oversized
+                } else {
+                    Line::Complete
+                });
+            }
         }
-        read.consume(done);
-        if complete {
-            return Ok(if oversized {
-                Line::Oversized
-            } else {
-                Line::Complete
-            });
+    }
+
+    fn clear(&mut self) {
+        self.line.clear();
+        if self.line.capacity() > KEEP_LINE_BYTES {
+            self.line = Vec::new();
         }
     }
 }
@@ -346,6 +383,7 @@ fn lock(calls: &ToolCalls) -> std::sync::MutexGuard<'_, HashSet<RequestId>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn tracked(ids: &[i64]) -> ToolCalls {
         Arc::new(Mutex::new(
@@ -428,28 +466,59 @@ mod tests {
     #[tokio::test]
     async fn a_line_past_the_cap_is_skipped_whole_and_the_next_one_read() {
         let input: &[u8] = b"\xEF\xBB\xBF{\"a\":1}\r\nxxxxxxxxxxxxxxxxxxxx\n{\"b\":2}\n";
-        let mut read = BufReader::with_capacity(4, input);
-        let mut line = Vec::new();
-        assert!(matches!(
-            read_line(&mut read, &mut line, 12).await,
-            Ok(Line::Complete)
-        ));
-        assert_eq!(trim_line(&line), br#"{"a":1}"#);
-        line.clear();
-        assert!(matches!(
-            read_line(&mut read, &mut line, 12).await,
-            Ok(Line::Oversized)
-        ));
-        line.clear();
-        assert!(matches!(
-            read_line(&mut read, &mut line, 12).await,
-            Ok(Line::Complete)
-        ));
-        assert_eq!(line, br#"{"b":2}"#);
-        line.clear();
-        assert!(matches!(
-            read_line(&mut read, &mut line, 12).await,
-            Ok(Line::Eof)
-        ));
+        let mut lines = Lines::new(BufReader::with_capacity(4, input));
+        assert!(matches!(lines.next(12).await, Ok(Line::Complete)));
+        assert_eq!(trim_line(&lines.line), br#"{"a":1}"#);
+        lines.clear();
+        assert!(matches!(lines.next(12).await, Ok(Line::Oversized)));
+        lines.clear();
+        assert!(matches!(lines.next(12).await, Ok(Line::Complete)));
+        assert_eq!(lines.line, br#"{"b":2}"#);
+        lines.clear();
+        assert!(matches!(lines.next(12).await, Ok(Line::Eof)));
+    }
+
+    #[tokio::test]
+    async fn a_read_cancelled_halfway_through_a_line_loses_none_of_it() {
+        let (mut server, ours) = tokio::io::duplex(64);
+        let mut lines = Lines::new(BufReader::with_capacity(4, ours));
+        server
+            .write_all(br#"{"jsonrpc":"2.0","#)
+            .await
+            .expect("write");
+        let waited = tokio::time::timeout(Duration::from_millis(20), lines.next(1024)).await;
+        assert!(waited.is_err(), "no line yet");
+        server.write_all(b"\"id\":1}\n").await.expect("write");
+        assert!(matches!(lines.next(1024).await, Ok(Line::Complete)));
+        assert_eq!(lines.line, br#"{"jsonrpc":"2.0","id":1}"#);
+    }
+
+    #[tokio::test]
+    async fn lines_written_through_a_full_pipe_arrive_whole() {
+        // A pipe of 16 bytes: the first request is written partly at once, the rest later,
+        // and the others wait their turn. (The order of lines that wait is the runtime's:
+        // rmcp runs each send on a task of its own, as it does with its own transport.)
+        let (ours, server) = tokio::io::duplex(16);
+        let mut transport = LineTransport::new(tokio::io::empty(), ours, "s");
+        let request = |id: u32| {
+            let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#);
+            serde_json::from_str::<TxJsonRpcMessage<RoleClient>>(&text).expect("a request")
+        };
+        let sent: Vec<_> = (1..=3)
+            .map(|id| tokio::spawn(transport.send(request(id))))
+            .collect();
+        let mut read = BufReader::new(server);
+        let mut ids = Vec::new();
+        for _ in 1..=3 {
+            let mut line = String::new();
+            read.read_line(&mut line).await.expect("a line");
+            let value: Value = serde_json::from_str(&line).expect("whole JSON");
+            ids.push(value["id"].as_u64().expect("an id"));
+        }
+        ids.sort_unstable();
+        assert_eq!(ids, [1, 2, 3]);
+        for send in sent {
+            send.await.expect("joined").expect("written");
+        }
     }
 }
