@@ -1,6 +1,7 @@
 //! One worker process seen from the gateway: started with an empty environment and only
-//! its three pipes (or forked so by the fork server), greeted, and read by a task of its own (so reading is cancel-safe). Its
-//! stderr goes to the gateway's log, and its last lines are kept to explain its end.
+//! its three pipes (or forked so by the fork server), and greeted. Its frames are read by
+//! whichever task serves it, with no task or channel between ([`WorkerFrames`]). Its stderr
+//! goes to the gateway's log, and its last lines are kept to explain its end.
 
 use std::collections::VecDeque;
 use std::process::{ExitStatus, Stdio};
@@ -13,7 +14,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::backstop::Backstop;
@@ -21,11 +22,8 @@ use crate::ending::{describe_end, End};
 use crate::error::{ProtocolError, SpawnError};
 use crate::fork_server::{worker_pipes, ForkServer, EXIT_PATIENCE};
 use crate::pool::PoolOptions;
-use crate::protocol::{read_frame, write_frame, FromWorker, ToWorker, PROTOCOL_VERSION};
+use crate::protocol::{write_frame, FrameReader, FromWorker, ToWorker, PROTOCOL_VERSION};
 
-/// Frames read ahead of the supervisor: enough to keep the pipe moving, few enough that a
-/// flooding worker is held back by the pipe, not buffered by us.
-const FRAMES_AHEAD: usize = 8;
 /// A worker's stderr reaches the gateway's log up to this many bytes; the rest is drained
 /// and dropped, so a worker cannot flood the log either.
 const STDERR_LOG_BYTES: usize = 64 * 1024;
@@ -55,7 +53,7 @@ pub(crate) struct WorkerProcess {
     /// The rlimits it was locked down with.
     pub backstop: Backstop,
     stdin: Box<dyn AsyncWrite + Send + Unpin>,
-    pub frames: mpsc::Receiver<Result<FromWorker, ProtocolError>>,
+    pub frames: WorkerFrames,
     pub confinement: Value,
     stderr: StderrTail,
     stderr_reader: Option<JoinHandle<()>>,
@@ -144,8 +142,10 @@ impl WorkerProcess {
     ) -> WorkerProcess {
         let tail = StderrTail::default();
         let stderr_reader = tokio::spawn(log_stderr(pid, stderr, tail.clone()));
-        let (tx, frames) = mpsc::channel(FRAMES_AHEAD);
-        tokio::spawn(read_frames(stdout, tx));
+        let frames = WorkerFrames {
+            reader: FrameReader::new(Box::new(stdout)),
+            ended: false,
+        };
         WorkerProcess {
             handle,
             pid,
@@ -312,22 +312,24 @@ impl Drop for WorkerProcess {
     }
 }
 
-async fn read_frames(
-    mut stdout: impl AsyncRead + Unpin,
-    tx: mpsc::Sender<Result<FromWorker, ProtocolError>>,
-) {
-    loop {
-        let frame = read_frame::<FromWorker>(&mut stdout).await;
-        let last = !matches!(frame, Ok(Some(_)));
-        let message = match frame {
-            Ok(Some(message)) => Ok(message),
-            // End of stream: dropping the sender tells the supervisor.
-            Ok(None) => return,
-            Err(error) => Err(error),
-        };
-        if tx.send(message).await.is_err() || last {
-            return;
+/// The frames a worker writes. Each read happens inside the supervisor's own `select!`
+/// (cancel-safe: see [`FrameReader::next_frame_async`]); a worker that floods is held back
+/// by its pipe, since nothing is read ahead of what the supervisor asks for.
+pub(crate) struct WorkerFrames {
+    reader: FrameReader<Box<dyn AsyncRead + Send + Unpin>>,
+    /// The stream ended or broke: nothing more is read.
+    ended: bool,
+}
+
+impl WorkerFrames {
+    /// The next frame, or its error (once); `None` once the stream has ended.
+    pub async fn recv(&mut self) -> Option<Result<FromWorker, ProtocolError>> {
+        if self.ended {
+            return None;
         }
+        let frame = self.reader.next_frame_async().await;
+        self.ended = !matches!(frame, Ok(Some(_)));
+        frame.transpose()
     }
 }
 

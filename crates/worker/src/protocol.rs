@@ -267,9 +267,10 @@ pub fn write_frame_sync<T: Serialize>(
     out.flush().map_err(ProtocolError::Io)
 }
 
-/// Frames from a blocking stream (the worker side), taken in as few reads as they come in
-/// bursts: one read takes whatever is waiting (answers to concurrent calls arrive
-/// together), and the frames in it are decoded one by one without another system call.
+/// Frames from a stream, taken in as few reads as they come in bursts: one read takes
+/// whatever is waiting (answers to concurrent calls arrive together), and the frames in it
+/// are decoded one by one without another system call. Blocking on the worker side
+/// ([`FrameReader::next_frame`]), async on the gateway's ([`FrameReader::next_frame_async`]).
 pub struct FrameReader<R> {
     input: R,
     /// Bytes read in are `buffer[start..end]`; the rest is room (kept, not zeroed again).
@@ -281,7 +282,7 @@ pub struct FrameReader<R> {
 /// What one read has room for at least.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
-impl<R: Read> FrameReader<R> {
+impl<R> FrameReader<R> {
     pub fn new(input: R) -> FrameReader<R> {
         FrameReader {
             input,
@@ -293,19 +294,6 @@ impl<R: Read> FrameReader<R> {
 
     pub fn get_ref(&self) -> &R {
         &self.input
-    }
-
-    /// The next frame: one already read in, or else read (blocking). `Ok(None)` at a clean
-    /// end of stream.
-    pub fn next_frame<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Option<T>, ProtocolError> {
-        loop {
-            if let Some(frame) = self.buffered() {
-                return frame.map(Some);
-            }
-            if !self.fill()? {
-                return Ok(None);
-            }
-        }
     }
 
     /// A whole frame already read in, decoded; `None` when there is none (no read is made).
@@ -327,9 +315,10 @@ impl<R: Read> FrameReader<R> {
         Some(checked_length(header))
     }
 
-    /// Reads what is waiting (blocking until something is), and the rest of a frame whose
-    /// length is in; `false` at the end of the stream.
-    pub fn fill(&mut self) -> Result<bool, ProtocolError> {
+    /// Room for the next read, at least a chunk and at least the rest of a frame whose
+    /// length is in: the whole frame then lies in one piece of the buffer. Returns the
+    /// frame's whole size (0 while its header is not in).
+    fn make_room(&mut self) -> Result<usize, ProtocolError> {
         let pending = self.end - self.start;
         let wanted = match self.next_length() {
             Some(length) => 4 + length?,
@@ -341,6 +330,36 @@ impl<R: Read> FrameReader<R> {
             self.buffer.resize(pending + room, 0);
             (self.start, self.end) = (0, pending);
         }
+        Ok(wanted)
+    }
+
+    /// What a read of nothing (the end of the stream) means here.
+    fn at_end(&self) -> Result<bool, ProtocolError> {
+        match self.end - self.start {
+            0 => Ok(false),
+            _ => Err(ProtocolError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+        }
+    }
+}
+
+impl<R: Read> FrameReader<R> {
+    /// The next frame: one already read in, or else read (blocking). `Ok(None)` at a clean
+    /// end of stream.
+    pub fn next_frame<T: for<'de> Deserialize<'de>>(&mut self) -> Result<Option<T>, ProtocolError> {
+        loop {
+            if let Some(frame) = self.buffered() {
+                return frame.map(Some);
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads what is waiting (blocking until something is), and the rest of a frame whose
+    /// length is in; `false` at the end of the stream.
+    pub fn fill(&mut self) -> Result<bool, ProtocolError> {
+        let wanted = self.make_room()?;
         let read = loop {
             match self.input.read(&mut self.buffer[self.end..]) {
                 Ok(read) => break read,
@@ -349,10 +368,7 @@ impl<R: Read> FrameReader<R> {
             }
         };
         if read == 0 {
-            return match pending {
-                0 => Ok(false),
-                _ => Err(ProtocolError::Io(std::io::ErrorKind::UnexpectedEof.into())),
-            };
+            return self.at_end();
         }
         self.end += read;
         let missing = wanted.saturating_sub(self.end - self.start);
@@ -366,6 +382,32 @@ impl<R: Read> FrameReader<R> {
     }
 }
 
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// The next frame: one already read in, or else read. `Ok(None)` at a clean end of
+    /// stream. Cancel-safe (each read either happened, its bytes kept here, or did not), so
+    /// the gateway reads a worker's frames in the task that serves it, inside a `select!`,
+    /// with no reader task and channel to hand each frame over.
+    pub async fn next_frame_async<T: for<'de> Deserialize<'de>>(
+        &mut self,
+    ) -> Result<Option<T>, ProtocolError> {
+        loop {
+            if let Some(frame) = self.buffered() {
+                return frame.map(Some);
+            }
+            self.make_room()?;
+            let read = self
+                .input
+                .read(&mut self.buffer[self.end..])
+                .await
+                .map_err(ProtocolError::Io)?;
+            if read == 0 {
+                return self.at_end().map(|_| None);
+            }
+            self.end += read;
+        }
+    }
+}
+
 /// Writes one frame (async: the gateway side).
 pub async fn write_frame<T: Serialize>(
     out: &mut (impl AsyncWrite + Unpin),
@@ -374,26 +416,6 @@ pub async fn write_frame<T: Serialize>(
     let frame = encode(message)?;
     out.write_all(&frame).await.map_err(ProtocolError::Io)?;
     out.flush().await.map_err(ProtocolError::Io)
-}
-
-/// Reads one frame (async: the gateway side). `Ok(None)` at a clean end of stream. Not
-/// cancel-safe: read from one task only.
-pub async fn read_frame<T: for<'de> Deserialize<'de>>(
-    input: &mut (impl AsyncRead + Unpin),
-) -> Result<Option<T>, ProtocolError> {
-    let mut header = [0u8; 4];
-    match input.read_exact(&mut header).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(ProtocolError::Io(e)),
-    }
-    let length = checked_length(header)?;
-    let mut body = vec![0u8; length];
-    input
-        .read_exact(&mut body)
-        .await
-        .map_err(ProtocolError::Io)?;
-    decode(&body).map(Some)
 }
 
 #[cfg(test)]
@@ -427,6 +449,36 @@ mod tests {
             .next_frame::<FromWorker>()
             .unwrap_err();
         assert!(matches!(error, ProtocolError::Malformed { .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_async_read_cancelled_halfway_through_a_frame_loses_none_of_it() {
+        let mut frames = Vec::new();
+        for id in [1, 2] {
+            write_frame_sync(&mut frames, &answer(id, "[1,2,3]")).expect("encodes");
+        }
+        let (mut worker, gateway) = tokio::io::duplex(1024);
+        let mut reader = FrameReader::new(gateway);
+        worker.write_all(&frames[..7]).await.expect("write");
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            reader.next_frame_async::<ToWorker>(),
+        )
+        .await;
+        assert!(waited.is_err(), "no whole frame yet");
+        worker.write_all(&frames[7..]).await.expect("write");
+        for expected in [1, 2] {
+            let frame = reader
+                .next_frame_async::<ToWorker>()
+                .await
+                .expect("a frame");
+            assert!(matches!(frame, Some(ToWorker::ToolResult { id, .. }) if id == expected));
+        }
+        // A frame cut by the end of the stream is an error, not a clean end.
+        worker.write_all(&frames[..9]).await.expect("write");
+        drop(worker);
+        let cut = reader.next_frame_async::<ToWorker>().await.unwrap_err();
+        assert!(matches!(cut, ProtocolError::Io(_)), "{cut}");
     }
 
     /// Hands out its bytes a few at a time, as a pipe does when the writer is slow.
