@@ -5,7 +5,12 @@
 //! worker that has waited a few milliseconds without being taken is on a machine with time
 //! to spare, so it faults a stretch of its heap in then, a piece at a time, and stops at
 //! once when its code arrives ([`fault_in_until`]). A worker taken at once (a busy pool)
-//! never does: it costs throughput nothing.
+//! never does: it costs throughput nothing. The stretch is marked for transparent huge
+//! pages where the kernel offers them (`MADV_HUGEPAGE`): faulting 12 MiB in then takes about
+//! 1.2 ms instead of 5.5 ms on a 2-core VM, so a worker warming up beside a running
+//! execution takes that much less from it (100 sequential tool calls, which hand the CPU
+//! between three processes, were 10-25% slower beside the small-page version), and the
+//! snippet's heap then misses the TLB less.
 //!
 //! Runs on the execution's own thread, before it reads the code: that thread's malloc
 //! arena is the one the snippet will allocate from, and no other thread holds the memory
@@ -22,6 +27,7 @@ const PIECE_BYTES: usize = 256 * 1024;
 /// A worker not taken within this long is on a machine with time to spare.
 const IDLE_FIRST: Duration = Duration::from_millis(5);
 const PAGE_BYTES: usize = 4096;
+const HUGE_PAGE_BYTES: usize = 2 * 1024 * 1024;
 
 /// Malloc settings for a worker (before it allocates much): blocks up to twice
 /// [`FAULT_IN_BYTES`] come from the thread's heap, not from a mapping of their own, and
@@ -37,8 +43,9 @@ pub(crate) fn tune_malloc() {
 }
 
 /// Waits up to [`IDLE_FIRST`] for `arrived`; if nothing came, faults [`FAULT_IN_BYTES`]
-/// of free heap in, piece by piece, until `arrived` says the code is in. Best effort: on a
-/// kernel without `MADV_POPULATE_WRITE` (before 5.14) nothing is faulted in.
+/// of free heap in, piece by piece, until `arrived` says the code is in, in huge pages where
+/// it can. Best effort: on a kernel without `MADV_POPULATE_WRITE` (before 5.14) nothing is
+/// faulted in, and without transparent huge pages the pages stay small.
 pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
     if arrived(IDLE_FIRST) {
         return;
@@ -53,6 +60,16 @@ pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
         libc::free(block);
         let start = (block as usize).div_ceil(PAGE_BYTES) * PAGE_BYTES;
         let end = (block as usize + FAULT_IN_BYTES) / PAGE_BYTES * PAGE_BYTES;
+        let huge_start = (block as usize).div_ceil(HUGE_PAGE_BYTES) * HUGE_PAGE_BYTES;
+        let huge_end = (block as usize + FAULT_IN_BYTES) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+        if huge_end > huge_start {
+            // Refused where transparent huge pages are off: then the pages stay small.
+            libc::madvise(
+                huge_start as *mut libc::c_void,
+                huge_end - huge_start,
+                libc::MADV_HUGEPAGE,
+            );
+        }
         let mut piece = start;
         while piece < end && !arrived(Duration::ZERO) {
             let length = PIECE_BYTES.min(end - piece);
