@@ -2,7 +2,7 @@
 //!
 //! A fresh process pays a page fault for every heap page it first touches: for a snippet
 //! that parses 700 KB of orders and builds 10,000 objects, a tenth of its CPU time. A warm
-//! worker that has waited a few milliseconds without being taken is on a machine with time
+//! worker that has waited 20 ms without being taken is on a machine with time
 //! to spare, so it faults a stretch of its heap in then, a piece at a time, and stops at
 //! once when its code arrives ([`fault_in_until`]). A worker taken at once (a busy pool)
 //! never does: it costs throughput nothing. The stretch is marked for transparent huge
@@ -24,8 +24,12 @@ use std::time::Duration;
 const FAULT_IN_BYTES: usize = 12 * 1024 * 1024;
 /// Populated between two looks at the pipe: at most this much delays a snippet's start.
 const PIECE_BYTES: usize = 256 * 1024;
-/// A worker not taken within this long is on a machine with time to spare.
-const IDLE_FIRST: Duration = Duration::from_millis(5);
+/// A worker not taken within this long is on a machine with time to spare. Longer than
+/// short executions run back to back (a pool of two has each spare wait through one of
+/// them): code that arrives while a piece is being faulted in waits for that piece, and at
+/// 5 ms trivial executions 5 ms apart were 5-10% slower for it. A long execution (the
+/// seed's 50 ms) still has the spare fault its heap in before it is taken.
+const IDLE_FIRST: Duration = Duration::from_millis(20);
 const PAGE_BYTES: usize = 4096;
 const HUGE_PAGE_BYTES: usize = 2 * 1024 * 1024;
 
