@@ -105,12 +105,12 @@ where
         });
         // What the pipe takes now is written now; a line it takes whole needs no lock held
         // for it afterwards. Whatever is left keeps the lock, so lines are never interleaved.
+        let mut now = Ok(Written::Part(0));
         let mut held = None;
-        let mut written = Ok(0);
         if let Ok(line) = &line {
             if let Ok(mut guard) = self.write.clone().try_lock_owned() {
-                written = write_now(&mut *guard, line);
-                if !matches!(written, Ok(n) if n == line.len()) {
+                now = write_now(&mut *guard, line);
+                if matches!(now, Ok(Written::Part(_))) {
                     held = Some(guard);
                 }
             }
@@ -118,10 +118,10 @@ where
         let write = self.write.clone();
         async move {
             let line = line?;
-            let written = written?;
-            if written == line.len() {
-                return Ok(());
-            }
+            let written = match now? {
+                Written::All => return Ok(()),
+                Written::Part(bytes) => bytes,
+            };
             let mut guard = match held {
                 Some(guard) => guard,
                 None => write.lock_owned().await,
@@ -167,9 +167,19 @@ where
     }
 }
 
+/// How much of a line [`write_now`] got out.
+enum Written {
+    /// All of it, flushed.
+    All,
+    /// These first bytes; the rest (and the flush) waits for room.
+    Part(usize),
+}
+
 /// Writes what `out` takes of `bytes` without waiting (a non-blocking write, as the
-/// runtime's reactor would make it): the bytes written, 0 when the pipe is full.
-fn write_now<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> std::io::Result<usize> {
+/// runtime's reactor would make it), and flushes it if it took all.
+fn write_now<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> std::io::Result<Written> {
+    // What returns Pending here is polled again by the future `send` returns, with a
+    // waker that counts.
     let mut context = Context::from_waker(Waker::noop());
     let mut written = 0;
     while written < bytes.len() {
@@ -177,11 +187,14 @@ fn write_now<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> std::io::Resul
             Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
             Poll::Ready(Ok(n)) => written += n,
             Poll::Ready(Err(error)) => return Err(error),
-            // The future `send` returns waits for room, with a waker that counts.
-            Poll::Pending => break,
+            Poll::Pending => return Ok(Written::Part(written)),
         }
     }
-    Ok(written)
+    match Pin::new(&mut *out).poll_flush(&mut context) {
+        Poll::Ready(Ok(())) => Ok(Written::All),
+        Poll::Ready(Err(error)) => Err(error),
+        Poll::Pending => Ok(Written::Part(written)),
+    }
 }
 
 /// The lines of a server's output, one at a time. Cancel-safe: bytes leave the reader only

@@ -22,7 +22,8 @@ use std::time::Duration;
 /// How much of the heap a waiting worker faults in: a little over what the seed example's
 /// execution uses at its peak (8 MiB of JavaScript heap and its answers' JSON text).
 const FAULT_IN_BYTES: usize = 12 * 1024 * 1024;
-/// Populated between two looks at the pipe: at most this much delays a snippet's start.
+/// Populated between two looks at the pipe: at most this much (or the one huge page it
+/// begins, 2 MiB) delays a snippet's start.
 const PIECE_BYTES: usize = 256 * 1024;
 /// A worker not taken within this long is on a machine with time to spare. Longer than
 /// short executions run back to back (a pool of two has each spare wait through one of
@@ -62,10 +63,8 @@ pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
             return;
         }
         libc::free(block);
-        let start = (block as usize).div_ceil(PAGE_BYTES) * PAGE_BYTES;
-        let end = (block as usize + FAULT_IN_BYTES) / PAGE_BYTES * PAGE_BYTES;
-        let huge_start = (block as usize).div_ceil(HUGE_PAGE_BYTES) * HUGE_PAGE_BYTES;
-        let huge_end = (block as usize + FAULT_IN_BYTES) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+        let (start, end) = whole_pages(block as usize, FAULT_IN_BYTES, PAGE_BYTES);
+        let (huge_start, huge_end) = whole_pages(block as usize, FAULT_IN_BYTES, HUGE_PAGE_BYTES);
         if huge_end > huge_start {
             // Refused where transparent huge pages are off: then the pages stay small.
             libc::madvise(
@@ -88,6 +87,11 @@ pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
             piece += length;
         }
     }
+}
+
+/// The start and end of the whole `page`-sized pages within `bytes` from `from`.
+fn whole_pages(from: usize, bytes: usize, page: usize) -> (usize, usize) {
+    (from.div_ceil(page) * page, (from + bytes) / page * page)
 }
 
 #[cfg(test)]

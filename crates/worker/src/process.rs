@@ -142,10 +142,7 @@ impl WorkerProcess {
     ) -> WorkerProcess {
         let tail = StderrTail::default();
         let stderr_reader = tokio::spawn(log_stderr(pid, stderr, tail.clone()));
-        let frames = WorkerFrames {
-            reader: FrameReader::new(Box::new(stdout)),
-            ended: false,
-        };
+        let frames = WorkerFrames(FrameReader::new(Box::new(stdout)));
         WorkerProcess {
             handle,
             pid,
@@ -315,21 +312,13 @@ impl Drop for WorkerProcess {
 /// The frames a worker writes. Each read happens inside the supervisor's own `select!`
 /// (cancel-safe: see [`FrameReader::next_frame_async`]); a worker that floods is held back
 /// by its pipe, since nothing is read ahead of what the supervisor asks for.
-pub(crate) struct WorkerFrames {
-    reader: FrameReader<Box<dyn AsyncRead + Send + Unpin>>,
-    /// The stream ended or broke: nothing more is read.
-    ended: bool,
-}
+pub(crate) struct WorkerFrames(FrameReader<Box<dyn AsyncRead + Send + Unpin>>);
 
 impl WorkerFrames {
-    /// The next frame, or its error (once); `None` once the stream has ended.
+    /// The next frame, or why there is none; `None` at the end of the stream. After an
+    /// error the worker is done with: nothing reads on.
     pub async fn recv(&mut self) -> Option<Result<FromWorker, ProtocolError>> {
-        if self.ended {
-            return None;
-        }
-        let frame = self.reader.next_frame_async().await;
-        self.ended = !matches!(frame, Ok(Some(_)));
-        frame.transpose()
+        self.0.next_frame_async().await.transpose()
     }
 }
 
