@@ -1,8 +1,10 @@
 //! The sandbox: runs an agent's TypeScript snippet in a fresh, limited QuickJS runtime, with
 //! `tools.<namespace>.<name>(args)` bridged to a [`ToolHost`].
 //!
-//! Each execution gets its own thread, runtime and context, so nothing of one execution is
-//! visible to the next. The snippet sees standard ECMAScript, `tools`, `console` and a few
+//! Each execution gets its own runtime and context (and, in process, its own thread), so
+//! nothing of one execution is visible to the next; a worker process may have its sandbox
+//! built ahead, even in the process it was forked from ([`Sandbox::build_here`]), as long
+//! as nothing ran in it. The snippet sees standard ECMAScript, `tools`, `console` and a few
 //! web helpers (`setTimeout`, `structuredClone`, `atob`/`btoa`, `TextEncoder`/`TextDecoder`);
 //! there is no `require`, no modules, no `process`, no `fetch`, no file, socket or environment
 //! access. CPU, wall-clock, heap, stack, output and tool-call limits are enforced by the
@@ -70,6 +72,27 @@ impl Sandbox {
     pub fn build(fetch: impl FnOnce() -> Option<Assignment> + Send + 'static) -> Building {
         prepared::build(prepared::Warm::Compiler, fetch)
     }
+
+    /// [`Sandbox::build`] on the calling thread: builds the sandbox, then calls `fetch`
+    /// there and runs the assignment it returns; returns once the execution was delivered
+    /// (or `fetch` returned `None`). The thread needs [`Sandbox::STACK_BYTES`] of stack.
+    ///
+    /// For a fork server's template: it forks inside `fetch`, so that each child returns
+    /// from it with its own assignment, on its own copy of a sandbox nothing has run in,
+    /// while the template forks the next.
+    pub fn build_here(fetch: impl FnOnce() -> Option<Assignment>) {
+        prepared::build_here(prepared::Warm::Compiler, fetch)
+    }
+
+    /// Runs the TypeScript compiler once on a throwaway snippet, on this thread: a sandbox
+    /// built by [`Sandbox::build_here`] in a process forked since, with time to spare
+    /// before its code comes, then compiles that code on warm pages.
+    pub fn warm_compiler() {
+        prepared::warm_compiler()
+    }
+
+    /// Native stack an execution's thread needs (the TypeScript compiler runs there).
+    pub const STACK_BYTES: usize = prepared::THREAD_STACK_BYTES;
 }
 
 impl Execution {

@@ -22,7 +22,7 @@ use crate::{compile, engine};
 /// the most ([`compile::COMPILE_STACK_BYTES`], for code at its nesting limits); QuickJS then
 /// runs well within it, so that the engine reports deep recursion before the thread could
 /// overflow. Only the pages a snippet touches are ever mapped in.
-const THREAD_STACK_BYTES: usize = compile::COMPILE_STACK_BYTES;
+pub(crate) const THREAD_STACK_BYTES: usize = compile::COMPILE_STACK_BYTES;
 
 /// Compiled once while a sandbox is built ahead, so that the compiler's code and its
 /// allocator's pages are in before the agent's snippet comes (in a forked worker, each first
@@ -90,6 +90,19 @@ pub(crate) fn build(
             .err()
             .map(|e| format!("could not start the sandbox thread: {e}")),
     }
+}
+
+/// Compiles a throwaway snippet on this thread, so that the compiler's code and memory are
+/// in when the agent's comes.
+pub(crate) fn warm_compiler() {
+    let _ = compile_snippet(WARM_SNIPPET);
+}
+
+/// [`build`] on the calling thread, which it occupies until the execution was delivered.
+pub(crate) fn build_here(warm: Warm, fetch: impl FnOnce() -> Option<Assignment>) {
+    // Nobody waits for the build: the caller is the thread doing it.
+    let (built, _) = sync_channel::<()>(1);
+    serve_one(warm, built, fetch);
 }
 
 /// A sandbox built ahead of its code by [`crate::Sandbox::prepare`], waiting for one

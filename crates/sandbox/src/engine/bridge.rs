@@ -18,6 +18,7 @@ use rquickjs::{Ctx, Exception, Function, Object, Promise, Value};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+use super::job_clock::{JobClock, JobRandom};
 use super::{CallOutcome, Watch, MAX_TIMERS};
 use crate::alloc::HeapGauge;
 use crate::console::LogBuffer;
@@ -71,6 +72,10 @@ pub(super) struct Shared<'js> {
     pub(super) limits: Limits,
     pub(super) handle: Handle,
     pub(super) started: Instant,
+    /// `performance`'s clock, from the job's start.
+    pub(super) clock: JobClock,
+    /// `Math.random`'s generator, seeded for this job.
+    pub(super) random: JobRandom,
     pub(super) tx: Sender<Wake>,
     pub(super) next_call: Cell<u64>,
     pub(super) pending: RefCell<HashMap<u64, Pending<'js>>>,

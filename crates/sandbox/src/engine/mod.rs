@@ -5,10 +5,12 @@
 //! `prelude.rs` installs the prelude and the host functions before the job is known;
 //! `bridge.rs` holds the state shared with the host functions (calls, timers, logs);
 //! `event_loop.rs` drives the snippet; `natives.rs` has the pure conversions;
+//! `job_clock.rs` gives `Math.random` and `performance` that begin with the job;
 //! `rejections.rs` the rejection tracker.
 
 mod bridge;
 mod event_loop;
+mod job_clock;
 mod natives;
 mod prelude;
 mod rejections;
@@ -252,6 +254,8 @@ fn run_job<'js>(
         limits: job.limits.clone(),
         handle: job.handle.clone(),
         started,
+        clock: job_clock::JobClock::new(started),
+        random: job_clock::JobRandom::from_os(),
         tx,
         next_call: Cell::new(0),
         pending: RefCell::new(HashMap::new()),

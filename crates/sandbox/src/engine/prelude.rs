@@ -12,14 +12,17 @@ use std::rc::Rc;
 use rquickjs::{Ctx, Exception, Function, Object};
 
 use super::bridge::Shared;
-use super::{natives, PRELUDE};
+use super::{job_clock, natives, PRELUDE};
 use crate::bytecode;
 use crate::output::LogLevel;
 
 /// The execution a context's host functions serve, set once its job arrives.
 pub(super) type Binding<'js> = Rc<OnceCell<Rc<Shared<'js>>>>;
 
-fn bound<'a, 'js>(ctx: &Ctx<'js>, binding: &'a Binding<'js>) -> rquickjs::Result<&'a Shared<'js>> {
+pub(super) fn bound<'a, 'js>(
+    ctx: &Ctx<'js>,
+    binding: &'a Binding<'js>,
+) -> rquickjs::Result<&'a Shared<'js>> {
     match binding.get() {
         Some(shared) => Ok(shared),
         None => Err(Exception::throw_internal(
@@ -143,6 +146,7 @@ pub(super) fn install<'js>(
         })?,
     )?;
     natives::install(ctx, &host)?;
+    job_clock::install(ctx, binding)?;
 
     let config = Object::new(ctx.clone())?;
     let prelude: Function = bytecode::eval_prelude(ctx, PRELUDE, "prelude.js")?.get()?;
