@@ -1,10 +1,10 @@
 //! The gateway's side of the fork server (`zygote.rs` is the template's): starts the
 //! template, asks it for a worker per execution, and hears from it when each one ends.
 //!
-//! A forked worker costs a `fork` of a warmed-up process and the second half of the
-//! lock-down instead of a process start, the dynamic loader and the engine's warm-up: a
-//! fresh locked-down worker is ready in about a millisecond, so back-to-back executions no
-//! longer wait for one. When the template cannot start or dies, the pool starts workers
+//! A forked worker costs a `fork` of a warmed-up process with its sandbox built and the
+//! second half of the lock-down, instead of a process start, the dynamic loader, the
+//! engine's warm-up and a sandbox of its own: a fresh locked-down worker is ready in well
+//! under a millisecond, so back-to-back executions no longer wait for one. When the template cannot start or dies, the pool starts workers
 //! itself as before; nothing depends on the fork server but speed.
 
 use std::collections::{HashMap, VecDeque};
@@ -66,6 +66,18 @@ impl ForkServer {
             .stderr(Stdio::piped());
         if options.test_hooks_enabled() {
             command.arg("--test-hooks");
+        }
+        // Each child runs its execution on the template's main thread, whose stack must be
+        // allowed to grow that far from the template's start (see `raise_stack_limit`).
+        // SAFETY: between fork and exec the closure only calls getrlimit(2) and
+        // setrlimit(2), which are async-signal-safe, and allocates nothing. A limit it
+        // cannot raise is for the template to report.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                let _ = crate::zygote::raise_stack_limit();
+                Ok(())
+            });
         }
         let mut template = command
             .spawn()

@@ -1,12 +1,15 @@
 //! The worker's C heap, faulted in ahead while a worker that nobody wanted yet waits.
 //!
 //! A fresh process pays a page fault for every heap page it first touches: for a snippet
-//! that parses 700 KB of orders and builds 10,000 objects, a tenth of its CPU time. A warm
-//! worker that has waited 20 ms without being taken is on a machine with time
-//! to spare, so it faults a stretch of its heap in then, a piece at a time, and stops at
-//! once when its code arrives ([`fault_in_until`]). A worker taken at once (a busy pool)
-//! never does: it costs throughput nothing. The stretch is marked for transparent huge
-//! pages where the kernel offers them (`MADV_HUGEPAGE`): faulting 12 MiB in then takes about
+//! that parses 700 KB of orders and builds 10,000 objects, a tenth of its CPU time. A
+//! worker forked from the fork server's template shares its template's heap, the sandbox
+//! the template built included, and pays a copy for every page of it the execution first
+//! writes. A warm worker that has waited 20 ms without being taken ([`idle`]) is on a
+//! machine with time to spare, so it faults its heap in then, a piece at a time, and stops
+//! at once when its code arrives ([`fault_in_until`]): first the pages it shares with its
+//! template, then a stretch of free heap. A worker taken at once (a busy pool) never does:
+//! it costs throughput nothing. The free stretch is marked for transparent huge pages
+//! where the kernel offers them (`MADV_HUGEPAGE`): faulting 12 MiB in then takes about
 //! 1.2 ms instead of 5.5 ms on a 2-core VM, so a worker warming up beside a running
 //! execution takes that much less from it (100 sequential tool calls, which hand the CPU
 //! between three processes, were 10-25% slower beside the small-page version), and the
@@ -17,6 +20,7 @@
 //! map's lock meanwhile. This must never change what memory holds: `MADV_POPULATE_WRITE`
 //! maps pages as a write would, without writing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How much of the heap a waiting worker faults in: a little over what the seed example's
@@ -47,13 +51,46 @@ pub(crate) fn tune_malloc() {
     }
 }
 
-/// Waits up to [`IDLE_FIRST`] for `arrived`; if nothing came, faults [`FAULT_IN_BYTES`]
-/// of free heap in, piece by piece, until `arrived` says the code is in, in huge pages where
-/// it can. Best effort: on a kernel without `MADV_POPULATE_WRITE` (before 5.14) nothing is
-/// faulted in, and without transparent huge pages the pages stay small.
-pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
-    if arrived(IDLE_FIRST) {
+/// Where the template's heap (the main arena, grown with `brk`) begins, as the template
+/// read it before forking: a forked worker can no longer read `/proc`. Zero: unknown.
+static HEAP_START: AtomicUsize = AtomicUsize::new(0);
+
+/// In the fork server's template, before it forks: notes where its heap begins.
+pub(crate) fn note_heap_start() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
         return;
+    };
+    let start = maps
+        .lines()
+        .find(|line| line.ends_with("[heap]"))
+        .and_then(|line| line.split('-').next())
+        .and_then(|start| usize::from_str_radix(start, 16).ok());
+    if let Some(start) = start {
+        HEAP_START.store(start, Ordering::Relaxed);
+    }
+}
+
+/// Waits up to [`IDLE_FIRST`] for `arrived`; whether nothing came, so that the worker has
+/// time to spare for [`fault_in_until`].
+pub(crate) fn idle(arrived: impl Fn(Duration) -> bool) -> bool {
+    !arrived(IDLE_FIRST)
+}
+
+/// Faults the heap in, piece by piece, until `arrived` says the code is in: first what a
+/// forked worker shares with its template (each page the execution writes would otherwise
+/// be copied then), then [`FAULT_IN_BYTES`] of free heap, in huge pages where it can. Best
+/// effort: on a kernel without `MADV_POPULATE_WRITE` (before 5.14) nothing is faulted in,
+/// and without transparent huge pages the pages stay small.
+pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
+    let start = HEAP_START.load(Ordering::Relaxed);
+    // SAFETY: sbrk(0) only reads the current end of the heap.
+    let end = unsafe { libc::sbrk(0) } as usize;
+    if start != 0 && end > start {
+        let (start, end) = whole_pages(start, end - start, PAGE_BYTES);
+        // SAFETY: the heap's own pages; populating writes nothing to them.
+        if !unsafe { populate(start, end, &arrived) } {
+            return;
+        }
     }
     // SAFETY: a block of our own, given back at once (it stays in this thread's heap, see
     // `tune_malloc`); populating free heap writes nothing to it.
@@ -73,20 +110,33 @@ pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
                 libc::MADV_HUGEPAGE,
             );
         }
-        let mut piece = start;
-        while piece < end && !arrived(Duration::ZERO) {
-            let length = PIECE_BYTES.min(end - piece);
-            if libc::madvise(
-                piece as *mut libc::c_void,
-                length,
-                libc::MADV_POPULATE_WRITE,
-            ) != 0
-            {
-                return;
-            }
-            piece += length;
-        }
+        populate(start, end, &arrived);
     }
+}
+
+/// Maps `[start, end)` (whole pages of this process's heap) writable, piece by piece,
+/// until `arrived`; whether it got to the end.
+///
+/// # Safety
+/// The range must be mapped private memory of this process.
+unsafe fn populate(start: usize, end: usize, arrived: &impl Fn(Duration) -> bool) -> bool {
+    let mut piece = start;
+    while piece < end {
+        if arrived(Duration::ZERO) {
+            return false;
+        }
+        let length = PIECE_BYTES.min(end - piece);
+        if libc::madvise(
+            piece as *mut libc::c_void,
+            length,
+            libc::MADV_POPULATE_WRITE,
+        ) != 0
+        {
+            return false;
+        }
+        piece += length;
+    }
+    true
 }
 
 /// The start and end of the whole `page`-sized pages within `bytes` from `from`.
@@ -115,14 +165,15 @@ mod tests {
     #[test]
     fn faulting_in_leaves_memory_as_it_was_and_stops_when_the_code_comes() {
         tune_malloc();
+        note_heap_start();
         let kept: Vec<u64> = (0..1 << 16).collect();
         let looks = Cell::new(0);
         fault_in_until(|_| {
             looks.set(looks.get() + 1);
             false
         });
-        // The first look waits, then one look per piece until the stretch is in (on a
-        // kernel that can populate; an older one stops after the first piece).
+        // One look per piece until the heap and the stretch are in (on a kernel that can
+        // populate; an older one stops after the first piece).
         if populates() {
             assert!(
                 looks.get() > FAULT_IN_BYTES / PIECE_BYTES / 2,
@@ -138,12 +189,16 @@ mod tests {
             looks.get() > 2
         });
         assert_eq!(looks.get(), 3, "stops at the first look that sees the code");
+    }
 
-        let looks = Cell::new(0);
-        fault_in_until(|_| {
-            looks.set(looks.get() + 1);
-            true
-        });
-        assert_eq!(looks.get(), 1, "a worker taken at once faults nothing in");
+    #[test]
+    fn only_a_worker_left_waiting_is_idle() {
+        let waited = Cell::new(Duration::ZERO);
+        assert!(idle(|wait| {
+            waited.set(wait);
+            false
+        }));
+        assert_eq!(waited.get(), IDLE_FIRST);
+        assert!(!idle(|_| true), "a worker taken at once faults nothing in");
     }
 }

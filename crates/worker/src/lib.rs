@@ -4,8 +4,9 @@
 //! Code written by a model is hostile input. The sandbox's own walls are one layer; this
 //! crate adds a process boundary: each execution runs in a fresh worker process with an
 //! empty environment, only its pipes, and the OS lock-down applied before it reads any
-//! code; workers are forked from a pre-initialised template process (the fork server), so
-//! a fresh one is ready in about a millisecond. Tool calls travel over the pipe to the
+//! code; workers are forked from a pre-initialised template process (the fork server) that
+//! has a sandbox built for them to copy, so a fresh one is ready in well under a
+//! millisecond. Tool calls travel over the pipe to the
 //! gateway, which holds the upstream connections and credentials, checks each call against
 //! the catalogue, and keeps the audit trail of calls even when the worker dies.
 //!

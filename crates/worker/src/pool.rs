@@ -286,7 +286,7 @@ impl Inner {
     }
 
     /// A fresh worker with the pool's rlimits: forked when the fork server is up, else
-    /// started. `warm`: it will wait in the pool, so it may warm up before it greets.
+    /// started. `warm`: it will wait in the pool, so it may use the wait to warm up.
     async fn new_worker(&self, warm: bool) -> Result<WorkerProcess, SpawnError> {
         if let Some(server) = self.fork_server().await {
             match WorkerProcess::fork(&server, &self.options, warm).await {

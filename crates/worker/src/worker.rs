@@ -1,7 +1,8 @@
 //! The worker process: `codemode __worker [--cpu-seconds N] [--address-space-bytes B]`.
 //! Locks itself down (with those rlimits, from the pool's [`crate::Backstop`]), greets the
 //! gateway, runs one execution with tool calls forwarded over the pipe, hands the result
-//! back and exits.
+//! back and exits. A worker forked by the fork server (`zygote.rs`) shares everything from
+//! its greeting on ([`greet`], [`take_assignment`]) but builds no sandbox of its own.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -79,16 +80,12 @@ pub fn worker_main(options: WorkerOptions) -> ExitCode {
             return ExitCode::from(70);
         }
     };
-    ExitCode::from(serve_one(options, confinement, WarmUp::Full))
+    ExitCode::from(serve_one(options, confinement))
 }
 
 /// A locked-down worker's one execution, from the greeting on; returns the exit status
 /// when it ends early (it exits by itself once the result is handed back).
-pub(crate) fn serve_one(
-    options: WorkerOptions,
-    confinement: serde_json::Value,
-    warm: WarmUp,
-) -> u8 {
+pub(crate) fn serve_one(options: WorkerOptions, confinement: serde_json::Value) -> u8 {
     // Timers only: an I/O driver would want system calls the lock-down forbids
     // (`socketpair` for the signal driver), and tool answers arrive through channels.
     let runtime = match new_runtime() {
@@ -98,73 +95,89 @@ pub(crate) fn serve_one(
             return 73;
         }
     };
-    if warm == WarmUp::Full {
-        runtime.block_on(warm_up());
-    }
+    runtime.block_on(warm_up());
     let stdout = Arc::new(Mutex::new(std::io::stdout()));
-    // The execution's sandbox is built before the greeting (a warm worker is ready when the
-    // pool takes it) or beside it (a worker wanted at once: the code may already be on its
-    // way while the sandbox is built). Its own thread reads the code from the pipe and
-    // writes the result back, so an execution crosses no thread on its way. Nothing of the
-    // code is known to the sandbox before it comes.
+    // The execution's sandbox is built before the greeting, so the worker is ready when the
+    // pool takes it. Its own thread reads the code from the pipe and writes the result back,
+    // so an execution crosses no thread on its way. Nothing of the code is known to the
+    // sandbox before it comes.
     let fetch = {
         let stdout = stdout.clone();
         let handle = runtime.handle().clone();
-        move || {
-            let mut input = match PipeInput::stdin() {
-                Ok(input) => input,
-                Err(error) => {
-                    eprintln!("codemode worker: could not read the pipe: {error}");
-                    std::process::exit(72);
-                }
-            };
-            if warm != WarmUp::None {
-                crate::heap::fault_in_until(|wait| input.readable(wait));
-            }
-            let (code, limits, mut catalog) = read_code(&mut input.frames);
-            if options.test_hooks {
-                hooks::add_to(&mut catalog);
-            }
-            let host = Arc::new(PipeHost {
-                catalog: Arc::new(catalog),
-                stdout: stdout.clone(),
-                input: Mutex::new(input),
-                pending: Mutex::default(),
-                next_id: AtomicU64::new(1),
-                test_hooks: options.test_hooks,
-            });
-            Some(Assignment {
-                code,
-                host,
-                limits,
-                handle,
-                cancel: Arc::default(),
-                span: tracing::Span::none(),
-                deliver: Box::new(move |execution| hand_back(&stdout, execution)),
-            })
-        }
+        move || take_assignment(options, stdout, handle, true)
     };
     let building = Sandbox::build(fetch);
     if let Some(failure) = building.failure() {
         eprintln!("codemode worker: {failure}");
         return 73;
     }
-    if warm != WarmUp::None {
-        building.wait_until_built();
-    }
-    let hello = FromWorker::Hello {
-        protocol: PROTOCOL_VERSION,
-        pid: std::process::id(),
-        confinement,
-    };
-    if let Err(error) = write_frame_sync(&mut *lock(&stdout), &hello) {
-        eprintln!("codemode worker: could not greet the gateway: {error}");
-        return 71;
+    building.wait_until_built();
+    if let Err(status) = greet(&stdout, confinement) {
+        return status;
     }
     // Tool calls that do not answer at once run here; the sandbox's thread ends the
     // process once it has handed the result back.
     runtime.block_on(std::future::pending::<()>());
     72
+}
+
+/// Tells the gateway this worker is ready for its code; `Err`: the exit status.
+pub(crate) fn greet(
+    stdout: &Mutex<std::io::Stdout>,
+    confinement: serde_json::Value,
+) -> Result<(), u8> {
+    let hello = FromWorker::Hello {
+        protocol: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        confinement,
+    };
+    write_frame_sync(&mut *lock(stdout), &hello).map_err(|error| {
+        eprintln!("codemode worker: could not greet the gateway: {error}");
+        71
+    })
+}
+
+/// On the execution's thread of a worker that greeted: waits for the gateway's code
+/// (faulting the heap in meanwhile when `warm`, see `heap.rs`) and makes it the sandbox's
+/// assignment, with tool calls going out over `stdout`.
+pub(crate) fn take_assignment(
+    options: WorkerOptions,
+    stdout: Arc<Mutex<std::io::Stdout>>,
+    handle: tokio::runtime::Handle,
+    warm: bool,
+) -> Option<Assignment> {
+    let mut input = match PipeInput::stdin() {
+        Ok(input) => input,
+        Err(error) => {
+            eprintln!("codemode worker: could not read the pipe: {error}");
+            std::process::exit(72);
+        }
+    };
+    if warm && crate::heap::idle(|wait| input.readable(wait)) {
+        Sandbox::warm_compiler();
+        crate::heap::fault_in_until(|wait| input.readable(wait));
+    }
+    let (code, limits, mut catalog) = read_code(&mut input.frames);
+    if options.test_hooks {
+        hooks::add_to(&mut catalog);
+    }
+    let host = Arc::new(PipeHost {
+        catalog: Arc::new(catalog),
+        stdout: stdout.clone(),
+        input: Mutex::new(input),
+        pending: Mutex::default(),
+        next_id: AtomicU64::new(1),
+        test_hooks: options.test_hooks,
+    });
+    Some(Assignment {
+        code,
+        host,
+        limits,
+        handle,
+        cancel: Arc::default(),
+        span: tracing::Span::none(),
+        deliver: Box::new(move |execution| hand_back(&stdout, execution)),
+    })
 }
 
 /// Writes the result to the gateway and ends the process: nothing of it is reused, and the
@@ -206,18 +219,6 @@ pub(crate) fn new_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
-}
-
-/// What a worker runs before its greeting, to fault in its own pages while it waits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WarmUp {
-    /// A started worker: the whole warm-up (code and heap are all new to it).
-    Full,
-    /// A forked worker that will wait in the pool: its template paged the code in, and
-    /// building its sandbox before it greets touches its own copy of the engine's state.
-    Built,
-    /// A forked worker wanted at once: it greets while its sandbox is being built.
-    None,
 }
 
 /// Runs a throwaway snippet with a tool call before the worker greets, while it waits in

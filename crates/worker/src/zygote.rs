@@ -1,28 +1,41 @@
 //! The fork server's template process (`codemode __worker --zygote`), as Chromium's zygote:
 //! started once from the same binary, single-threaded, pre-initialised (namespaces entered,
-//! environment cleared, the engine warmed up, under its own seccomp filter), it forks one
-//! worker per request. Each child takes the three pipes the gateway sent with the request as
-//! its standard streams, locks itself down (capabilities, no_new_privs, rlimits, Landlock,
-//! and a seccomp filter narrowing the template's to the workers' allowlist) before it reads
-//! any code, greets, runs one execution and exits: a worker still never serves two.
+//! environment cleared, the engine warmed up, a sandbox built, under its own seccomp
+//! filter), it forks one worker per request. Each child takes the three pipes the gateway
+//! sent with the request as its standard streams, locks itself down (capabilities,
+//! no_new_privs, rlimits, Landlock, and a seccomp filter narrowing the template's to the
+//! workers' allowlist) before it reads any code, greets, runs one execution and exits: a
+//! worker still never serves two.
+//!
+//! The sandbox (a QuickJS runtime, a context and the prelude, in which nothing has run) is
+//! built on the template's one thread, and the template forks from inside the sandbox's
+//! wait for its assignment ([`Sandbox::build_here`]): each child returns from that wait with
+//! its own execution, on its own copy-on-write copy of the sandbox, so no worker builds
+//! one. What a context fixes when it is made and an execution could tell apart (the
+//! random seed, the clocks' origin) begins with the execution instead (the sandbox's
+//! `job_clock.rs`).
 //!
 //! The control socket is the template's fd 0, a `SOCK_SEQPACKET` Unix socket, messages of
 //! [`MESSAGE_BYTES`]: see [`Message`]. The template runs no snippet code itself, holds no
 //! credentials, and must never start a thread after its warm-up (fork needs one thread).
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::unistd::{fork, ForkResult};
 
+use codemode_sandbox::{Assignment, Sandbox};
+
 use crate::confinement;
 use crate::worker::{
-    die_with_parent, new_runtime, serve_one, warm_up, yield_to_the_gateway, WarmUp,
+    die_with_parent, greet, new_runtime, take_assignment, warm_up, yield_to_the_gateway,
 };
 use crate::WorkerOptions;
 
@@ -35,7 +48,8 @@ pub(crate) enum Message {
     /// Template → gateway, once: ready to fork.
     Ready,
     /// Gateway → template, with the child's stdin, stdout and stderr as `SCM_RIGHTS`.
-    /// `warm`: the child will wait in the pool, so it warms up before it greets.
+    /// `warm`: the child will wait in the pool, so it may use the wait to warm up (its
+    /// compiler and its heap, see `heap.rs`).
     Fork { warm: bool },
     /// Template → gateway: the answer to a `Fork`, in order: the child's pid.
     Forked { pid: i32 },
@@ -134,18 +148,54 @@ const REAP_EVERY: Duration = Duration::from_millis(5);
 pub(crate) fn serve(options: WorkerOptions) -> ExitCode {
     die_with_parent();
     yield_to_the_gateway();
-    let mut template = match codemode_confine::prepare_template() {
+    let template = match codemode_confine::prepare_template() {
         Ok(template) => template,
         Err(error) => {
             eprintln!("codemode fork server: cannot prepare the template: {error}");
             return ExitCode::from(70);
         }
     };
+    if let Err(error) = ensure_stack_limit() {
+        eprintln!("codemode fork server: {error}");
+        return ExitCode::from(70);
+    }
     warm_once();
     if let Err(error) = wait_single_threaded() {
         eprintln!("codemode fork server: {error}");
         return ExitCode::from(70);
     }
+    // Timers only, and no thread: each child's execution gets its handle (its tool answers
+    // come through the pipe, which the execution reads itself).
+    let runtime = match new_runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("codemode fork server: could not start the async runtime: {error}");
+            return ExitCode::from(73);
+        }
+    };
+    crate::heap::note_heap_start();
+    let ended = Cell::new(ExitCode::SUCCESS);
+    // The sandbox is built here, on the template's one thread, and the template forks
+    // inside its `fetch`: each child returns from it with its own execution, on its own
+    // copy of a sandbox in which nothing has run yet, and builds nothing itself.
+    Sandbox::build_here(|| {
+        let forked = fork_until_a_child(options, template, runtime.handle());
+        if let Err(status) = &forked {
+            ended.set(*status);
+        }
+        forked.ok()
+    });
+    ended.get()
+}
+
+/// The template's loop, inside the sandbox's `fetch`: forks a child per request until the
+/// gateway is gone (`Err`: the template's exit status). Only a child returns `Ok`, with
+/// its locked-down execution.
+fn fork_until_a_child(
+    options: WorkerOptions,
+    mut template: codemode_confine::Template,
+    handle: &tokio::runtime::Handle,
+) -> Result<Assignment, ExitCode> {
     // Last before the greeting: from here the template can only fork, reap, kill and talk
     // on its socket, and each child narrows this filter instead of installing a whole one.
     if let Err(error) = codemode_confine::filter_template(&mut template, &options.policy()) {
@@ -155,12 +205,12 @@ pub(crate) fn serve(options: WorkerOptions) -> ExitCode {
     let control: RawFd = 0;
     if let Err(error) = send(control, Message::Ready, &[]) {
         eprintln!("codemode fork server: could not greet the gateway: {error}");
-        return ExitCode::from(71);
+        return Err(ExitCode::from(71));
     }
     let mut children: HashSet<i32> = HashSet::new();
     loop {
         if reap(control, &mut children).is_err() {
-            return shut_down(&children);
+            return Err(shut_down(&children));
         }
         // SAFETY: fd 0 is the control socket for the template's whole life.
         let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(control) };
@@ -170,19 +220,22 @@ pub(crate) fn serve(options: WorkerOptions) -> ExitCode {
             Ok(0) => continue,
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return shut_down(&children),
+            Err(_) => return Err(shut_down(&children)),
         }
         match receive(control) {
             Ok(Some((Message::Fork { warm }, streams))) if streams.len() == 3 => {
-                let answer = match fork_worker(options, &template, streams, warm) {
-                    Ok(pid) => {
+                let answer = match fork_worker(&options.policy(), &template, streams) {
+                    Ok(Forked::Child(confinement)) => {
+                        return Ok(child_assignment(options, confinement, handle, warm))
+                    }
+                    Ok(Forked::Parent(pid)) => {
                         children.insert(pid);
                         Message::Forked { pid }
                     }
                     Err(errno) => Message::ForkFailed { errno },
                 };
                 if send(control, answer, &[]).is_err() {
-                    return shut_down(&children);
+                    return Err(shut_down(&children));
                 }
             }
             Ok(Some((Message::Kill { pid }, _))) if children.contains(&pid) => {
@@ -192,13 +245,85 @@ pub(crate) fn serve(options: WorkerOptions) -> ExitCode {
             Ok(Some((Message::Kill { .. }, _))) => {}
             Ok(Some((other, _))) => {
                 eprintln!("codemode fork server: unexpected message {other:?}");
-                return shut_down(&children);
+                return Err(shut_down(&children));
             }
             // The gateway closed the socket (or broke it): the end.
-            Ok(None) | Err(_) => return shut_down(&children),
+            Ok(None) | Err(_) => return Err(shut_down(&children)),
         }
     }
 }
+
+/// A locked-down child's execution: it greets, then waits for its code. Never returns
+/// without one (a child with nothing to do exits).
+fn child_assignment(
+    options: WorkerOptions,
+    confinement: serde_json::Value,
+    handle: &tokio::runtime::Handle,
+    warm: bool,
+) -> Assignment {
+    let stdout = Arc::new(Mutex::new(std::io::stdout()));
+    if let Err(status) = greet(&stdout, confinement) {
+        std::process::exit(i32::from(status));
+    }
+    match take_assignment(options, stdout, handle.clone(), warm) {
+        Some(assignment) => assignment,
+        None => std::process::exit(0),
+    }
+}
+
+/// Raises this process's RLIMIT_STACK to what an execution on the main thread needs: the
+/// template's main thread is where each child compiles and runs its snippet. The gateway
+/// calls this (between fork and exec, so it allocates nothing) before it starts the
+/// template: Rust places the main thread's overflow guard by the limit at the start, so an
+/// overflow is reported as one. The template checks it again ([`ensure_stack_limit`]).
+pub(crate) fn raise_stack_limit() -> Result<(), StackLimit> {
+    let wanted = (Sandbox::STACK_BYTES + STACK_SLACK_BYTES) as libc::rlim_t;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_STACK, &mut limit) != 0 {
+            return Err(StackLimit::Unreadable);
+        }
+        if limit.rlim_cur == libc::RLIM_INFINITY || limit.rlim_cur >= wanted {
+            return Ok(());
+        }
+        if limit.rlim_max != libc::RLIM_INFINITY && limit.rlim_max < wanted {
+            return Err(StackLimit::HardLimit(limit.rlim_max));
+        }
+        limit.rlim_cur = wanted;
+        if libc::setrlimit(libc::RLIMIT_STACK, &limit) != 0 {
+            return Err(StackLimit::Refused);
+        }
+    }
+    Ok(())
+}
+
+/// Why RLIMIT_STACK could not be raised.
+#[derive(Debug)]
+pub(crate) enum StackLimit {
+    Unreadable,
+    HardLimit(libc::rlim_t),
+    Refused,
+}
+
+/// [`raise_stack_limit`] in the template, with a message for the gateway's log.
+fn ensure_stack_limit() -> Result<(), String> {
+    raise_stack_limit().map_err(|short| match short {
+        StackLimit::Unreadable => "cannot read the stack limit".to_string(),
+        StackLimit::HardLimit(max) => format!(
+            "the stack may grow to {} MiB at most; executions need {} MiB",
+            max >> 20,
+            (Sandbox::STACK_BYTES + STACK_SLACK_BYTES) >> 20
+        ),
+        StackLimit::Refused => "cannot raise the stack limit".to_string(),
+    })
+}
+
+/// What the main thread's stack holds below the execution: the template's own frames.
+const STACK_SLACK_BYTES: usize = 8 * 1024 * 1024;
 
 /// Runs the warm-up snippet once, so every child starts with the engine's code paged in.
 fn warm_once() {
@@ -233,20 +358,25 @@ fn wait_single_threaded() -> Result<(), String> {
     }
 }
 
-/// Forks one worker on `streams` (stdin, stdout, stderr). In the child this never returns.
+enum Forked {
+    Parent(i32),
+    /// The child, locked down, with the report for its greeting.
+    Child(serde_json::Value),
+}
+
+/// Forks one worker on `streams` (stdin, stdout, stderr) and, in the child, locks it down.
 fn fork_worker(
-    options: WorkerOptions,
+    policy: &codemode_confine::Policy,
     template: &codemode_confine::Template,
     streams: Vec<OwnedFd>,
-    warm: bool,
-) -> Result<i32, i32> {
+) -> Result<Forked, i32> {
     let parent = std::process::id() as i32;
     // SAFETY: the template is single-threaded (checked before its greeting), so the child
     // may run any code.
     match unsafe { fork() } {
         Ok(ForkResult::Parent { child }) => {
             drop(streams);
-            Ok(child.as_raw())
+            Ok(Forked::Parent(child.as_raw()))
         }
         Ok(ForkResult::Child) => {
             for (target, fd) in streams.iter().enumerate() {
@@ -263,15 +393,13 @@ fn fork_worker(
                 std::process::exit(70);
             }
             std::mem::forget(streams);
-            let confinement = match confinement::lock_down_forked(&options.policy(), template) {
-                Ok(report) => report,
+            match confinement::lock_down_forked(policy, template) {
+                Ok(report) => Ok(Forked::Child(report)),
                 Err(message) => {
                     eprintln!("codemode worker: refusing to run code: {message}");
                     std::process::exit(70);
                 }
-            };
-            let warm = if warm { WarmUp::Built } else { WarmUp::None };
-            std::process::exit(i32::from(serve_one(options, confinement, warm)))
+            }
         }
         Err(errno) => Err(errno as i32),
     }

@@ -111,3 +111,36 @@ async fn the_hooks_are_absent_unless_the_gateway_asks_for_them() {
         execution.result
     );
 }
+
+/// Forked workers copy one sandbox their template built: each must still start as a fresh
+/// one would, with nothing of an earlier execution in it, its own random numbers, and a
+/// clock that starts with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_forked_execution_starts_afresh() {
+    let pool = pool();
+    let polluted = "globalThis.leak = 1; Object.prototype.polluted = true; \
+                    Math.random = () => 0.5; return Math.random()";
+    assert_eq!(run(&pool, polluted).await.value(), json!(0.5));
+    let looks = "return [typeof (globalThis as any).leak, ({} as any).polluted, \
+                 Math.random(), Math.random(), performance.now(), \
+                 Math.abs(performance.timeOrigin - Date.now())]";
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let value = run(&pool, looks).await.value();
+        assert_eq!(value[0], json!("undefined"), "{value}");
+        assert_eq!(value[1], json!(null), "{value}");
+        let (a, b) = (value[2].as_f64().unwrap(), value[3].as_f64().unwrap());
+        assert!((0.0..1.0).contains(&a) && a != b, "{value}");
+        seen.push(value[2].to_string());
+        // Milliseconds since the execution began, and an origin at its start.
+        assert!(value[4].as_f64().unwrap() < 1_000.0, "{value}");
+        assert!(value[5].as_f64().unwrap() < 1_000.0, "{value}");
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen.len(),
+        4,
+        "executions repeated each other's random numbers: {seen:?}"
+    );
+}
