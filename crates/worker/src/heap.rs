@@ -3,17 +3,18 @@
 //! A fresh process pays a page fault for every heap page it first touches: for a snippet
 //! that parses 700 KB of orders and builds 10,000 objects, a tenth of its CPU time. A
 //! worker forked from the fork server's template shares its template's heap, the sandbox
-//! the template built included, and pays a copy for every page of it the execution first
-//! writes. A warm worker that has waited 20 ms without being taken ([`idle`]) is on a
-//! machine with time to spare, so it faults its heap in then, a piece at a time, and stops
-//! at once when its code arrives ([`fault_in_until`]): first the pages it shares with its
-//! template, then a stretch of free heap. A worker taken at once (a busy pool) never does:
-//! it costs throughput nothing. The free stretch is marked for transparent huge pages
-//! where the kernel offers them (`MADV_HUGEPAGE`): faulting 12 MiB in then takes about
-//! 1.2 ms instead of 5.5 ms on a 2-core VM, so a worker warming up beside a running
-//! execution takes that much less from it (100 sequential tool calls, which hand the CPU
-//! between three processes, were 10-25% slower beside the small-page version), and the
-//! snippet's heap then misses the TLB less.
+//! the template built included, and would pay a copy for every page of it the execution
+//! first writes: a waiting worker copies those at once ([`copy_shared_until`]; the
+//! template's heap is under a megabyte). A warm worker that has waited 20 ms without being
+//! taken ([`idle`]) is on a machine with time to spare, so it also faults a stretch of free
+//! heap in then, a piece at a time, and stops at once when its code arrives
+//! ([`fault_in_until`]). A worker taken at once (a busy pool) never does: it costs
+//! throughput nothing. The free stretch is marked for transparent huge pages where the
+//! kernel offers them (`MADV_HUGEPAGE`): faulting 12 MiB in then takes about 1.2 ms instead
+//! of 5.5 ms on a 2-core VM, so a worker warming up beside a running execution takes that
+//! much less from it (100 sequential tool calls, which hand the CPU between three
+//! processes, were 10-25% slower beside the small-page version), and the snippet's heap
+//! then misses the TLB less.
 //!
 //! Runs on the execution's own thread, before it reads the code: that thread's malloc
 //! arena is the one the snippet will allocate from, and no other thread holds the memory
@@ -76,22 +77,26 @@ pub(crate) fn idle(arrived: impl Fn(Duration) -> bool) -> bool {
     !arrived(IDLE_FIRST)
 }
 
-/// Faults the heap in, piece by piece, until `arrived` says the code is in: first what a
-/// forked worker shares with its template (each page the execution writes would otherwise
-/// be copied then), then [`FAULT_IN_BYTES`] of free heap, in huge pages where it can. Best
-/// effort: on a kernel without `MADV_POPULATE_WRITE` (before 5.14) nothing is faulted in,
-/// and without transparent huge pages the pages stay small.
-pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
+/// Copies the heap pages a forked worker shares with its template, piece by piece, until
+/// `arrived` says the code is in: each would otherwise be copied when the execution first
+/// writes it. The template's heap is small (under a megabyte, its sandbox included), so a
+/// waiting worker does this at once.
+pub(crate) fn copy_shared_until(arrived: impl Fn(Duration) -> bool) {
     let start = HEAP_START.load(Ordering::Relaxed);
     // SAFETY: sbrk(0) only reads the current end of the heap.
     let end = unsafe { libc::sbrk(0) } as usize;
     if start != 0 && end > start {
         let (start, end) = whole_pages(start, end - start, PAGE_BYTES);
         // SAFETY: the heap's own pages; populating writes nothing to them.
-        if !unsafe { populate(start, end, &arrived) } {
-            return;
-        }
+        unsafe { populate(start, end, &arrived) };
     }
+}
+
+/// Faults [`FAULT_IN_BYTES`] of free heap in, piece by piece, until `arrived` says the code
+/// is in, in huge pages where it can. Best effort: on a kernel without
+/// `MADV_POPULATE_WRITE` (before 5.14) nothing is faulted in, and without transparent huge
+/// pages the pages stay small.
+pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
     // SAFETY: a block of our own, given back at once (it stays in this thread's heap, see
     // `tune_malloc`); populating free heap writes nothing to it.
     unsafe {

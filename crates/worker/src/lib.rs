@@ -16,6 +16,7 @@
 //! execution.
 
 mod backstop;
+mod code_pages;
 mod confinement;
 mod cpu;
 mod ending;

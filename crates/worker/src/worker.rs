@@ -153,9 +153,13 @@ pub(crate) fn take_assignment(
             std::process::exit(72);
         }
     };
-    if warm && crate::heap::idle(|wait| input.readable(wait)) {
-        Sandbox::warm_compiler();
-        crate::heap::fault_in_until(|wait| input.readable(wait));
+    if warm {
+        let arrived = |wait| input.readable(wait);
+        crate::heap::copy_shared_until(arrived);
+        if crate::heap::idle(arrived) {
+            Sandbox::warm_compiler();
+            crate::heap::fault_in_until(arrived);
+        }
     }
     let (code, limits, mut catalog) = read_code(&mut input.frames);
     if options.test_hooks {

@@ -173,7 +173,6 @@ pub(crate) fn serve(options: WorkerOptions) -> ExitCode {
             return ExitCode::from(73);
         }
     };
-    crate::heap::note_heap_start();
     let ended = Cell::new(ExitCode::SUCCESS);
     // The sandbox is built here, on the template's one thread, and the template forks
     // inside its `fetch`: each child returns from it with its own execution, on its own
@@ -196,6 +195,10 @@ fn fork_until_a_child(
     mut template: codemode_confine::Template,
     handle: &tokio::runtime::Handle,
 ) -> Result<Assignment, ExitCode> {
+    // While `/proc` can still be read and written: the sandbox is built, so the code it
+    // runs is mapped, and its heap is all in.
+    crate::code_pages::keep_mapped_in_children();
+    crate::heap::note_heap_start();
     // Last before the greeting: from here the template can only fork, reap, kill and talk
     // on its socket, and each child narrows this filter instead of installing a whole one.
     if let Err(error) = codemode_confine::filter_template(&mut template, &options.policy()) {
