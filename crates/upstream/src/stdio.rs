@@ -78,6 +78,8 @@ pub(crate) fn spawn(server: &str, spec: &StdioServer) -> Result<Spawned, Connect
             source: std::io::Error::other("child stdio pipes missing"),
         });
     };
+    widen_pipe(&stdout);
+    widen_pipe(&stdin);
     let tail = StderrTail::default();
     let reader = tokio::spawn(log_stderr(server.to_owned(), stderr, tail.clone()));
     Ok(Spawned {
@@ -91,6 +93,26 @@ pub(crate) fn spawn(server: &str, spec: &StdioServer) -> Result<Spawned, Connect
         stdout,
         stdin,
     })
+}
+
+/// Bytes the pipes to and from a server hold (the kernel's default is 64 KiB): a 1.5 MB
+/// answer (700 KB of `structuredContent` and the same as text) then crosses in six reads
+/// instead of two dozen, each of which had the server and the gateway wake each other (the
+/// seed example over MCP: 3% faster with wider pipes, interleaved A/B). Four times the
+/// default, not the 1 MiB a user may ask for: the kernel counts every pipe's size against a
+/// per-user budget (16,384 pages by default), shared with the worker processes' pipes.
+#[cfg(target_os = "linux")]
+const PIPE_BYTES: libc::c_int = 256 * 1024;
+
+/// Best effort: a kernel that refuses leaves the pipe as it was.
+fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: F_SETPIPE_SZ on a pipe of ours only changes its capacity.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pipe;
 }
 
 impl ChildProcess {

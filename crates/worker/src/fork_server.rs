@@ -246,10 +246,25 @@ pub(crate) fn worker_pipes() -> std::io::Result<([OwnedFd; 3], [OwnedFd; 3])> {
     let (stdin_read, stdin_write) = pipe()?;
     let (stdout_read, stdout_write) = pipe()?;
     let (stderr_read, stderr_write) = pipe()?;
+    widen(&stdin_write);
+    widen(&stdout_read);
     Ok((
         [stdin_read, stdout_write, stderr_write],
         [stdin_write, stdout_read, stderr_read],
     ))
+}
+
+/// Bytes a worker's stdin and stdout pipes hold (the kernel's default is 64 KiB): a tool
+/// answer of 700 KB then crosses in three writes instead of eleven, each of which had the
+/// gateway and the worker wake each other. Four times the default, not the 1 MiB a user may
+/// ask for: the kernel counts every pipe's size against a per-user budget (16,384 pages by
+/// default), and a gateway with many workers and upstreams must stay well within it.
+const PIPE_BYTES: libc::c_int = 256 * 1024;
+
+/// Best effort: a kernel that refuses leaves the pipe as it was.
+fn widen(pipe: &OwnedFd) {
+    // SAFETY: F_SETPIPE_SZ on a pipe of ours only changes its capacity.
+    unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES) };
 }
 
 fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
