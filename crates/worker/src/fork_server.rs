@@ -4,8 +4,9 @@
 //! A forked worker costs a `fork` of a warmed-up process with its sandbox built and the
 //! second half of the lock-down, instead of a process start, the dynamic loader, the
 //! engine's warm-up and a sandbox of its own: a fresh locked-down worker is ready in well
-//! under a millisecond, so back-to-back executions no longer wait for one. When the template cannot start or dies, the pool starts workers
-//! itself as before; nothing depends on the fork server but speed.
+//! under a millisecond, so back-to-back executions no longer wait for one. When the
+//! template cannot start or dies, the pool starts workers itself as before; nothing
+//! depends on the fork server but speed.
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -120,16 +120,13 @@ pub(crate) fn fault_in_until(arrived: impl Fn(Duration) -> bool) {
 }
 
 /// Maps `[start, end)` (whole pages of this process's heap) writable, piece by piece,
-/// until `arrived`; whether it got to the end.
+/// until `arrived`.
 ///
 /// # Safety
 /// The range must be mapped private memory of this process.
-unsafe fn populate(start: usize, end: usize, arrived: &impl Fn(Duration) -> bool) -> bool {
+unsafe fn populate(start: usize, end: usize, arrived: &impl Fn(Duration) -> bool) {
     let mut piece = start;
-    while piece < end {
-        if arrived(Duration::ZERO) {
-            return false;
-        }
+    while piece < end && !arrived(Duration::ZERO) {
         let length = PIECE_BYTES.min(end - piece);
         if libc::madvise(
             piece as *mut libc::c_void,
@@ -137,11 +134,10 @@ unsafe fn populate(start: usize, end: usize, arrived: &impl Fn(Duration) -> bool
             libc::MADV_POPULATE_WRITE,
         ) != 0
         {
-            return false;
+            return;
         }
         piece += length;
     }
-    true
 }
 
 /// The start and end of the whole `page`-sized pages within `bytes` from `from`.
@@ -170,15 +166,14 @@ mod tests {
     #[test]
     fn faulting_in_leaves_memory_as_it_was_and_stops_when_the_code_comes() {
         tune_malloc();
-        note_heap_start();
         let kept: Vec<u64> = (0..1 << 16).collect();
         let looks = Cell::new(0);
         fault_in_until(|_| {
             looks.set(looks.get() + 1);
             false
         });
-        // One look per piece until the heap and the stretch are in (on a kernel that can
-        // populate; an older one stops after the first piece).
+        // One look per piece until the stretch is in (on a kernel that can populate; an
+        // older one stops after the first piece).
         if populates() {
             assert!(
                 looks.get() > FAULT_IN_BYTES / PIECE_BYTES / 2,
@@ -194,6 +189,28 @@ mod tests {
             looks.get() > 2
         });
         assert_eq!(looks.get(), 3, "stops at the first look that sees the code");
+    }
+
+    #[test]
+    fn copying_the_shared_heap_stops_when_the_code_comes() {
+        note_heap_start();
+        assert_ne!(
+            HEAP_START.load(Ordering::Relaxed),
+            0,
+            "no [heap] in /proc/self/maps"
+        );
+        let looks = Cell::new(0);
+        copy_shared_until(|_| {
+            looks.set(looks.get() + 1);
+            false
+        });
+        assert!(looks.get() >= 1);
+        let looks = Cell::new(0);
+        copy_shared_until(|_| {
+            looks.set(looks.get() + 1);
+            true
+        });
+        assert_eq!(looks.get(), 1, "stops at the first look that sees the code");
     }
 
     #[test]

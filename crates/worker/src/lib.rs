@@ -6,9 +6,9 @@
 //! empty environment, only its pipes, and the OS lock-down applied before it reads any
 //! code; workers are forked from a pre-initialised template process (the fork server) that
 //! has a sandbox built for them to copy, so a fresh one is ready in well under a
-//! millisecond. Tool calls travel over the pipe to the
-//! gateway, which holds the upstream connections and credentials, checks each call against
-//! the catalogue, and keeps the audit trail of calls even when the worker dies.
+//! millisecond. Tool calls travel over the pipe to the gateway, which holds the upstream
+//! connections and credentials, checks each call against the catalogue, and keeps the audit
+//! trail of calls even when the worker dies.
 //!
 //! This crate must never let a worker reach anything but its pipe (no environment, no
 //! inherited descriptors, no tools outside the catalogue it was given), must never trust

@@ -104,7 +104,7 @@ pub(crate) fn serve_one(options: WorkerOptions, confinement: serde_json::Value) 
     let fetch = {
         let stdout = stdout.clone();
         let handle = runtime.handle().clone();
-        move || take_assignment(options, stdout, handle, true)
+        move || Some(take_assignment(options, stdout, handle, true))
     };
     let building = Sandbox::build(fetch);
     if let Some(failure) = building.failure() {
@@ -139,13 +139,14 @@ pub(crate) fn greet(
 
 /// On the execution's thread of a worker that greeted: waits for the gateway's code
 /// (faulting the heap in meanwhile when `warm`, see `heap.rs`) and makes it the sandbox's
-/// assignment, with tool calls going out over `stdout`.
+/// assignment, with tool calls going out over `stdout`. A pipe closed without code ends
+/// the process (`read_code`).
 pub(crate) fn take_assignment(
     options: WorkerOptions,
     stdout: Arc<Mutex<std::io::Stdout>>,
     handle: tokio::runtime::Handle,
     warm: bool,
-) -> Option<Assignment> {
+) -> Assignment {
     let mut input = match PipeInput::stdin() {
         Ok(input) => input,
         Err(error) => {
@@ -157,7 +158,6 @@ pub(crate) fn take_assignment(
         let arrived = |wait| input.readable(wait);
         crate::heap::copy_shared_until(arrived);
         if crate::heap::idle(arrived) {
-            Sandbox::warm_compiler();
             crate::heap::fault_in_until(arrived);
         }
     }
@@ -173,7 +173,7 @@ pub(crate) fn take_assignment(
         next_id: AtomicU64::new(1),
         test_hooks: options.test_hooks,
     });
-    Some(Assignment {
+    Assignment {
         code,
         host,
         limits,
@@ -181,7 +181,7 @@ pub(crate) fn take_assignment(
         cancel: Arc::default(),
         span: tracing::Span::none(),
         deliver: Box::new(move |execution| hand_back(&stdout, execution)),
-    })
+    }
 }
 
 /// Writes the result to the gateway and ends the process: nothing of it is reused, and the

@@ -48,8 +48,8 @@ pub(crate) enum Message {
     /// Template → gateway, once: ready to fork.
     Ready,
     /// Gateway → template, with the child's stdin, stdout and stderr as `SCM_RIGHTS`.
-    /// `warm`: the child will wait in the pool, so it may use the wait to warm up (its
-    /// compiler and its heap, see `heap.rs`).
+    /// `warm`: the child will wait in the pool, so it may use the wait to fault its heap in
+    /// (see `heap.rs`).
     Fork { warm: bool },
     /// Template → gateway: the answer to a `Fork`, in order: the child's pid.
     Forked { pid: i32 },
@@ -256,8 +256,8 @@ fn fork_until_a_child(
     }
 }
 
-/// A locked-down child's execution: it greets, then waits for its code. Never returns
-/// without one (a child with nothing to do exits).
+/// A locked-down child's execution: it greets, then waits for its code (a child the gateway
+/// gives none exits).
 fn child_assignment(
     options: WorkerOptions,
     confinement: serde_json::Value,
@@ -268,10 +268,7 @@ fn child_assignment(
     if let Err(status) = greet(&stdout, confinement) {
         std::process::exit(i32::from(status));
     }
-    match take_assignment(options, stdout, handle.clone(), warm) {
-        Some(assignment) => assignment,
-        None => std::process::exit(0),
-    }
+    take_assignment(options, stdout, handle.clone(), warm)
 }
 
 /// Raises this process's RLIMIT_STACK to what an execution on the main thread needs: the

@@ -18,7 +18,7 @@ use rquickjs::{Ctx, Exception, Function, Object, Promise, Value};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use super::job_clock::{JobClock, JobRandom};
+use super::job_clock::JobRandom;
 use super::{CallOutcome, Watch, MAX_TIMERS};
 use crate::alloc::HeapGauge;
 use crate::console::LogBuffer;
@@ -72,8 +72,8 @@ pub(super) struct Shared<'js> {
     pub(super) limits: Limits,
     pub(super) handle: Handle,
     pub(super) started: Instant,
-    /// `performance`'s clock, from the job's start.
-    pub(super) clock: JobClock,
+    /// `performance.timeOrigin`: the wall-clock time at `started`, in milliseconds.
+    pub(super) time_origin_ms: f64,
     /// `Math.random`'s generator, seeded for this job.
     pub(super) random: JobRandom,
     pub(super) tx: Sender<Wake>,

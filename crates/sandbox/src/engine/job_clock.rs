@@ -4,10 +4,11 @@
 //! context made ahead of its job (a fork server's template makes one that all its children
 //! copy) would give every execution the same random numbers, and a clock that started long
 //! before it, in another process. These replacements read the job's own state: a generator
-//! seeded from the operating system when the job starts, and the job's start.
+//! seeded from the operating system when the job starts, and the job's start
+//! (`Shared::started`).
 
 use std::cell::Cell;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rquickjs::object::Accessor;
 use rquickjs::{Ctx, Function, Object};
@@ -50,24 +51,12 @@ impl JobRandom {
     }
 }
 
-/// The job's clock origin: its start on the monotonic clock, and the wall-clock time then
-/// (`performance.timeOrigin`, in milliseconds since the epoch, as on the web).
-pub(super) struct JobClock {
-    pub(super) started: Instant,
-    pub(super) origin_ms: f64,
-}
-
-impl JobClock {
-    pub(super) fn new(started: Instant) -> JobClock {
-        let origin_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64() * 1e3);
-        JobClock { started, origin_ms }
-    }
-
-    pub(super) fn now_ms(&self) -> f64 {
-        self.started.elapsed().as_secs_f64() * 1e3
-    }
+/// The wall-clock time now, in milliseconds since the epoch: `performance.timeOrigin` when
+/// the job starts, as on the web.
+pub(super) fn wall_clock_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
 /// Replaces `Math.random` and the `performance` global with functions bound to the job.
@@ -83,7 +72,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, binding: &Binding<'js>) -> rquickjs::
     let performance = Object::new(ctx.clone())?;
     let b = binding.clone();
     let now = Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-        Ok::<_, rquickjs::Error>(bound(&ctx, &b)?.clock.now_ms())
+        Ok::<_, rquickjs::Error>(bound(&ctx, &b)?.started.elapsed().as_secs_f64() * 1e3)
     })?
     .with_name("now")?;
     performance.set("now", now)?;
@@ -91,7 +80,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, binding: &Binding<'js>) -> rquickjs::
     performance.prop(
         "timeOrigin",
         Accessor::new_get(move |ctx: Ctx<'js>| {
-            Ok::<_, rquickjs::Error>(bound(&ctx, &b)?.clock.origin_ms)
+            Ok::<_, rquickjs::Error>(bound(&ctx, &b)?.time_origin_ms)
         })
         .enumerable(),
     )?;

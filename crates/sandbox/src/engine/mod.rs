@@ -254,7 +254,7 @@ fn run_job<'js>(
         limits: job.limits.clone(),
         handle: job.handle.clone(),
         started,
-        clock: job_clock::JobClock::new(started),
+        time_origin_ms: job_clock::wall_clock_ms(),
         random: job_clock::JobRandom::from_os(),
         tx,
         next_call: Cell::new(0),
